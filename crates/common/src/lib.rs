@@ -1,0 +1,16 @@
+//! `listenlab-common`: what the listener and the connector must agree on, with no I/O.
+//!
+//! - [`addr`]: the unix and inet addresses users type (`--unix PATH`, `--inet HOST:PORT`).
+//! - [`duration`]: durations users type (`250ms`, `2s`, `1m`, or a bare number of seconds).
+//! - [`latency`]: a [`latency::LatencySummary`] built from an HDR histogram.
+//! - [`report`]: the serde report types each binary prints.
+
+pub mod addr;
+pub mod duration;
+pub mod latency;
+pub mod report;
+
+pub use addr::{AddrError, Endpoint, HostPort, UnixPath};
+pub use duration::{DurationError, parse_duration};
+pub use latency::LatencySummary;
+pub use report::{Format, Listening};
