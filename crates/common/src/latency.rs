@@ -151,8 +151,8 @@ mod tests {
         assert!(text.contains("#[Max     =     1000.000, Total count    =            5]"));
         let last_row = text
             .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .last()
+            .rev()
+            .find(|l| !l.starts_with('#') && !l.is_empty())
             .unwrap();
         let cols: Vec<&str> = last_row.split_whitespace().collect();
         assert_eq!(cols[1], "1.000000000000");

@@ -1,0 +1,1 @@
+//! The epoll-listen-fork simulator (being written).

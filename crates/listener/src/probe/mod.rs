@@ -1,0 +1,1 @@
+//! The epoll-socket-test probe (being written).
