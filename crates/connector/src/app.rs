@@ -1,0 +1,173 @@
+//! One run, from a validated [`Config`] to an exit code: raise the open-file limit, dial
+//! (workers -> collector), hold until released, close, then report.
+
+use std::fs::File;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use listenlab_common::report::connect::ConnectReport;
+use listenlab_common::{Endpoint, Format, LatencySummary, latency};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::collect::{Tally, collect, progress_bar};
+use crate::config::{Config, Hold};
+use crate::dial::Dialer;
+use crate::hold::{self, Signals};
+use crate::run::{Plan, Schedule, spawn_dialers};
+use crate::watch::PeerCloseWatch;
+use crate::{limits, output};
+
+/// Outcomes buffered between the dial tasks and the collector before senders wait.
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// Raises the open-file limit, builds the runtime and runs. Blocking: call it from `main`.
+pub fn run_blocking(config: Config) -> anyhow::Result<ExitCode> {
+    limits::raise_nofile().context("raising the soft open-file limit to the hard limit")?;
+    let runtime = if config.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads)
+            .enable_all()
+            .build()
+    }
+    .context("starting the tokio runtime")?;
+    runtime.block_on(run(config))
+}
+
+/// The whole run, inside the runtime.
+pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
+    // Created before dialing so that a bad path fails at once, not after the run.
+    let hgrm_file = match &config.hgrm {
+        Some(path) => Some(
+            File::create(path)
+                .with_context(|| format!("creating --hgrm file '{}'", path.display()))?,
+        ),
+        None => None,
+    };
+    warn_about_ports(&config);
+    let mut signals = Signals::new().context("installing the SIGINT/SIGTERM handlers")?;
+    let watch = PeerCloseWatch::new().context("creating the peer-close epoll set")?;
+    let watching = watch.start().context("watching for peer closes")?;
+    let dialer = Dialer::new(&config.target, config.timeout, config.wait_for_backlog)
+        .with_context(|| format!("preparing the address '{}'", config.target))?;
+
+    let bar = progress_bar(config.count, !config.quiet && config.format == Format::Text);
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let collector = tokio::spawn(collect(rx, bar, config.count as usize));
+    let schedule = Schedule {
+        start: Instant::now(),
+        rate: config.rate,
+    };
+    let plan = Plan {
+        dialer,
+        watch,
+        sources: config.sources.clone(),
+        count: config.count,
+        schedule,
+    };
+    let mut dialers = spawn_dialers(plan, config.concurrency, tx);
+    let interrupted = tokio::select! {
+        () = async { while dialers.join_next().await.is_some() {} } => false,
+        _ = signals.recv() => true,
+    };
+    // Cancels the connects in flight after a signal; their outcomes are not counted.
+    dialers.abort_all();
+    while dialers.join_next().await.is_some() {}
+    let tally = collector.await.context("the collector task failed")?;
+    let elapsed = tally
+        .last_outcome
+        .map_or(Duration::ZERO, |t| t.duration_since(schedule.start));
+
+    let connected = tally.held.len() as u64;
+    let hold_started = Instant::now();
+    if connected > 0 && !interrupted && config.hold != Hold::For(Duration::ZERO) {
+        if config.format == Format::Json {
+            output::print_holding(connected).context("printing the holding line")?;
+        }
+        if !config.quiet {
+            eprintln!(
+                "socket-connect: {}",
+                hold::status_line(connected, config.hold)
+            );
+        }
+        hold::wait(config.hold, &mut signals).await;
+    }
+    let held = hold_started.elapsed();
+    let closed_by_peer = watching.stop().await.context("counting peer closes")?;
+    let report = build_report(&config, &tally, elapsed, held, closed_by_peer, interrupted);
+    // Close every connection before reporting, so the report marks the end of the run.
+    let Tally {
+        histogram,
+        held: fds,
+        ..
+    } = tally;
+    drop(fds);
+
+    output::print_report(&report, config.format).context("printing the report")?;
+    if let Some(mut file) = hgrm_file {
+        file.write_all(latency::to_hgrm(&histogram, 1.0).as_bytes())
+            .and_then(|()| file.flush())
+            .context("writing the --hgrm file")?;
+    }
+    let all = report.connected == config.count;
+    Ok(if config.require_all && !all {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn warn_about_ports(config: &Config) {
+    let Endpoint::Inet(addr) = config.target else {
+        return;
+    };
+    let Some(range) = limits::local_port_range() else {
+        return;
+    };
+    if let Some(warning) =
+        limits::port_range_warning(config.count, config.sources.len(), addr, range)
+    {
+        eprintln!("socket-connect: warning: {warning}");
+    }
+}
+
+fn build_report(
+    config: &Config,
+    tally: &Tally,
+    elapsed: Duration,
+    held: Duration,
+    closed_by_peer: u64,
+    interrupted: bool,
+) -> ConnectReport {
+    let connected = tally.held.len() as u64;
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        connected as f64 / secs
+    } else {
+        0.0
+    };
+    ConnectReport {
+        target: config.target.to_string(),
+        transport: config.transport().to_owned(),
+        attempted: tally.attempted(),
+        connected,
+        failed: tally.errors.total(),
+        errors: tally.errors,
+        connect_latency_us: LatencySummary::from_histogram(&tally.histogram),
+        elapsed_ms: (secs * 1e6).round() / 1e3,
+        connect_rate_per_s: (rate * 10.0).round() / 10.0,
+        target_rate_per_s: config.rate,
+        concurrency: config.concurrency as u64,
+        timeout_ms: u64::try_from(config.timeout.as_millis()).unwrap_or(u64::MAX),
+        source_addresses: config.sources.len() as u64,
+        held_ms: u64::try_from(held.as_millis()).unwrap_or(u64::MAX),
+        closed_by_peer,
+        interrupted,
+    }
+}

@@ -1,0 +1,347 @@
+//! The command line: the clap derive [`Cli`] with typed values, and [`Cli::into_config`],
+//! which checks the flags against each other and against the machine (the path exists
+//! and is a socket, the name resolves, the count fits the open-file limit).
+//!
+//! Bad input ends the process here with clap's usage error (exit 2) and nothing on
+//! stdout: clap rejects malformed values itself, and `into_config` reports the rest
+//! through `Cli::command().error(ErrorKind::ValueValidation, ..)`.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::num::NonZeroU32;
+use std::os::unix::fs::FileTypeExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{ArgGroup, CommandFactory, Parser};
+use listenlab_common::{Endpoint, Format, HostPort, UnixPath, parse_duration};
+
+use crate::config::{Config, Hold};
+use crate::limits;
+use crate::source::SourceList;
+
+/// Default for `--concurrency`: enough connects in flight to keep a loopback listener's
+/// accept loop busy without flooding a slow one (see README, "benchmark").
+pub const DEFAULT_CONCURRENCY: u32 = 256;
+
+const EXAMPLES: &str = "\
+Examples:
+  # 500 TCP connections as fast as possible, held until Enter (or stdin EOF, or Ctrl-C)
+  socket-connect --count 500 --inet 127.0.0.1:9000
+
+  # 1000 connections to a unix socket, held for 10 seconds, JSON report
+  socket-connect --count 1000 --unix /tmp/listen.sock --hold 10s --format json
+
+  # 200 connections per second on a fixed schedule; latency counted from each scheduled start
+  socket-connect --count 2000 --rate 200 --inet [::1]:9000 --hold 0 --hgrm connect.hgrm
+
+  # 19000 connections to one port, spread over 8 loopback source addresses
+  socket-connect --count 19000 --inet 127.0.0.1:9000 --source 127.0.0.2-127.0.0.9 --hold 0";
+
+/// Open N unix or TCP connections to a listening socket, hold them, and report the connect
+/// latency (HDR histogram, microseconds) and every failure by kind.
+#[derive(Debug, Parser)]
+#[command(name = "socket-connect", version, after_help = EXAMPLES)]
+#[command(group(ArgGroup::new("target").required(true).args(["unix", "inet"])))]
+pub struct Cli {
+    /// Connect to the unix stream socket at PATH (at most 107 bytes; it must exist).
+    #[arg(long, value_name = "PATH")]
+    unix: Option<UnixPath>,
+
+    /// Connect over TCP to HOST:PORT: 127.0.0.1:9000, [::1]:9000, or localhost:9000 (a
+    /// name is resolved once; its first IPv4 address is used if it has one).
+    #[arg(long, value_name = "HOST:PORT", value_parser = HostPort::parse_target)]
+    inet: Option<HostPort>,
+
+    /// Number of connections to open.
+    #[arg(long, short = 'n', value_name = "N", default_value = "1", value_parser = parse_count)]
+    count: NonZeroU32,
+
+    /// Most connects in flight at once [default: the smaller of --count and 256].
+    #[arg(long, short = 'c', value_name = "C")]
+    concurrency: Option<NonZeroU32>,
+
+    /// Open R connections per second on a fixed schedule instead of as fast as possible;
+    /// latency is then measured from each connect's scheduled start, so a stalled listener
+    /// shows up as latency (no coordinated omission).
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    rate: Option<f64>,
+
+    /// Give up on one connect after this long: 250ms, 2s, 1m.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+
+    /// Hold the connections for this long, ignoring stdin (0 closes them at once). Without
+    /// it, hold until a line or EOF on stdin, or SIGINT/SIGTERM.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    hold: Option<Duration>,
+
+    /// On a unix socket whose accept queue is full, retry until --timeout (as a blocking
+    /// client waits) instead of counting `would_block` at once.
+    #[arg(long)]
+    wait_for_backlog: bool,
+
+    /// Spread TCP connects over these local source addresses, round-robin, each bound with
+    /// IP_BIND_ADDRESS_NO_PORT: 127.0.0.2,127.0.0.3 or a range 127.0.0.2-127.0.0.9. Each
+    /// address brings a whole local port range.
+    #[arg(long, value_name = "ADDR[,ADDR...]")]
+    source: Option<SourceList>,
+
+    /// Report format: an aligned table, or one JSON object (after a
+    /// {"event":"holding","open":N} line when holding).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Also write the full connect-latency distribution (microseconds) to FILE in
+    /// HdrHistogram's .hgrm text format.
+    #[arg(long, value_name = "FILE")]
+    hgrm: Option<PathBuf>,
+
+    /// Exit 1 unless every connect succeeded.
+    #[arg(long)]
+    require_all: bool,
+
+    /// No progress bar and no status lines on stderr (warnings and errors remain).
+    #[arg(long, short = 'q')]
+    quiet: bool,
+
+    /// Runtime worker threads: 1 runs everything on the main thread.
+    #[arg(long, value_name = "N", default_value = "1")]
+    threads: NonZeroU32,
+}
+
+/// `--count`: a whole number of connections, at least 1.
+fn parse_count(text: &str) -> Result<NonZeroU32, String> {
+    text.trim()
+        .parse::<NonZeroU32>()
+        .map_err(|_| "expected a whole number of connections, at least 1 (e.g. 500)".into())
+}
+
+/// `--rate`: a positive, finite number of connects per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err("expected a positive number of connects per second, e.g. 200 or 0.5".into()),
+    }
+}
+
+/// Exits with clap's usage error (exit 2), naming the problem in one line.
+fn usage_error(msg: impl std::fmt::Display) -> ! {
+    Cli::command().error(ErrorKind::ValueValidation, msg).exit()
+}
+
+/// Checks that a unix target exists and is a socket.
+fn check_unix(path: &UnixPath) -> Result<PathBuf, String> {
+    let p = path.as_path();
+    match std::fs::metadata(p) {
+        Ok(meta) if meta.file_type().is_socket() => Ok(p.to_path_buf()),
+        Ok(meta) => {
+            let what = if meta.is_dir() {
+                "a directory"
+            } else if meta.is_file() {
+                "a regular file"
+            } else {
+                "not a socket"
+            };
+            Err(format!(
+                "--unix '{}' is {what}, not a unix socket; give the path a listener is bound to",
+                p.display()
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "--unix '{}' does not exist; start the listener first or fix the path",
+            p.display()
+        )),
+        Err(e) => Err(format!("--unix '{}' cannot be inspected: {e}", p.display())),
+    }
+}
+
+/// Resolves an inet target once: an IP literal as is, a name to its first IPv4 address
+/// (or first address of `family` when `--source` fixes one).
+fn resolve(target: &HostPort, want_v4: Option<bool>) -> Result<SocketAddr, String> {
+    if let Some(addr) = target.socket_addr() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = (target.host().as_str(), target.port())
+        .to_socket_addrs()
+        .map_err(|e| format!("--inet '{target}': cannot resolve '{}': {e}", target.host()))?
+        .collect();
+    let pick = match want_v4 {
+        Some(v4) => addrs.iter().find(|a| a.is_ipv4() == v4),
+        None => addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()),
+    };
+    pick.copied().ok_or_else(|| {
+        format!(
+            "--inet '{target}': '{}' has no address of the --source family",
+            target.host()
+        )
+    })
+}
+
+impl Cli {
+    /// Validates the flags together and against the machine; exits 2 on bad input.
+    pub fn into_config(self) -> Config {
+        self.check().unwrap_or_else(|msg| usage_error(msg))
+    }
+
+    fn check(self) -> Result<Config, String> {
+        let sources = self.source.map(SourceList::into_addrs).unwrap_or_default();
+        let target = match (self.unix, self.inet) {
+            (Some(path), None) => {
+                if !sources.is_empty() {
+                    return Err("--source applies to --inet targets, not --unix".into());
+                }
+                Endpoint::Unix(check_unix(&path)?)
+            }
+            (None, Some(hp)) => {
+                let want_v4 = sources.first().map(|ip| ip.is_ipv4());
+                let addr = resolve(&hp, want_v4)?;
+                if want_v4.is_some_and(|v4| v4 != addr.is_ipv4()) {
+                    return Err(format!(
+                        "--source addresses are {} but the target {addr} is not; use the \
+                         target's family",
+                        if addr.is_ipv4() { "IPv6" } else { "IPv4" }
+                    ));
+                }
+                Endpoint::Inet(addr)
+            }
+            // clap's required ArgGroup guarantees exactly one.
+            _ => unreachable!("clap enforces exactly one of --unix and --inet"),
+        };
+        if self.wait_for_backlog && matches!(target, Endpoint::Inet(_)) {
+            return Err(
+                "--wait-for-backlog applies to --unix targets; TCP connects already \
+                        wait for the listener until --timeout"
+                    .into(),
+            );
+        }
+        if self.timeout.is_zero() {
+            return Err("--timeout 0 would fail every connect; give a duration such as 5s".into());
+        }
+        let count = u64::from(self.count.get());
+        let hard = limits::nofile()
+            .map_err(|e| format!("cannot read the open-file limit: {e}"))?
+            .hard;
+        if let Some(msg) = limits::nofile_shortfall(count, hard) {
+            return Err(msg);
+        }
+        let concurrency = self
+            .concurrency
+            .map_or(DEFAULT_CONCURRENCY, NonZeroU32::get)
+            .min(self.count.get()) as usize;
+        Ok(Config {
+            target,
+            count,
+            concurrency,
+            rate: self.rate,
+            timeout: self.timeout,
+            wait_for_backlog: self.wait_for_backlog,
+            hold: self.hold.map_or(Hold::UntilReleased, Hold::For),
+            format: self.format,
+            hgrm: self.hgrm,
+            require_all: self.require_all,
+            quiet: self.quiet,
+            sources,
+            threads: self.threads.get() as usize,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("socket-connect").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_issue_example_parses() {
+        let config = parse(&["--count", "500", "--inet", "127.0.0.1:9000"])
+            .unwrap()
+            .check()
+            .unwrap();
+        assert_eq!(config.count, 500);
+        assert_eq!(config.concurrency, 256);
+        assert_eq!(
+            config.target,
+            Endpoint::Inet("127.0.0.1:9000".parse().unwrap())
+        );
+        assert_eq!(config.hold, Hold::UntilReleased);
+        assert_eq!(config.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn concurrency_never_exceeds_count() {
+        let config = parse(&["--inet", "127.0.0.1:1", "-n", "3", "-c", "10"])
+            .unwrap()
+            .check()
+            .unwrap();
+        assert_eq!(config.concurrency, 3);
+    }
+
+    #[test]
+    fn clap_rejects_malformed_values() {
+        let table: &[&[&str]] = &[
+            &[],
+            &["--inet", "127.0.0.1:1", "--unix", "/tmp/x"],
+            &["--inet", "127.0.0.1:1", "--count", "0"],
+            &["--inet", "127.0.0.1:0"],
+            &["--inet", "127.0.0.1:65536"],
+            &["--inet", "300.0.0.1:80"],
+            &["--inet", "127.0.0.1:1", "--timeout", "soon"],
+            &["--inet", "127.0.0.1:1", "--rate", "0"],
+            &["--inet", "127.0.0.1:1", "--source", "127.0.0.9-127.0.0.2"],
+        ];
+        for args in table {
+            let err = parse(args).expect_err(&format!("{args:?}"));
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+        let long = format!("/tmp/{}", "a".repeat(120));
+        assert!(parse(&["--unix", &long]).is_err());
+    }
+
+    #[test]
+    fn checks_flags_against_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "").unwrap();
+        let file = file.to_str().unwrap();
+        let missing = dir.path().join("missing");
+        let missing = missing.to_str().unwrap();
+        let table: &[(&[&str], &str)] = &[
+            (&["--unix", file], "is a regular file, not a unix socket"),
+            (&["--unix", missing], "does not exist"),
+            (&["--unix", dir.path().to_str().unwrap()], "is a directory"),
+            (
+                &["--inet", "127.0.0.1:1", "--source", "::1"],
+                "use the target's family",
+            ),
+            (
+                &["--inet", "127.0.0.1:1", "--wait-for-backlog"],
+                "applies to --unix",
+            ),
+            (&["--inet", "127.0.0.1:1", "--timeout", "0"], "--timeout 0"),
+        ];
+        for (args, reason) in table {
+            let err = parse(args)
+                .unwrap()
+                .check()
+                .expect_err(&format!("{args:?}"));
+            assert!(err.contains(reason), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn resolves_localhost_to_ipv4_first() {
+        let hp = HostPort::parse_target("localhost:9000").unwrap();
+        let addr = resolve(&hp, None).unwrap();
+        assert!(addr.ip().is_loopback(), "{addr}");
+        assert_eq!(addr.port(), 9000);
+    }
+}

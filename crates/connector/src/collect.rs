@@ -1,0 +1,122 @@
+//! The one collector of the pipeline: dial tasks send a [`DialOutcome`] per connect, and
+//! this task alone owns the latency histogram, the error tally, the progress bar and the
+//! descriptors of the connections being held. No locks, no shared counters.
+
+use std::io::IsTerminal;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use listenlab_common::latency::new_histogram;
+use listenlab_common::report::connect::ConnectErrors;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::dial::DialErrorKind;
+
+/// What one connect came to.
+#[derive(Debug)]
+pub struct DialOutcome {
+    /// The connected socket, to be held, or why the connect failed.
+    pub result: Result<OwnedFd, DialErrorKind>,
+    /// From the connect's start (or scheduled start, with `--rate`) to its end.
+    pub latency: Duration,
+}
+
+/// Everything the collector learned, once every dial task is done.
+#[derive(Debug)]
+pub struct Tally {
+    /// Connect latencies of the successful connects, in microseconds.
+    pub histogram: Histogram<u64>,
+    /// Failed connects by kind.
+    pub errors: ConnectErrors,
+    /// The open connections, held until they are dropped.
+    pub held: Vec<OwnedFd>,
+    /// When the last outcome arrived (`None` when none did).
+    pub last_outcome: Option<Instant>,
+}
+
+impl Tally {
+    /// Connects that finished, either way.
+    pub fn attempted(&self) -> u64 {
+        self.held.len() as u64 + self.errors.total()
+    }
+}
+
+/// Builds the progress bar for `count` connects: drawn on stderr only when stderr is a
+/// terminal and `visible` (neither `--quiet` nor `--format json`); hidden otherwise.
+pub fn progress_bar(count: u64, visible: bool) -> ProgressBar {
+    if !visible || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(count), ProgressDrawTarget::stderr_with_hz(10));
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} connects ({per_sec}) {msg}",
+    )
+    .expect("the progress template is valid");
+    bar.set_style(style);
+    bar
+}
+
+/// Receives outcomes until every sender is gone. `capacity` sizes the vector of held
+/// descriptors up front, so it never reallocates while dialing.
+pub async fn collect(
+    mut outcomes: mpsc::Receiver<DialOutcome>,
+    bar: ProgressBar,
+    capacity: usize,
+) -> Tally {
+    let mut tally = Tally {
+        histogram: new_histogram(),
+        errors: ConnectErrors::default(),
+        held: Vec::with_capacity(capacity),
+        last_outcome: None,
+    };
+    let mut batch = Vec::with_capacity(256);
+    while outcomes.recv_many(&mut batch, 256).await > 0 {
+        for outcome in batch.drain(..) {
+            match outcome.result {
+                Ok(fd) => {
+                    // Sub-microsecond connects are recorded as 1 µs, the histogram's unit.
+                    let us = u64::try_from(outcome.latency.as_micros()).unwrap_or(u64::MAX);
+                    tally.histogram.saturating_record(us.max(1));
+                    tally.held.push(fd);
+                }
+                Err(kind) => kind.tally(&mut tally.errors),
+            }
+        }
+        tally.last_outcome = Some(Instant::now());
+        bar.set_position(tally.attempted());
+    }
+    bar.finish_and_clear();
+    tally
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tallies_successes_and_failures() {
+        let (tx, rx) = mpsc::channel(8);
+        let collector = tokio::spawn(collect(rx, ProgressBar::hidden(), 4));
+        let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let outcomes = [
+            (Ok(fd), 30),
+            (Err(DialErrorKind::Refused), 0),
+            (Err(DialErrorKind::Timeout), 0),
+        ];
+        for (result, us) in outcomes {
+            let latency = Duration::from_micros(us);
+            tx.send(DialOutcome { result, latency }).await.unwrap();
+        }
+        drop(tx);
+        let tally = collector.await.unwrap();
+        assert_eq!(tally.attempted(), 3);
+        assert_eq!(tally.held.len(), 1);
+        assert_eq!((tally.errors.refused, tally.errors.timeout), (1, 1));
+        assert_eq!(tally.histogram.len(), 1);
+        assert_eq!(tally.histogram.max(), 30);
+        assert!(tally.last_outcome.is_some());
+    }
+}

@@ -1,0 +1,63 @@
+//! The validated configuration of one run: what `cli.rs` hands to `run.rs` once every flag
+//! has been checked against the others and against the machine.
+//!
+//! Durations stay [`Duration`]s here; they become integers with a unit in their name only
+//! in the report.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use listenlab_common::{Endpoint, Format};
+
+/// Everything a run needs, already checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to connect: a unix socket path that exists and is a socket, or a resolved
+    /// inet address.
+    pub target: Endpoint,
+    /// Connections to open (at least 1).
+    pub count: u64,
+    /// Most connects in flight at once (at least 1, at most `count`).
+    pub concurrency: usize,
+    /// Connects per second on a fixed schedule, or `None` for as fast as possible.
+    pub rate: Option<f64>,
+    /// How long one connect may take before it counts as a timeout (more than zero).
+    pub timeout: Duration,
+    /// On a full unix backlog (`EAGAIN`), retry until `timeout` instead of failing at once.
+    pub wait_for_backlog: bool,
+    /// How long to keep the connections open once dialed.
+    pub hold: Hold,
+    /// Report format.
+    pub format: Format,
+    /// Where to write the `.hgrm` latency distribution, if anywhere.
+    pub hgrm: Option<PathBuf>,
+    /// Exit 1 unless every connect succeeded.
+    pub require_all: bool,
+    /// No progress bar, no status lines on stderr.
+    pub quiet: bool,
+    /// Local source addresses to spread TCP connects over, round-robin; empty lets the
+    /// kernel choose. Same family as the target.
+    pub sources: Vec<IpAddr>,
+    /// Runtime worker threads.
+    pub threads: usize,
+}
+
+/// How long the open connections are held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Until a line or EOF on stdin, or SIGINT/SIGTERM.
+    UntilReleased,
+    /// For this long (zero closes them right away); SIGINT/SIGTERM end it early.
+    For(Duration),
+}
+
+impl Config {
+    /// `"tcp"` or `"unix"`, as the report names the transport.
+    pub fn transport(&self) -> &'static str {
+        match self.target {
+            Endpoint::Unix(_) => "unix",
+            Endpoint::Inet(_) => "tcp",
+        }
+    }
+}

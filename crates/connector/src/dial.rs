@@ -1,0 +1,258 @@
+//! Opening one connection: a nonblocking unix or TCP connect with a timeout, its failure
+//! classified into a [`DialErrorKind`].
+//!
+//! The socket is made with socket2 rather than through tokio's `TcpStream::connect`, so
+//! that a `--source` address can be bound first and so that a connect that is already
+//! established when `connect(2)` returns costs no epoll registration: on loopback the
+//! whole handshake runs inside the `connect` call (the SYN, SYN-ACK and ACK are processed
+//! in softirq context before it returns, even though it reports `EINPROGRESS`), so a
+//! zero-timeout `poll(2)` finds it writable. Only a connect still in progress is handed to
+//! tokio to wait for.
+//!
+//! Unix sockets: a nonblocking connect to a listener whose accept queue is full returns
+//! `EAGAIN` at once (unix(7); the kernel has no readiness event for "the queue has room").
+//! By default that counts as [`DialErrorKind::WouldBlock`], which is what nonblocking
+//! clients such as nginx see (`connect() ... failed (11: Resource temporarily
+//! unavailable)`). With `--wait-for-backlog` the connect is retried with a short backoff
+//! until the timeout, which is what a blocking client sees; one that never gets in counts
+//! as [`DialErrorKind::Timeout`].
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use listenlab_common::Endpoint;
+use listenlab_common::report::connect::ConnectErrors;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use socket2::{Domain, SockAddr, Socket, Type};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::time::Instant;
+
+use crate::source::bind_source;
+
+/// Why a connect failed, as the report counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DialErrorKind {
+    /// `ECONNREFUSED`.
+    Refused,
+    /// `--timeout` elapsed first.
+    Timeout,
+    /// `EAGAIN`: a unix listener's accept queue is full.
+    WouldBlock,
+    /// `EADDRNOTAVAIL`: no local port left, or a source address that is not local.
+    AddrNotAvailable,
+    /// `EMFILE` / `ENFILE`.
+    TooManyFiles,
+    /// `ECONNRESET` / `ECONNABORTED`.
+    Reset,
+    /// `ENETUNREACH` / `EHOSTUNREACH`.
+    Unreachable,
+    /// `EACCES` / `EPERM`.
+    PermissionDenied,
+    /// Anything else.
+    Other,
+}
+
+impl DialErrorKind {
+    /// Classifies an error from socket(), bind() or connect().
+    pub fn classify(err: &io::Error) -> Self {
+        match err.raw_os_error() {
+            Some(libc::ECONNREFUSED) => Self::Refused,
+            Some(libc::ETIMEDOUT) => Self::Timeout,
+            Some(libc::EAGAIN) => Self::WouldBlock,
+            Some(libc::EADDRNOTAVAIL) => Self::AddrNotAvailable,
+            Some(libc::EMFILE | libc::ENFILE) => Self::TooManyFiles,
+            Some(libc::ECONNRESET | libc::ECONNABORTED) => Self::Reset,
+            Some(libc::ENETUNREACH | libc::EHOSTUNREACH) => Self::Unreachable,
+            Some(libc::EACCES | libc::EPERM) => Self::PermissionDenied,
+            _ => Self::Other,
+        }
+    }
+
+    /// Adds one to this kind's count.
+    pub fn tally(self, errors: &mut ConnectErrors) {
+        let slot = match self {
+            Self::Refused => &mut errors.refused,
+            Self::Timeout => &mut errors.timeout,
+            Self::WouldBlock => &mut errors.would_block,
+            Self::AddrNotAvailable => &mut errors.addr_not_available,
+            Self::TooManyFiles => &mut errors.too_many_files,
+            Self::Reset => &mut errors.reset,
+            Self::Unreachable => &mut errors.unreachable,
+            Self::PermissionDenied => &mut errors.permission_denied,
+            Self::Other => &mut errors.other,
+        };
+        *slot += 1;
+    }
+}
+
+impl From<io::Error> for DialErrorKind {
+    fn from(err: io::Error) -> Self {
+        Self::classify(&err)
+    }
+}
+
+/// First and longest pause between retries of a unix connect that met a full backlog.
+const BACKLOG_RETRY: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(20));
+
+/// Opens connections to one target; shared by every dial task.
+#[derive(Debug)]
+pub struct Dialer {
+    domain: Domain,
+    addr: SockAddr,
+    timeout: Duration,
+    wait_for_backlog: bool,
+}
+
+impl Dialer {
+    /// A dialer for `target`, giving up on each connect after `timeout`.
+    pub fn new(target: &Endpoint, timeout: Duration, wait_for_backlog: bool) -> io::Result<Self> {
+        let (domain, addr) = match target {
+            Endpoint::Unix(path) => (Domain::UNIX, SockAddr::unix(path)?),
+            Endpoint::Inet(addr) => (Domain::for_address(*addr), SockAddr::from(*addr)),
+        };
+        Ok(Self {
+            domain,
+            addr,
+            timeout,
+            wait_for_backlog,
+        })
+    }
+
+    /// Opens one connection, from `source` when given (TCP only). Returns the connected
+    /// socket's descriptor, which the caller holds.
+    pub async fn dial(&self, source: Option<IpAddr>) -> Result<OwnedFd, DialErrorKind> {
+        let deadline = Instant::now() + self.timeout;
+        // socket2 sets SOCK_CLOEXEC itself; NONBLOCK rides on the same socket(2) call.
+        let socket = Socket::new(self.domain, Type::STREAM.nonblocking(), None)?;
+        if let Some(ip) = source {
+            bind_source(&socket, ip)?;
+        }
+        let mut pause = BACKLOG_RETRY.0;
+        loop {
+            match socket.connect(&self.addr) {
+                Ok(()) => return Ok(socket.into()),
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                    return wait_connected(socket, deadline).await;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && self.wait_for_backlog => {
+                    backlog_pause(deadline, &mut pause).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Sleeps before retrying a unix connect that met a full backlog, or fails with
+/// `Timeout` when the deadline leaves no time. The pause doubles from 1 ms to 20 ms.
+async fn backlog_pause(deadline: Instant, pause: &mut Duration) -> Result<(), DialErrorKind> {
+    let now = Instant::now();
+    if now >= deadline {
+        return Err(DialErrorKind::Timeout);
+    }
+    tokio::time::sleep_until((now + *pause).min(deadline)).await;
+    *pause = (*pause * 2).min(BACKLOG_RETRY.1);
+    Ok(())
+}
+
+/// Waits for a connect that returned `EINPROGRESS` to finish, then reads its outcome from
+/// `SO_ERROR` (connect(2)).
+async fn wait_connected(socket: Socket, deadline: Instant) -> Result<OwnedFd, DialErrorKind> {
+    let mut pollfd = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
+    let ready = poll(&mut pollfd, PollTimeout::ZERO).map_err(io::Error::from)? > 0;
+    let socket = if ready {
+        socket
+    } else {
+        // SAFETY: `Socket` owns its descriptor (an `OwnedFd` inside), which stays open and
+        // unchanged until `into_inner` gives the socket back.
+        let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) }
+            .map_err(io::Error::from)?;
+        match tokio::time::timeout_at(deadline, fd.writable()).await {
+            Ok(guard) => drop(guard?),
+            Err(_elapsed) => return Err(DialErrorKind::Timeout),
+        }
+        fd.into_inner()
+    };
+    match socket.take_error()? {
+        None => Ok(socket.into()),
+        Some(err) => Err(err.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_errno_values() {
+        let table = [
+            (libc::ECONNREFUSED, DialErrorKind::Refused),
+            (libc::ETIMEDOUT, DialErrorKind::Timeout),
+            (libc::EAGAIN, DialErrorKind::WouldBlock),
+            (libc::EADDRNOTAVAIL, DialErrorKind::AddrNotAvailable),
+            (libc::EMFILE, DialErrorKind::TooManyFiles),
+            (libc::ENFILE, DialErrorKind::TooManyFiles),
+            (libc::ECONNRESET, DialErrorKind::Reset),
+            (libc::EHOSTUNREACH, DialErrorKind::Unreachable),
+            (libc::EACCES, DialErrorKind::PermissionDenied),
+            (libc::ENOENT, DialErrorKind::Other),
+        ];
+        for (errno, kind) in table {
+            assert_eq!(
+                DialErrorKind::classify(&io::Error::from_raw_os_error(errno)),
+                kind
+            );
+        }
+    }
+
+    #[test]
+    fn tally_counts_each_kind_once() {
+        let mut errors = ConnectErrors::default();
+        for kind in [
+            DialErrorKind::Refused,
+            DialErrorKind::Refused,
+            DialErrorKind::Other,
+        ] {
+            kind.tally(&mut errors);
+        }
+        assert_eq!((errors.refused, errors.other, errors.total()), (2, 1, 3));
+    }
+
+    #[tokio::test]
+    async fn connects_to_a_local_listener_and_is_refused_by_a_closed_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dialer = Dialer::new(&Endpoint::Inet(addr), Duration::from_secs(5), false).unwrap();
+        assert!(dialer.dial(None).await.is_ok());
+        drop(listener);
+        assert_eq!(dialer.dial(None).await.unwrap_err(), DialErrorKind::Refused);
+    }
+
+    #[tokio::test]
+    async fn full_unix_backlog_is_would_block_or_timeout() {
+        use std::os::unix::net::UnixListener;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        socket.bind(&SockAddr::unix(&path).unwrap()).unwrap();
+        socket.listen(0).unwrap();
+        let _listener = UnixListener::from(OwnedFd::from(socket));
+        let target = Endpoint::Unix(path);
+        let fail_fast = Dialer::new(&target, Duration::from_secs(5), false).unwrap();
+        let wait = Dialer::new(&target, Duration::from_millis(50), true).unwrap();
+        let mut held = Vec::new();
+        // With backlog 0 the queue takes one connection (the kernel checks `len > backlog`).
+        let kind = loop {
+            match fail_fast.dial(None).await {
+                Ok(fd) => held.push(fd),
+                Err(kind) => break kind,
+            }
+            assert!(held.len() < 10, "the backlog never filled");
+        };
+        assert_eq!(kind, DialErrorKind::WouldBlock);
+        assert_eq!(wait.dial(None).await.unwrap_err(), DialErrorKind::Timeout);
+    }
+}

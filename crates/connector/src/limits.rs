@@ -1,0 +1,146 @@
+//! The machine's limits that decide whether N connections can be opened at all: the
+//! open-file limit (`RLIMIT_NOFILE`) and the local port range
+//! (`/proc/sys/net/ipv4/ip_local_port_range`).
+//!
+//! The soft open-file limit is raised to the hard one before dialing (the hard limit is
+//! the ceiling an unprivileged process may raise to; see getrlimit(2)). A count that does
+//! not fit even then is refused up front instead of failing halfway with `EMFILE`.
+
+use std::ops::RangeInclusive;
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+/// File descriptors the process needs besides the connections: stdio, the runtime's epoll
+/// and wakers, the signal pipe, the peer-close epoll, an `.hgrm` file, with room to spare.
+pub const RESERVED_FDS: u64 = 32;
+
+/// The open-file limits, soft and hard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoFile {
+    /// The limit in force.
+    pub soft: u64,
+    /// The most the soft limit may be raised to.
+    pub hard: u64,
+}
+
+/// Reads `RLIMIT_NOFILE`.
+pub fn nofile() -> nix::Result<NoFile> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    Ok(NoFile { soft, hard })
+}
+
+/// Raises the soft open-file limit to the hard limit; returns the limit now in force.
+pub fn raise_nofile() -> nix::Result<u64> {
+    let NoFile { soft, hard } = nofile()?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard)
+}
+
+/// The message for a `--count` that cannot fit under the hard open-file limit, or `None`
+/// when it fits.
+pub fn nofile_shortfall(count: u64, hard: u64) -> Option<String> {
+    let needed = count.saturating_add(RESERVED_FDS);
+    (needed > hard).then(|| {
+        format!(
+            "--count {count} needs {needed} open files (the connections plus {RESERVED_FDS}), \
+             but the hard open-file limit is {hard}; raise it (ulimit -Hn {needed} as root, or \
+             LimitNOFILE= / limits.conf) or lower --count to {}",
+            hard.saturating_sub(RESERVED_FDS)
+        )
+    })
+}
+
+/// Reads the ephemeral port range connect() picks local ports from.
+pub fn local_port_range() -> Option<RangeInclusive<u16>> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    parse_port_range(&text)
+}
+
+fn parse_port_range(text: &str) -> Option<RangeInclusive<u16>> {
+    let mut parts = text.split_whitespace().map(str::parse::<u16>);
+    let (lo, hi) = (parts.next()?.ok()?, parts.next()?.ok()?);
+    (lo <= hi).then_some(lo..=hi)
+}
+
+/// A warning with the fix when more than half of the port range would be used towards one
+/// destination from one source address, where Linux's port search slows down sharply
+/// (it tries even ports first and scans for odd ones after). `None` when it fits.
+pub fn port_range_warning(
+    count: u64,
+    sources: usize,
+    target: std::net::SocketAddr,
+    range: RangeInclusive<u16>,
+) -> Option<String> {
+    let ports = u64::from(*range.end() - *range.start()) + 1;
+    let per_source = count.div_ceil(sources.max(1) as u64);
+    if per_source <= ports / 2 {
+        return None;
+    }
+    let needed = count.div_ceil(ports / 2).max(2);
+    let fix = if target.ip().is_loopback() && target.is_ipv4() {
+        format!(
+            "spread them with --source 127.0.0.2-127.0.0.{} (loopback answers from all of 127/8)",
+            needed + 1
+        )
+    } else {
+        format!("spread them over {needed} or more local addresses with --source")
+    };
+    let fate = if per_source > ports {
+        format!("the connects past {ports} will fail with EADDRNOTAVAIL")
+    } else {
+        format!("connects will slow down sharply past about {}", ports / 2)
+    };
+    Some(format!(
+        "{per_source} connections to {target} from each source address exceed half of the \
+         local port range {}-{} ({ports} ports): {fate}; {fix}, or widen \
+         net.ipv4.ip_local_port_range",
+        range.start(),
+        range.end()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_port_range() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some(32768..=60999));
+        assert_eq!(parse_port_range("9 3"), None);
+        assert_eq!(parse_port_range("x"), None);
+        assert!(local_port_range().is_some(), "Linux has the sysctl");
+    }
+
+    #[test]
+    fn warns_past_half_the_port_range() {
+        let target = "127.0.0.1:9000".parse().unwrap();
+        assert_eq!(port_range_warning(14_116, 1, target, 32768..=60999), None);
+        let warning = port_range_warning(19_000, 1, target, 32768..=60999).unwrap();
+        assert!(warning.contains("19000 connections"), "{warning}");
+        assert!(
+            warning.contains("--source 127.0.0.2-127.0.0.3"),
+            "{warning}"
+        );
+        assert_eq!(port_range_warning(19_000, 2, target, 32768..=60999), None);
+        let over = port_range_warning(40_000, 1, target, 32768..=60999).unwrap();
+        assert!(over.contains("EADDRNOTAVAIL"), "{over}");
+        let remote = port_range_warning(19_000, 1, "10.1.1.1:80".parse().unwrap(), 32768..=60999);
+        assert!(remote.unwrap().contains("2 or more local addresses"));
+    }
+
+    #[test]
+    fn shortfall_names_both_numbers() {
+        assert_eq!(nofile_shortfall(100, 20_000), None);
+        let msg = nofile_shortfall(30_000, 20_000).unwrap();
+        assert!(msg.contains("30032") && msg.contains("20000"), "{msg}");
+        assert!(msg.contains("lower --count to 19968"), "{msg}");
+    }
+
+    #[test]
+    fn raising_reaches_the_hard_limit() {
+        let hard = raise_nofile().unwrap();
+        assert_eq!(nofile().unwrap().soft, hard);
+    }
+}

@@ -1,0 +1,191 @@
+//! What goes to stdout: the `{"event":"holding",...}` line, the final report as an aligned
+//! text table or one JSON object, and the `.hgrm` file. Diagnostics never come here.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use listenlab_common::Format;
+use listenlab_common::report::connect::{ConnectReport, Holding};
+
+/// Prints and flushes `{"event":"holding","open":N}` (JSON mode's readiness line).
+pub fn print_holding(open: u64) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer(&mut out, &Holding { open })?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Prints the report in the chosen format and flushes it.
+pub fn print_report(report: &ConnectReport, format: Format) -> io::Result<()> {
+    let text = match format {
+        Format::Text => render_text(report),
+        Format::Json => render_json(report),
+    };
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// The report as one JSON object on one line, newline-terminated.
+pub fn render_json(report: &ConnectReport) -> String {
+    let mut line = serde_json::to_string(report).expect("the report serializes");
+    line.push('\n');
+    line
+}
+
+/// The report as an aligned two-column table.
+pub fn render_text(r: &ConnectReport) -> String {
+    let l = &r.connect_latency_us;
+    let errors: Vec<String> = r
+        .errors
+        .named()
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    let pace = match r.target_rate_per_s {
+        Some(rate) => format!("{rate}/s scheduled"),
+        None => "as fast as possible".to_owned(),
+    };
+    let mut rows = vec![
+        ("target", format!("{} ({})", r.target, r.transport)),
+        (
+            "connects",
+            format!(
+                "{} attempted, {} connected, {} failed{}",
+                r.attempted,
+                r.connected,
+                r.failed,
+                if r.interrupted { " (interrupted)" } else { "" }
+            ),
+        ),
+        (
+            "errors",
+            if errors.is_empty() {
+                "none".to_owned()
+            } else {
+                errors.join(", ")
+            },
+        ),
+        (
+            "dialing",
+            format!(
+                "concurrency {}, {pace}, timeout {} ms{}",
+                r.concurrency,
+                r.timeout_ms,
+                match r.source_addresses {
+                    0 => String::new(),
+                    n => format!(", {n} source addresses"),
+                }
+            ),
+        ),
+        (
+            "connect phase",
+            format!(
+                "{:.1} ms, {:.0} connections/s",
+                r.elapsed_ms, r.connect_rate_per_s
+            ),
+        ),
+    ];
+    if l.count > 0 {
+        rows.push((
+            "latency (us)",
+            format!(
+                "min {}  mean {:.1}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+                l.min, l.mean, l.p50, l.p90, l.p99, l.p999, l.max
+            ),
+        ));
+    }
+    rows.push((
+        "held",
+        format!("{} ms, {} closed by peer", r.held_ms, r.closed_by_peer),
+    ));
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (key, value) in rows {
+        let _ = writeln!(out, "{key:<width$}  {value}");
+    }
+    out
+}
+
+/// True when the error chain holds a broken pipe (stdout closed by a reader such as
+/// `head`), which is not a failure of the tool.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use listenlab_common::LatencySummary;
+    use listenlab_common::report::connect::ConnectErrors;
+
+    fn report() -> ConnectReport {
+        ConnectReport {
+            target: "127.0.0.1:9000".into(),
+            transport: "tcp".into(),
+            attempted: 3,
+            connected: 2,
+            failed: 1,
+            errors: ConnectErrors {
+                refused: 1,
+                ..Default::default()
+            },
+            connect_latency_us: LatencySummary {
+                count: 2,
+                min: 10,
+                mean: 15.0,
+                p50: 10,
+                p90: 20,
+                p99: 20,
+                p999: 20,
+                max: 20,
+            },
+            elapsed_ms: 1.5,
+            connect_rate_per_s: 1333.3,
+            target_rate_per_s: None,
+            concurrency: 3,
+            timeout_ms: 5000,
+            source_addresses: 0,
+            held_ms: 0,
+            closed_by_peer: 0,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn json_is_one_line_ending_in_newline() {
+        let json = render_json(&report());
+        assert!(json.ends_with("}\n"));
+        assert_eq!(json.lines().count(), 1);
+        let back: ConnectReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report());
+    }
+
+    #[test]
+    fn text_is_aligned() {
+        let text = render_text(&report());
+        let starts: Vec<usize> = text
+            .lines()
+            .map(|line| {
+                line.find("  ").unwrap()
+                    + line[line.find("  ").unwrap()..].find(|c| c != ' ').unwrap()
+            })
+            .collect();
+        assert!(starts.windows(2).all(|w| w[0] == w[1]), "{text}");
+        assert!(text.contains("errors         refused 1"), "{text}");
+        assert!(text.contains("p99 20"), "{text}");
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised_through_context() {
+        let err =
+            anyhow::Error::from(io::Error::from(io::ErrorKind::BrokenPipe)).context("printing");
+        assert!(is_broken_pipe(&err));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+}

@@ -1,0 +1,153 @@
+//! The connect phase: `concurrency` dial tasks share the N connects, each sending one
+//! [`DialOutcome`] per connect to the collector.
+//!
+//! The tasks take connect numbers from one atomic ticket counter rather than one task
+//! being spawned per connect: a free task takes the next number at once, so a connect
+//! stuck until its timeout delays no other, and there is no per-connect allocation. The
+//! counter hands out work only; all statistics stay in the collector.
+//!
+//! With `--rate R`, connect `i` is scheduled at `start + i/R`. A task sleeps until that
+//! time if it is early, and starts at once if it is late; either way the latency is counted
+//! from the scheduled time, so when the listener stalls (and all tasks are busy) the
+//! delay shows up in the latency instead of silently lowering the rate (coordinated
+//! omission, as wrk2 corrects it).
+
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::collect::DialOutcome;
+use crate::dial::Dialer;
+use crate::watch::PeerCloseWatch;
+
+/// When connects start: as soon as a task is free, or on a fixed schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// The start of the connect phase.
+    pub start: Instant,
+    /// Connects per second, or `None` for as fast as possible.
+    pub rate: Option<f64>,
+}
+
+impl Schedule {
+    /// The scheduled start of connect `i`, or `None` without `--rate`.
+    pub fn at(&self, i: u64) -> Option<Instant> {
+        self.rate
+            .map(|rate| self.start + Duration::from_secs_f64(i as f64 / rate))
+    }
+}
+
+/// What every dial task shares.
+#[derive(Debug)]
+pub struct Plan {
+    /// Opens the connections.
+    pub dialer: Dialer,
+    /// Where connected sockets are registered to have their peer closes counted.
+    pub watch: PeerCloseWatch,
+    /// Source addresses, used round-robin by connect number; empty for the kernel's choice.
+    pub sources: Vec<IpAddr>,
+    /// Total connects.
+    pub count: u64,
+    /// When each connect starts.
+    pub schedule: Schedule,
+}
+
+/// Spawns `concurrency` dial tasks into a `JoinSet` (aborting it cancels the connects in
+/// flight). The collector's channel closes when the last task ends.
+pub fn spawn_dialers(
+    plan: Plan,
+    concurrency: usize,
+    outcomes: mpsc::Sender<DialOutcome>,
+) -> JoinSet<()> {
+    let plan = Arc::new(plan);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = JoinSet::new();
+    for _ in 0..concurrency {
+        tasks.spawn(dial_loop(
+            Arc::clone(&plan),
+            Arc::clone(&next),
+            outcomes.clone(),
+        ));
+    }
+    tasks
+}
+
+async fn dial_loop(plan: Arc<Plan>, next: Arc<AtomicU64>, outcomes: mpsc::Sender<DialOutcome>) {
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= plan.count {
+            return;
+        }
+        let started = match plan.schedule.at(i) {
+            Some(at) => {
+                tokio::time::sleep_until(at).await;
+                at
+            }
+            None => Instant::now(),
+        };
+        let source = match plan.sources.len() {
+            0 => None,
+            n => Some(plan.sources[(i % n as u64) as usize]),
+        };
+        let result = plan.dialer.dial(source).await;
+        let latency = started.elapsed();
+        if let Ok(fd) = &result {
+            // A failed registration only leaves this connection's close uncounted.
+            let _ = plan.watch.watch(fd.as_fd());
+        }
+        if outcomes
+            .send(DialOutcome { result, latency })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_spaces_connects_evenly() {
+        let start = Instant::now();
+        let paced = Schedule {
+            start,
+            rate: Some(4.0),
+        };
+        assert_eq!(paced.at(0), Some(start));
+        assert_eq!(paced.at(2), Some(start + Duration::from_millis(500)));
+        assert_eq!(Schedule { start, rate: None }.at(7), None);
+    }
+
+    #[tokio::test]
+    async fn every_connect_is_made_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listenlab_common::Endpoint::Inet(listener.local_addr().unwrap());
+        let plan = Plan {
+            dialer: Dialer::new(&target, Duration::from_secs(5), false).unwrap(),
+            watch: PeerCloseWatch::new().unwrap(),
+            sources: Vec::new(),
+            count: 20,
+            schedule: Schedule {
+                start: Instant::now(),
+                rate: None,
+            },
+        };
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut tasks = spawn_dialers(plan, 3, tx);
+        while tasks.join_next().await.is_some() {}
+        let mut connected = 0;
+        while let Ok(outcome) = rx.try_recv() {
+            connected += u32::from(outcome.result.is_ok());
+        }
+        assert_eq!(connected, 20);
+    }
+}
