@@ -1,0 +1,162 @@
+//! Every rejected form: exit 2, a message on stderr, nothing on stdout.
+
+mod util;
+
+use util::{run, socket_path};
+
+fn assert_usage_error(args: &[&str], reason: &str) {
+    let done = run(args);
+    assert_eq!(done.status.code(), Some(2), "{args:?}: {done:?}");
+    assert!(done.stdout.is_empty(), "{args:?}: stdout {:?}", done.stdout);
+    let first = done.stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: "), "{args:?}: {}", done.stderr);
+    assert!(
+        first.contains(reason),
+        "{args:?}: want {reason:?} in {first:?}"
+    );
+}
+
+#[test]
+fn rejects_missing_and_double_targets() {
+    assert_usage_error(&[], "required arguments were not provided");
+    assert_usage_error(&["--count", "5"], "required arguments were not provided");
+    assert_usage_error(
+        &["--inet", "127.0.0.1:1", "--unix", "/tmp/x.sock"],
+        "cannot be used with",
+    );
+}
+
+#[test]
+fn rejects_bad_counts_and_numbers() {
+    assert_usage_error(&["--inet", "127.0.0.1:1", "--count", "0"], "at least 1");
+    assert_usage_error(&["--inet", "127.0.0.1:1", "--count", "many"], "at least 1");
+    assert_usage_error(
+        &["--inet", "127.0.0.1:1", "--concurrency", "0"],
+        "--concurrency",
+    );
+    assert_usage_error(&["--inet", "127.0.0.1:1", "--rate", "0"], "positive number");
+    assert_usage_error(
+        &["--inet", "127.0.0.1:1", "--rate", "fast"],
+        "positive number",
+    );
+}
+
+#[test]
+fn rejects_bad_inet_addresses() {
+    assert_usage_error(&["--inet", "127.0.0.1:0"], "1-65535");
+    assert_usage_error(&["--inet", "127.0.0.1:65536"], "1-65535");
+    assert_usage_error(&["--inet", "127.0.0.1"], "missing port");
+    assert_usage_error(
+        &["--inet", "300.1.1.1:80"],
+        "not an IP address or host name",
+    );
+    assert_usage_error(&["--inet", "bad_host:80"], "not an IP address or host name");
+    assert_usage_error(&["--inet", "::1:80"], "brackets");
+    assert_usage_error(&["--inet", "no-such-host.invalid:80"], "cannot resolve");
+}
+
+#[test]
+fn rejects_bad_unix_paths() {
+    let long = format!("/tmp/{}", "a".repeat(130));
+    assert_usage_error(&["--unix", &long], "the limit is 107");
+    let (dir, path) = socket_path();
+    assert_usage_error(&["--unix", path.to_str().unwrap()], "does not exist");
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "").unwrap();
+    assert_usage_error(
+        &["--unix", file.to_str().unwrap()],
+        "regular file, not a unix socket",
+    );
+    assert_usage_error(
+        &["--unix", dir.path().to_str().unwrap()],
+        "directory, not a unix socket",
+    );
+}
+
+#[test]
+fn rejects_bad_durations() {
+    assert_usage_error(
+        &["--inet", "127.0.0.1:1", "--timeout", "soon"],
+        "not a duration",
+    );
+    assert_usage_error(&["--inet", "127.0.0.1:1", "--hold", "2x"], "not a duration");
+    assert_usage_error(&["--inet", "127.0.0.1:1", "--timeout", "0"], "--timeout 0");
+}
+
+#[test]
+fn rejects_bad_sources() {
+    assert_usage_error(
+        &["--inet", "127.0.0.1:1", "--source", "nope"],
+        "not an IP address",
+    );
+    assert_usage_error(
+        &["--inet", "127.0.0.1:1", "--source", "127.0.0.9-127.0.0.2"],
+        "ends before it starts",
+    );
+    assert_usage_error(&["--inet", "127.0.0.1:1", "--source", "::1"], "family");
+    let (_dir, path) = socket_path();
+    let _l = util::unix_listener(&path, 1);
+    assert_usage_error(
+        &["--unix", path.to_str().unwrap(), "--source", "127.0.0.2"],
+        "--source applies to --inet",
+    );
+}
+
+#[test]
+fn rejects_a_count_over_the_open_file_limit() {
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let Ok(count) = u32::try_from(hard) else {
+        eprintln!("open-file limit too large to exceed with --count; skipped");
+        return;
+    };
+    let count = count.to_string();
+    assert_usage_error(
+        &["--inet", "127.0.0.1:1", "--count", &count],
+        "hard open-file limit",
+    );
+    let done = run(&["--inet", "127.0.0.1:1", "--count", &count]);
+    assert!(done.stderr.contains(&hard.to_string()), "{}", done.stderr);
+}
+
+#[test]
+fn help_shows_an_example_per_mode() {
+    let done = run(&["--help"]);
+    assert!(done.status.success());
+    let help = done.stdout.join("\n");
+    for want in [
+        "--count 500 --inet 127.0.0.1:9000",
+        "--unix /tmp/",
+        "--rate 200",
+        "--source 127.0.0.2-127.0.0.9",
+        "--hold",
+    ] {
+        assert!(help.contains(want), "missing {want:?} in help");
+    }
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let listener = util::tcp_listener(16);
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut child = std::process::Command::new(util::bin())
+        .args(["-n", "2", "--inet", &addr, "--hold", "0"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before the report is written
+    let deadline = std::time::Instant::now() + util::WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}

@@ -1,0 +1,317 @@
+//! The connect phase against listeners made in the test: counts match what the listener
+//! saw, failures are classified, latencies are ordered, options take effect.
+
+mod util;
+
+use std::collections::BTreeSet;
+
+use util::{
+    Errors, closed_port, drain_tcp, drain_unix, parse_report, run, run_json, socket_path,
+    tcp_listener, unix_listener,
+};
+
+#[test]
+fn tcp_connections_match_what_the_listener_accepted() {
+    let listener = tcp_listener(1024);
+    let addr = listener.local_addr().unwrap().to_string();
+    let (report, done) = run_json(&["--count", "500", "--inet", &addr]);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert_eq!(report.target, addr);
+    assert_eq!(report.transport, "tcp");
+    assert_eq!(
+        (report.attempted, report.connected, report.failed),
+        (500, 500, 0)
+    );
+    assert_eq!(drain_tcp(&listener).len(), 500);
+    assert!(
+        report.elapsed_ms > 0.0 && report.connect_rate_per_s > 0.0,
+        "{report:?}"
+    );
+    assert_eq!(report.concurrency, 256);
+    assert_eq!(report.timeout_ms, 5000);
+    assert_eq!(report.target_rate_per_s, None);
+    assert!(!report.interrupted);
+}
+
+#[test]
+fn unix_connections_match_what_the_listener_accepted() {
+    let (_dir, path) = socket_path();
+    let listener = unix_listener(&path, 512);
+    let path = path.to_str().unwrap();
+    let (report, done) = run_json(&["--count", "300", "--unix", path, "--hold", "0"]);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert_eq!(
+        (report.target.as_str(), report.transport.as_str()),
+        (path, "unix")
+    );
+    assert_eq!(report.connected, 300);
+    assert_eq!(drain_unix(&listener), 300);
+}
+
+#[test]
+fn ipv6_loopback_works_when_available() {
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    };
+    let addr = listener.local_addr().unwrap().to_string();
+    let (report, _) = run_json(&["--count", "5", "--inet", &addr, "--hold", "0"]);
+    assert_eq!(report.connected, 5);
+    assert!(report.target.starts_with("[::1]:"), "{}", report.target);
+}
+
+#[test]
+fn a_closed_port_is_refused_and_the_run_still_succeeds() {
+    let addr = closed_port().to_string();
+    let (report, done) = run_json(&["--count", "4", "--inet", &addr]);
+    assert!(
+        done.status.success(),
+        "failed connects are report data: {done:?}"
+    );
+    report.check_invariants();
+    assert_eq!(report.connected, 0);
+    assert_eq!(
+        report.errors,
+        Errors {
+            refused: 4,
+            ..Errors::default()
+        }
+    );
+    assert_eq!(report.connect_latency_us.count, 0);
+}
+
+#[test]
+fn require_all_exits_1_when_a_connect_fails() {
+    let addr = closed_port().to_string();
+    let (report, done) = run_json(&["-n", "2", "--inet", &addr, "--require-all"]);
+    assert_eq!(done.status.code(), Some(1));
+    assert_eq!(report.errors.refused, 2);
+    let listener = tcp_listener(16);
+    let addr = listener.local_addr().unwrap().to_string();
+    let (_, done) = run_json(&["-n", "2", "--inet", &addr, "--require-all", "--hold", "0"]);
+    assert_eq!(done.status.code(), Some(0));
+}
+
+#[test]
+fn full_unix_backlog_counts_would_block() {
+    let (_dir, path) = socket_path();
+    let _listener = unix_listener(&path, 1); // never accepts
+    let path = path.to_str().unwrap();
+    let (report, done) = run_json(&["--count", "6", "--unix", path, "--hold", "0"]);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert!(
+        report.connected >= 1,
+        "the queue takes the first ones: {report:?}"
+    );
+    assert!(report.errors.would_block >= 1, "{report:?}");
+    assert_eq!(
+        report.connected + report.errors.would_block,
+        6,
+        "{report:?}"
+    );
+}
+
+#[test]
+fn full_unix_backlog_times_out_when_waiting_for_it() {
+    let (_dir, path) = socket_path();
+    let _listener = unix_listener(&path, 1);
+    let path = path.to_str().unwrap();
+    let args = [
+        "-n",
+        "6",
+        "--unix",
+        path,
+        "--wait-for-backlog",
+        "--timeout",
+        "200ms",
+        "--hold",
+        "0",
+    ];
+    let (report, done) = run_json(&args);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert!(report.connected >= 1, "{report:?}");
+    assert!(report.errors.timeout >= 1, "{report:?}");
+    assert_eq!(report.connected + report.errors.timeout, 6, "{report:?}");
+    assert!(report.elapsed_ms >= 200.0, "{report:?}");
+}
+
+#[test]
+fn full_tcp_accept_queue_times_out() {
+    // Linux drops a SYN while the accept queue is full, so those connects hang until
+    // --timeout. The queue holds backlog + 1.
+    let listener = tcp_listener(1);
+    let addr = listener.local_addr().unwrap().to_string();
+    let args = [
+        "-n",
+        "6",
+        "--inet",
+        &addr,
+        "--timeout",
+        "300ms",
+        "--hold",
+        "0",
+    ];
+    let (report, done) = run_json(&args);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert!(report.connected >= 1, "{report:?}");
+    assert!(report.errors.timeout >= 1, "{report:?}");
+    assert_eq!(report.connected + report.errors.timeout, 6, "{report:?}");
+}
+
+#[test]
+fn source_addresses_are_used_round_robin() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let args = [
+        "-n",
+        "10",
+        "--inet",
+        &addr,
+        "--source",
+        "127.0.0.2,127.0.0.3",
+        "--hold",
+        "0",
+    ];
+    let (report, done) = run_json(&args);
+    assert!(done.status.success(), "{done:?}");
+    assert_eq!((report.connected, report.source_addresses), (10, 2));
+    let peers = drain_tcp(&listener);
+    assert_eq!(peers.len(), 10);
+    let ips: BTreeSet<String> = peers.iter().map(|(_, a)| a.ip().to_string()).collect();
+    let want: BTreeSet<String> = ["127.0.0.2", "127.0.0.3"].map(String::from).into();
+    assert_eq!(ips, want);
+}
+
+#[test]
+fn source_range_form_is_accepted() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let args = [
+        "-n",
+        "8",
+        "--inet",
+        &addr,
+        "--source",
+        "127.0.0.2-127.0.0.5",
+        "--hold",
+        "0",
+    ];
+    let (report, _) = run_json(&args);
+    assert_eq!((report.connected, report.source_addresses), (8, 4));
+    assert_eq!(drain_tcp(&listener).len(), 8);
+}
+
+#[test]
+fn rate_spaces_the_connects_on_a_schedule() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let args = ["-n", "11", "--rate", "200", "--inet", &addr, "--hold", "0"];
+    let (report, _) = run_json(&args);
+    report.check_invariants();
+    assert_eq!(report.connected, 11);
+    assert_eq!(report.target_rate_per_s, Some(200.0));
+    // The last of 11 is scheduled 10 x 5 ms after the first.
+    assert!(report.elapsed_ms >= 50.0, "{report:?}");
+}
+
+#[test]
+fn concurrency_is_reported_and_capped_by_count() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let (report, _) = run_json(&["-n", "20", "-c", "4", "--inet", &addr, "--hold", "0"]);
+    assert_eq!((report.connected, report.concurrency), (20, 4));
+    let (report, _) = run_json(&["-n", "3", "-c", "50", "--inet", &addr, "--hold", "0"]);
+    assert_eq!((report.connected, report.concurrency), (3, 3));
+}
+
+#[test]
+fn hgrm_file_holds_the_distribution() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("connect.hgrm");
+    let args = [
+        "-n",
+        "50",
+        "--inet",
+        &addr,
+        "--hold",
+        "0",
+        "--hgrm",
+        file.to_str().unwrap(),
+    ];
+    let (report, _) = run_json(&args);
+    assert_eq!(report.connected, 50);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.trim_start().starts_with("Value"), "{text}");
+    assert!(text.contains("Total count    =           50]"), "{text}");
+}
+
+#[test]
+fn text_report_is_a_readable_table() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let done = run(&["-n", "7", "--inet", &addr, "--hold", "0"]);
+    assert!(done.status.success(), "{done:?}");
+    let text = done.stdout.join("\n");
+    for want in [
+        format!("target         {addr} (tcp)"),
+        "connects       7 attempted, 7 connected, 0 failed".to_owned(),
+        "errors         none".to_owned(),
+        "latency (us)   min ".to_owned(),
+        "held           0 ms, 0 closed by peer".to_owned(),
+    ] {
+        assert!(text.contains(&want), "missing {want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn names_are_resolved_once() {
+    let listener = tcp_listener(64);
+    let port = listener.local_addr().unwrap().port();
+    let target = format!("localhost:{port}");
+    let (report, _) = run_json(&["-n", "3", "--inet", &target, "--hold", "0"]);
+    assert_eq!(report.target, format!("127.0.0.1:{port}"));
+    assert_eq!(report.connected, 3);
+}
+
+#[test]
+fn port_range_warning_names_the_fix() {
+    // Warned before dialing; the connects themselves fail fast on a closed port.
+    let addr = closed_port().to_string();
+    let done = run(&[
+        "-n", "19000", "-c", "64", "--inet", &addr, "--hold", "0", "--format", "json",
+    ]);
+    assert!(done.stderr.contains("warning"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("--source 127.0.0.2-127.0.0.3"),
+        "{}",
+        done.stderr
+    );
+    let report = parse_report(&done);
+    assert_eq!(report.errors.refused, 19000);
+}
+
+#[test]
+fn multi_threaded_runtime_gives_the_same_counts() {
+    let listener = tcp_listener(1024);
+    let addr = listener.local_addr().unwrap().to_string();
+    let (report, _) = run_json(&[
+        "-n",
+        "400",
+        "--threads",
+        "2",
+        "--inet",
+        &addr,
+        "--hold",
+        "0",
+    ]);
+    report.check_invariants();
+    assert_eq!(report.connected, 400);
+    assert_eq!(drain_tcp(&listener).len(), 400);
+}

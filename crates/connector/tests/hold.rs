@@ -1,0 +1,125 @@
+//! Holding: released by a stdin line, by stdin EOF, by `--hold`, by SIGTERM; peer closes
+//! and resets counted while holding; the holding line comes first in JSON mode.
+
+mod util;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use util::{Connector, Holding, drain_tcp, parse_report, tcp_listener};
+
+fn holding(c: &mut Connector) -> Holding {
+    let line = c.next_line();
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a holding line {line}: {e}"))
+}
+
+#[test]
+fn a_stdin_line_releases_the_hold() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut c = Connector::spawn(&["-n", "10", "--inet", &addr, "--format", "json"]);
+    let h = holding(&mut c);
+    assert_eq!((h.event.as_str(), h.open), ("holding", 10));
+    c.send_line(); // stdin stays open: only the line can release it
+    let done = c.finish();
+    assert!(done.status.success(), "{done:?}");
+    let report = parse_report(&done);
+    assert_eq!(report.connected, 10);
+    assert!(
+        done.stderr.contains("10 open; press Enter"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn stdin_eof_releases_the_hold() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut c = Connector::spawn(&["-n", "3", "--inet", &addr, "--format", "json"]);
+    assert_eq!(holding(&mut c).open, 3);
+    c.close_stdin();
+    let done = c.finish();
+    assert!(done.status.success(), "{done:?}");
+    assert_eq!(parse_report(&done).connected, 3);
+}
+
+#[test]
+fn hold_duration_ignores_stdin() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let mut c = Connector::spawn(&[
+        "-n", "3", "--inet", &addr, "--format", "json", "--hold", "300ms",
+    ]);
+    assert_eq!(holding(&mut c).open, 3);
+    c.close_stdin(); // EOF must not end a timed hold
+    let done = c.finish();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let report = parse_report(&done);
+    assert!(report.held_ms >= 300, "{report:?}");
+    assert!(
+        done.stderr.contains("3 open; holding for 300ms"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn hold_zero_closes_at_once_without_a_holding_line() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let c = Connector::spawn(&[
+        "-n", "3", "--inet", &addr, "--format", "json", "--hold", "0",
+    ]);
+    // stdin stays open: the run must not wait for it.
+    let done = c.finish();
+    assert_eq!(done.stdout.len(), 1, "{:?}", done.stdout);
+    let report = parse_report(&done);
+    assert_eq!((report.connected, report.held_ms), (3, 0));
+    // The connections are closed: every accepted one reads EOF.
+    for (mut stream, _) in drain_tcp(&listener) {
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(util::WAIT)).unwrap();
+        assert_eq!(std::io::Read::read(&mut stream, &mut [0u8; 8]).unwrap(), 0);
+    }
+}
+
+#[test]
+fn sigterm_releases_the_hold_with_a_report() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut c = Connector::spawn(&["-n", "4", "--inet", &addr, "--format", "json"]);
+    assert_eq!(holding(&mut c).open, 4);
+    let pid = nix::unistd::Pid::from_raw(c.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let done = c.finish();
+    assert!(done.status.success(), "{done:?}");
+    let report = parse_report(&done);
+    assert_eq!(report.connected, 4);
+    assert!(!report.interrupted, "the connect phase had finished");
+}
+
+#[test]
+fn peer_closes_and_resets_are_counted_while_holding() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut c = Connector::spawn(&["-n", "12", "--inet", &addr, "--format", "json"]);
+    assert_eq!(holding(&mut c).open, 12);
+    let mut accepted = drain_tcp(&listener);
+    assert_eq!(accepted.len(), 12);
+    // Data alone is not a close.
+    accepted[0].0.write_all(b"hello").unwrap();
+    // Three reset (SO_LINGER 0 makes close send RST), five closed with FIN, four kept.
+    for (stream, _) in accepted.drain(..3) {
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+    accepted.drain(..5);
+    c.send_line();
+    let done = c.finish();
+    let report = parse_report(&done);
+    assert_eq!(report.closed_by_peer, 8, "{report:?}");
+    drop(accepted);
+}

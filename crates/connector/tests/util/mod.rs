@@ -1,0 +1,312 @@
+//! Helpers for running the real `socket-connect` binary against listeners made in the
+//! test: a child that is killed when dropped, stdout read line by line on a thread, every
+//! wait bounded, stdin always piped (CI gives none), and the JSON report parsed into
+//! test-local structs that reject unknown fields.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use socket2::{Domain, SockAddr, Socket, Type};
+
+/// The longest any single wait in these tests may take.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_socket-connect")
+}
+
+/// A running `socket-connect`.
+pub struct Connector {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    /// Every stdout line not yet taken with `next_line`.
+    pub stdout: Vec<String>,
+    pub stderr: String,
+}
+
+impl Connector {
+    /// Starts the binary with piped stdin, stdout and stderr.
+    pub fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(bin())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning socket-connect");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next stdout line; panics after `WAIT` or if stdout closes first.
+    pub fn next_line(&mut self) -> String {
+        self.lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|e| panic!("no stdout line within {WAIT:?}: {e}"))
+    }
+
+    /// Writes a newline to stdin from a helper thread, keeping stdin open.
+    pub fn send_line(&mut self) {
+        let mut stdin = self.stdin.take().expect("stdin still open");
+        let writer = std::thread::spawn(move || {
+            stdin.write_all(b"\n").expect("writing the release line");
+            stdin.flush().unwrap();
+            stdin
+        });
+        self.stdin = Some(writer.join().unwrap());
+    }
+
+    /// Closes stdin (EOF).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits (at most `WAIT`) for the process to exit; collects the rest of its output.
+    pub fn finish(mut self) -> Finished {
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "socket-connect did not exit within {WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut stdout = Vec::new();
+        loop {
+            match self.lines.recv_timeout(WAIT) {
+                Ok(line) => stdout.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("stdout stayed open after exit"),
+            }
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Connector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs to completion with stdin closed at once (as in CI).
+pub fn run(args: &[&str]) -> Finished {
+    let mut c = Connector::spawn(args);
+    c.close_stdin();
+    c.finish()
+}
+
+/// Runs with `--format json` and stdin closed; returns the report, checking stdout holds
+/// at most one holding line and then exactly one report line.
+pub fn run_json(args: &[&str]) -> (Report, Finished) {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    let done = run(&all);
+    let report = parse_report(&done);
+    (report, done)
+}
+
+/// Parses stdout: an optional holding line, then exactly one report object.
+pub fn parse_report(done: &Finished) -> Report {
+    let lines = &done.stdout;
+    let report_line = match lines.as_slice() {
+        [report] => report,
+        [holding, report] => {
+            let h: Holding = serde_json::from_str(holding).expect("holding line");
+            assert_eq!(h.event, "holding");
+            report
+        }
+        _ => panic!(
+            "expected one or two stdout lines, got {lines:?}\nstderr: {}",
+            done.stderr
+        ),
+    };
+    serde_json::from_str(report_line).unwrap_or_else(|e| panic!("bad report {report_line}: {e}"))
+}
+
+/// `{"event":"holding","open":N}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holding {
+    pub event: String,
+    pub open: u64,
+}
+
+/// The report, as a script would read it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub target: String,
+    pub transport: String,
+    pub attempted: u64,
+    pub connected: u64,
+    pub failed: u64,
+    pub errors: Errors,
+    pub connect_latency_us: Latency,
+    pub elapsed_ms: f64,
+    pub connect_rate_per_s: f64,
+    pub target_rate_per_s: Option<f64>,
+    pub concurrency: u64,
+    pub timeout_ms: u64,
+    pub source_addresses: u64,
+    pub held_ms: u64,
+    pub closed_by_peer: u64,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Errors {
+    pub refused: u64,
+    pub timeout: u64,
+    pub would_block: u64,
+    pub addr_not_available: u64,
+    pub too_many_files: u64,
+    pub reset: u64,
+    pub unreachable: u64,
+    pub permission_denied: u64,
+    pub other: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Report {
+    /// Checks what holds for every report: counts add up, latencies are ordered.
+    pub fn check_invariants(&self) {
+        assert_eq!(self.attempted, self.connected + self.failed, "{self:?}");
+        let e = &self.errors;
+        let kinds = e.refused
+            + e.timeout
+            + e.would_block
+            + e.addr_not_available
+            + e.too_many_files
+            + e.reset
+            + e.unreachable
+            + e.permission_denied
+            + e.other;
+        assert_eq!(kinds, self.failed, "{self:?}");
+        let l = &self.connect_latency_us;
+        assert_eq!(l.count, self.connected, "{self:?}");
+        if l.count > 0 {
+            assert!(0 < l.p50 && l.p50 <= l.p99 && l.p99 <= l.max, "{l:?}");
+            assert!(l.min <= l.p50 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+        }
+    }
+}
+
+/// A TCP listener on 127.0.0.1:0 with a deep accept queue (`backlog`), accepting only
+/// when the test asks.
+pub fn tcp_listener(backlog: i32) -> TcpListener {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(backlog).unwrap();
+    TcpListener::from(OwnedFd::from(socket))
+}
+
+/// A unix listener at `path` with the given backlog, accepting only when the test asks.
+pub fn unix_listener(path: &Path, backlog: i32) -> UnixListener {
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    socket.bind(&SockAddr::unix(path).unwrap()).unwrap();
+    socket.listen(backlog).unwrap();
+    UnixListener::from(OwnedFd::from(socket))
+}
+
+/// Accepts every connection already queued on a TCP listener, without waiting for more.
+pub fn drain_tcp(listener: &TcpListener) -> Vec<(std::net::TcpStream, SocketAddr)> {
+    listener.set_nonblocking(true).unwrap();
+    let mut out = Vec::new();
+    while let Ok(pair) = listener.accept() {
+        out.push(pair);
+    }
+    out
+}
+
+/// Accepts every connection already queued on a unix listener, without waiting for more.
+pub fn drain_unix(listener: &UnixListener) -> usize {
+    listener.set_nonblocking(true).unwrap();
+    let mut n = 0;
+    while listener.accept().is_ok() {
+        n += 1;
+    }
+    n
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on: bound, then closed.
+pub fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A path for a unix socket in a fresh temporary directory (kept alive by the returned
+/// guard).
+pub fn socket_path() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("listen.sock");
+    (dir, path)
+}
