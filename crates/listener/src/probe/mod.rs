@@ -1,1 +1,196 @@
-//! The epoll-socket-test probe (being written).
+//! `epoll-socket-test`: how epoll reports pending connections on a listening socket,
+//! observed live on the running kernel (issue 3).
+//!
+//! [`run`] takes a validated [`Config`] (see [`cli`]) and returns a
+//! [`ProbeReport`](listenlab_common::report::probe::ProbeReport); [`render`] turns it into
+//! the text table. The parts, one module each:
+//! - [`single`]: one waiter, every trigger mode, the steps of [`step::Step`], with the
+//!   strict-edge prediction of [`predict`] beside each count;
+//! - [`waiters`]: several forked waiters on one connect (own or shared epoll);
+//! - [`accepting`]: accept loops and blocking `accept()` callers over many connects;
+//! - [`reuseport`]: SO_REUSEPORT listeners and how connections spread over them;
+//! - [`overflow`]: more connects than the backlog allows.
+//!
+//! Helpers: [`client`] (who connects), [`ipc`] (line pipes to helpers), [`settle`]
+//! (bounded waits for kernel state), [`interrupt`] (SIGINT/SIGTERM via signalfd),
+//! [`error`].
+
+pub mod cli;
+pub mod client;
+pub mod error;
+pub mod interrupt;
+pub mod ipc;
+pub mod meaning;
+pub mod predict;
+pub mod render;
+pub mod settle;
+pub mod single;
+pub mod step;
+pub mod table;
+pub mod verdict;
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use listenlab_common::report::probe::ProbeReport;
+use listenlab_common::{Endpoint, Format};
+
+pub use client::ConnectFrom;
+pub use error::ProbeError;
+pub use interrupt::Interrupt;
+
+use crate::poller::Trigger;
+use crate::socket::Family;
+
+/// The parts of a run, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Part {
+    /// The single-waiter matrix.
+    Single,
+    /// Several waiters: own and shared epoll, accept loops, blocking accept, reuseport.
+    Waiters,
+    /// Backlog overflow.
+    Overflow,
+}
+
+/// A check `--expect` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Expect {
+    /// Every single-waiter cell matches the strict "edge = empty to non-empty" reading.
+    StrictEdge,
+}
+
+/// A validated probe configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The families to probe, in report order, each at most once.
+    pub families: Vec<Family>,
+    /// A unix socket path to use instead of a temporary one.
+    pub unix: Option<PathBuf>,
+    /// An inet address to use instead of an ephemeral loopback port (its family is
+    /// `inet` or `inet6`).
+    pub inet: Option<SocketAddr>,
+    /// The trigger modes of the single-waiter matrix, in report order.
+    pub triggers: Vec<Trigger>,
+    /// Who connects in the single-waiter matrix.
+    pub connect_from: ConnectFrom,
+    /// Waiter processes per several-waiters scenario (1 to 64).
+    pub waiters: u32,
+    /// The backlog of the overflow listener (1 to 4096).
+    pub backlog: u32,
+    /// The parts to run.
+    pub parts: Vec<Part>,
+    /// The output format.
+    pub format: Format,
+    /// A check that makes the run exit 1 when it does not hold.
+    pub expect: Option<Expect>,
+    /// Print a line on stderr as each scenario starts.
+    pub progress: bool,
+}
+
+impl Config {
+    /// Whether `part` runs.
+    pub fn runs(&self, part: Part) -> bool {
+        self.parts.contains(&part)
+    }
+}
+
+/// The addresses to probe: one per family, with the temp directory that holds the unix
+/// socket (removed when this drops).
+#[derive(Debug)]
+struct Targets {
+    _dir: Option<tempfile::TempDir>,
+    list: Vec<Endpoint>,
+}
+
+impl Targets {
+    fn resolve(cfg: &Config) -> Result<Self, ProbeError> {
+        let mut dir = None;
+        let mut list = Vec::new();
+        for family in &cfg.families {
+            let given = cfg
+                .inet
+                .filter(|addr| Family::of(&Endpoint::Inet(*addr)) == *family);
+            let endpoint = match family {
+                Family::Unix => Endpoint::Unix(match &cfg.unix {
+                    Some(path) => path.clone(),
+                    None => {
+                        let tmp = tempfile::Builder::new()
+                            .prefix("epoll-socket-test.")
+                            .tempdir()
+                            .map_err(|e| ProbeError::io("creating a temp directory", e))?;
+                        let path = tmp.path().join("probe.sock");
+                        dir = Some(tmp);
+                        path
+                    }
+                }),
+                Family::Inet => {
+                    Endpoint::Inet(given.unwrap_or(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)))
+                }
+                Family::Inet6 => {
+                    Endpoint::Inet(given.unwrap_or(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 0)))
+                }
+            };
+            list.push(endpoint);
+        }
+        Ok(Self { _dir: dir, list })
+    }
+}
+
+/// Progress lines on stderr, one per scenario, when asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    /// Prints `what` as `epoll-socket-test: <what>` on stderr if enabled.
+    pub fn note(self, what: impl std::fmt::Display) {
+        if self.enabled {
+            eprintln!("epoll-socket-test: {what}");
+        }
+    }
+}
+
+/// The kernel release, as `uname -r` prints it.
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Runs the parts `cfg` selects and returns what was observed. Forks helpers and waiters
+/// (never while a thread of ours runs), reaps them all, and removes every temp socket,
+/// also when interrupted or failing.
+pub fn run(cfg: &Config, intr: &Interrupt) -> Result<ProbeReport, ProbeError> {
+    let started = Instant::now();
+    let progress = Progress {
+        enabled: cfg.progress,
+    };
+    let targets = Targets::resolve(cfg)?;
+    let mut report = ProbeReport {
+        kernel: kernel_release(),
+        connect_from: cfg.connect_from.name().to_owned(),
+        single_waiter: Vec::new(),
+        waiters: Vec::new(),
+        overflow: Vec::new(),
+        differences: 0,
+        elapsed_ms: 0,
+    };
+    if cfg.runs(Part::Single) {
+        for endpoint in &targets.list {
+            for &trigger in &cfg.triggers {
+                progress.note(format_args!(
+                    "single waiter: {} {trigger}",
+                    Family::of(endpoint)
+                ));
+                let records = single::run(endpoint, trigger, cfg.connect_from, intr)?;
+                report.single_waiter.extend(records);
+            }
+        }
+    }
+    report.differences = report.single_waiter.iter().filter(|r| r.differs).count() as u64;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}

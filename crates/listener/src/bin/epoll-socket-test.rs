@@ -1,0 +1,48 @@
+//! `epoll-socket-test`: parse, validate, run the probe, print the report, map the exit
+//! code. Everything else lives in `listenlab_listener::probe`.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use listenlab_common::Format;
+use listenlab_listener::probe::{self, Expect, Interrupt, ProbeError, cli::Cli};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            if let Some(io_err) = err.downcast_ref::<io::Error>()
+                && io_err.kind() == io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("epoll-socket-test: error: {err:#}");
+            let code = err
+                .downcast_ref::<ProbeError>()
+                .map_or(1, ProbeError::exit_code);
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let config = Cli::parse().into_config();
+    // Before any thread or child exists, so that all of them inherit the blocked mask.
+    let intr = Interrupt::install().context("blocking SIGINT and SIGTERM")?;
+    let report = probe::run(&config, &intr)?;
+    let text = match config.format {
+        Format::Json => serde_json::to_string(&report)? + "\n",
+        Format::Text => probe::render::text(&report),
+    };
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    let failed = config.expect == Some(Expect::StrictEdge) && report.differences > 0;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

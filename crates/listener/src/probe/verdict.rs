@@ -1,0 +1,144 @@
+//! The verdicts: one line per trigger mode and per scenario, summarising across families
+//! what the tables show (where the kernel differs from the strict-edge reading, how many
+//! waiters woke, whether accept() is FIFO, what the backlog holds).
+
+use listenlab_common::report::probe::{ProbeReport, WaitersRecord};
+
+use super::render::{distinct, join};
+
+/// The verdict lines for `report`, in report order.
+pub fn lines(report: &ProbeReport) -> Vec<String> {
+    let mut out = single(report);
+    out.extend(waiters(&report.waiters));
+    out.extend(overflow(report));
+    out
+}
+
+/// `value (family, family), other (family)`: families grouped by equal values.
+pub fn grouped(pairs: &[(String, String)]) -> String {
+    distinct(pairs, |(_, value)| value.as_str())
+        .into_iter()
+        .map(|value| {
+            let families: Vec<&str> = pairs
+                .iter()
+                .filter(|(_, v)| v == value)
+                .map(|(f, _)| f.as_str())
+                .collect();
+            format!("{value} ({})", families.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn single(report: &ProbeReport) -> Vec<String> {
+    let records = &report.single_waiter;
+    distinct(records, |r| r.trigger.as_str())
+        .into_iter()
+        .map(|trigger| {
+            let mine: Vec<_> = records.iter().filter(|r| r.trigger == trigger).collect();
+            let differing: Vec<_> = mine.iter().filter(|r| r.differs).collect();
+            if differing.is_empty() {
+                return format!(
+                    "{trigger}: matches the strict-edge reading in all {} cells",
+                    mine.len()
+                );
+            }
+            let kinds: Vec<(String, String)> = differing
+                .iter()
+                .map(|r| {
+                    let more = (r.first, r.second) > (r.strict_edge_first, r.strict_edge_second);
+                    let kind = if more {
+                        "an event where the strict reading predicts none"
+                    } else {
+                        "fewer events than the strict reading predicts"
+                    };
+                    (r.step.clone(), kind.to_owned())
+                })
+                .collect();
+            let families = distinct(&differing, |r| r.family.as_str()).join(", ");
+            let by_kind: Vec<String> = distinct(&kinds, |(_, k)| k.as_str())
+                .into_iter()
+                .map(|kind| {
+                    let steps: Vec<&str> = distinct(&kinds, |(s, k)| (s.as_str(), k.as_str()))
+                        .into_iter()
+                        .filter(|(_, k)| *k == kind)
+                        .map(|(s, _)| s)
+                        .collect();
+                    format!("{kind} after {}", steps.join(", "))
+                })
+                .collect();
+            format!(
+                "{trigger}: {} of {} cells differ ({families}): {}",
+                differing.len(),
+                mine.len(),
+                by_kind.join("; ")
+            )
+        })
+        .collect()
+}
+
+fn waiters(records: &[WaitersRecord]) -> Vec<String> {
+    distinct(records, |r| (r.scenario.as_str(), r.mode.as_str()))
+        .into_iter()
+        .map(|(scenario, mode)| {
+            let pairs: Vec<(String, String)> = records
+                .iter()
+                .filter(|r| r.scenario == scenario && r.mode == mode)
+                .map(|r| (r.family.clone(), waiters_value(r)))
+                .collect();
+            format!("{scenario} {mode}: {}", grouped(&pairs))
+        })
+        .collect()
+}
+
+fn waiters_value(r: &WaitersRecord) -> String {
+    if let Some(error) = &r.error {
+        return format!("not run: {error}");
+    }
+    match r.scenario.as_str() {
+        "accept_loop" => format!(
+            "{} connections took {} wakeups and {} EAGAINs",
+            r.connections,
+            r.wakeups_per_waiter.iter().sum::<u64>(),
+            r.eagain_per_waiter.iter().sum::<u64>()
+        ),
+        "blocking_accept" => match r.fifo {
+            Some(true) => "first in, first out".to_owned(),
+            _ => format!("not FIFO: {}", join(&r.order)),
+        },
+        "reuseport" => {
+            let min = r.per_waiter.iter().min().copied().unwrap_or(0);
+            let max = r.per_waiter.iter().max().copied().unwrap_or(0);
+            format!(
+                "{} connections spread {min}..{max} per listener",
+                r.connections
+            )
+        }
+        _ => format!("{} of {} waiters woke", r.woken, r.waiters),
+    }
+}
+
+fn overflow(report: &ProbeReport) -> Vec<String> {
+    let pairs: Vec<(String, String)> = report
+        .overflow
+        .iter()
+        .map(|r| {
+            let value = match &r.error {
+                Some(error) => format!("not run: {error}"),
+                None => {
+                    let extra = distinct(&r.extra_connects, |c| c.result.as_str()).join("/");
+                    format!(
+                        "backlog {} held {} connections, further connects {extra}",
+                        r.backlog, r.queue_len
+                    )
+                }
+            };
+            (r.family.clone(), value)
+        })
+        .collect();
+    if pairs.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!("overflow: {}", grouped(&pairs))]
+    }
+}

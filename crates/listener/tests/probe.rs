@@ -1,0 +1,316 @@
+//! `epoll-socket-test` against the real kernel: the JSON report checked against facts that
+//! hold on any modern Linux, the exit codes, and cleanup on bad input and on Ctrl-C.
+
+mod probe_util;
+
+use std::sync::OnceLock;
+
+use probe_util::{Report, parse, probe, report, run, stderr_lines, wait_output};
+
+const FAMILIES: [&str; 3] = ["unix", "inet", "inet6"];
+
+/// One single-waiter run over every family and trigger mode, shared by the tests that
+/// only read it.
+fn single_matrix() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| report(&["--only", "single"]))
+}
+
+fn counts(r: &Report, family: &str, trigger: &str, step: &str) -> (u64, u64) {
+    let cell = r.cell(family, trigger, step);
+    (cell.first, cell.second)
+}
+
+#[test]
+fn the_matrix_has_every_family_trigger_and_step() {
+    let r = single_matrix();
+    assert_eq!(r.single_waiter.len(), 3 * 5 * 11);
+    assert!(!r.kernel.is_empty());
+    assert_eq!(r.connect_from, "child");
+    assert_eq!(
+        r.differences,
+        r.single_waiter.iter().filter(|c| c.differs).count() as u64
+    );
+}
+
+#[test]
+fn level_reports_the_pending_listener_on_every_poll() {
+    let r = single_matrix();
+    for family in FAMILIES {
+        for cell in r
+            .single_waiter
+            .iter()
+            .filter(|c| c.family == family && c.trigger == "level")
+        {
+            let want = u64::from(cell.queue_len > 0);
+            assert_eq!((cell.first, cell.second), (want, want), "{cell:?}");
+            if want == 1 {
+                assert_eq!(cell.first_flags, ["IN"], "{cell:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn edge_reports_once_after_connect_1_and_nothing_on_the_second_poll() {
+    let r = single_matrix();
+    for family in FAMILIES {
+        for trigger in ["edge", "edge-exclusive"] {
+            assert_eq!(counts(r, family, trigger, "registered"), (0, 0));
+            assert_eq!(
+                counts(r, family, trigger, "connect_1"),
+                (1, 0),
+                "{family} {trigger}"
+            );
+            for cell in r
+                .single_waiter
+                .iter()
+                .filter(|c| c.family == family && c.trigger == trigger)
+            {
+                assert_eq!(cell.second, 0, "{cell:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn drain_leaves_nothing_to_report() {
+    let r = single_matrix();
+    for family in FAMILIES {
+        for trigger in ["level", "edge", "oneshot", "exclusive", "edge-exclusive"] {
+            let cell = r.cell(family, trigger, "drain");
+            assert_eq!(
+                (cell.first, cell.second, cell.queue_len),
+                (0, 0, 0),
+                "{cell:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn oneshot_reports_once_then_nothing_until_ctl_mod_same_flags() {
+    let r = single_matrix();
+    for family in FAMILIES {
+        let seen: Vec<(u64, u64)> = [
+            "connect_1",
+            "connect_2",
+            "connect_3",
+            "connect_after_drain",
+            "burst_3_then_poll",
+            "ctl_mod_same_flags",
+        ]
+        .iter()
+        .map(|step| counts(r, family, "oneshot", step))
+        .collect();
+        assert_eq!(
+            seen,
+            [(1, 0), (0, 0), (0, 0), (0, 0), (0, 0), (1, 0)],
+            "{family}"
+        );
+        assert_eq!(r.cell(family, "oneshot", "ctl_mod_same_flags").error, None);
+    }
+}
+
+#[test]
+fn exclusive_modes_cannot_be_modified_and_say_so() {
+    let r = single_matrix();
+    for family in FAMILIES {
+        for trigger in ["exclusive", "edge-exclusive"] {
+            let error = r
+                .cell(family, trigger, "ctl_mod_same_flags")
+                .error
+                .as_deref();
+            assert!(
+                error.is_some_and(|e| e.contains("EINVAL")),
+                "{family} {trigger}: {error:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_way_of_connecting_sees_the_same_edge_counts() {
+    let reference: Vec<(u64, u64)> = single_matrix()
+        .single_waiter
+        .iter()
+        .filter(|c| c.family == "unix" && c.trigger == "edge")
+        .map(|c| (c.first, c.second))
+        .collect();
+    for from in ["same", "thread", "child"] {
+        let r = report(&[
+            "--only",
+            "single",
+            "--family",
+            "unix",
+            "--trigger",
+            "edge",
+            "--connect-from",
+            from,
+        ]);
+        assert_eq!(r.connect_from, from);
+        let seen: Vec<(u64, u64)> = r
+            .single_waiter
+            .iter()
+            .map(|c| (c.first, c.second))
+            .collect();
+        assert_eq!(seen, reference, "--connect-from {from}");
+    }
+}
+
+#[test]
+fn expect_strict_edge_exits_1_and_still_prints_the_report() {
+    let out = run(&[
+        "--only",
+        "single",
+        "--trigger",
+        "edge",
+        "--expect",
+        "strict-edge",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = parse(&out.stdout);
+    assert!(r.differences > 0);
+    // Level-triggered cells match the reading, so the same check passes for them.
+    let out = run(&[
+        "--only",
+        "single",
+        "--trigger",
+        "level",
+        "--expect",
+        "strict-edge",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn text_output_shows_the_table_verdicts_and_meaning() {
+    let out = run(&[
+        "--only",
+        "single",
+        "--family",
+        "inet",
+        "--connect-from",
+        "same",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "connect_2",
+        "edge-exclusive",
+        "Verdicts",
+        "What this means",
+        "*",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_one_message_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("/tmp/{}", "x".repeat(120));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_addr = busy.local_addr().unwrap().to_string();
+    let cases: Vec<Vec<String>> = vec![
+        vec!["--family".into(), "ipx".into()],
+        vec!["--trigger".into(), "sideways".into()],
+        vec!["--waiters".into(), "0".into()],
+        vec!["--waiters".into(), "65".into()],
+        vec!["--backlog".into(), "0".into()],
+        vec!["--backlog".into(), "4097".into()],
+        vec!["--unix".into(), long],
+        vec!["--unix".into(), dir.path().display().to_string()],
+        vec!["--inet".into(), busy_addr],
+        vec!["--inet".into(), "127.0.0.1".into()],
+        vec!["--connect-from".into(), "moon".into()],
+    ];
+    for args in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.trim().is_empty(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn a_regular_file_at_unix_is_refused_and_left_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("precious.txt");
+    std::fs::write(&path, "keep me").unwrap();
+    let out = run(&["--unix", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a socket"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+}
+
+#[test]
+fn a_given_unix_path_is_used_and_removed_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.sock");
+    let r = report(&[
+        "--only",
+        "single",
+        "--unix",
+        path.to_str().unwrap(),
+        "--trigger",
+        "level",
+    ]);
+    assert!(
+        r.single_waiter
+            .iter()
+            .all(|c| c.family == "unix" && c.address == path.to_str().unwrap())
+    );
+    assert!(!path.exists(), "the socket file is removed");
+}
+
+#[test]
+fn sigint_stops_the_run_removes_the_socket_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.sock");
+    // The overflow part waits a while for events after its accept: that is when we stop it.
+    let mut child = probe()
+        .args([
+            "--only",
+            "overflow",
+            "--unix",
+            path.to_str().unwrap(),
+            "--progress",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    loop {
+        let line = lines
+            .recv_timeout(probe_util::RUN_WITHIN)
+            .expect("a progress line before the window");
+        if line.contains("waiting") {
+            break;
+        }
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = wait_output(child);
+    assert_eq!(out.status.code(), Some(130));
+    assert!(out.stdout.is_empty());
+    assert!(!path.exists(), "the socket file is removed on Ctrl-C");
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted by SIGINT")),
+        "{rest:?}"
+    );
+}
