@@ -1,1 +1,293 @@
-//! placeholder: owned by the fork work
+//! What `epoll-listen-fork` prints: one [`ForkEvent`] line per thing that happens (text, or
+//! JSON lines with `--format json`), after the [`crate::Listening`] readiness line, and a
+//! closing [`ForkSummary`].
+//!
+//! Times are milliseconds since the listener was bound (`t_ms`, with microsecond
+//! resolution). Children are numbered from 1 in fork order (`child`); `pid` is the OS
+//! process id. Counts are plain integers.
+
+use serde::{Deserialize, Serialize};
+
+/// How a child ended, as the parent classified it when it reaped it. Every forked child ends
+/// in exactly one of these, so their counts add up to `forks` in the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildOutcome {
+    /// Exited on its own after serving: per-event, its one connection; ondemand, after
+    /// `--max-requests` connections.
+    Completed,
+    /// Found nothing to accept (`--accept nonblocking`, `EAGAIN`).
+    Empty,
+    /// Told to exit by the ondemand idle timeout (SIGQUIT, then SIGKILL one tick later).
+    IdleTimeout,
+    /// Still waiting for a connection (blocked in accept, or starting) when the run stopped.
+    KilledAtExit,
+    /// Serving a connection when the run stopped.
+    BusyAtExit,
+    /// Anything else: killed by a signal we did not send (e.g. SIGKILL from outside, status
+    /// 137), an error, or a panic.
+    Died,
+}
+
+impl ChildOutcome {
+    /// The snake_case name used in JSON and text.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Empty => "empty",
+            Self::IdleTimeout => "idle_timeout",
+            Self::KilledAtExit => "killed_at_exit",
+            Self::BusyAtExit => "busy_at_exit",
+            Self::Died => "died",
+        }
+    }
+}
+
+/// One event line. JSON: `{"event":"fork","t_ms":1.234,"child":1,"pid":4242,"running":1}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ForkEvent {
+    /// `epoll_wait` returned with the listener ready.
+    Wakeup {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Ready events this `epoll_wait` returned (listener, signals and child notices).
+        ready: u32,
+    },
+    /// A child was forked.
+    Fork {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Child number (1-based, fork order).
+        child: u64,
+        /// Process id.
+        pid: i32,
+        /// Children running after this fork.
+        running: u64,
+    },
+    /// Per-event: a listener event arrived with `--max-children` children running, so no
+    /// child was forked for it.
+    RefusedFork {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Children running.
+        running: u64,
+    },
+    /// `fork()` failed (e.g. `EAGAIN`: process limit); counted, not fatal.
+    ForkFailed {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// The error.
+        error: String,
+    },
+    /// A child accepted a connection (seen by the parent in the scoreboard).
+    ChildAccepted {
+        /// Milliseconds since start, when the parent saw it.
+        t_ms: f64,
+        /// Child number.
+        child: u64,
+        /// Process id.
+        pid: i32,
+        /// Milliseconds since start at which the child accepted (its latest accept).
+        accepted_at_ms: f64,
+        /// Connections this child has accepted so far.
+        child_accepted: u64,
+        /// Connections accepted by all children so far.
+        total_accepted: u64,
+    },
+    /// A child found nothing to accept and exited (`--accept nonblocking`).
+    ChildEmpty {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Child number.
+        child: u64,
+        /// Process id.
+        pid: i32,
+    },
+    /// A child was reaped.
+    ChildExited {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Child number.
+        child: u64,
+        /// Process id.
+        pid: i32,
+        /// Exit status as a shell shows it: the exit code, or 128+signal (137 = SIGKILL).
+        status: i32,
+        /// Milliseconds from fork to reap.
+        lifetime_ms: f64,
+        /// How the parent classified the exit.
+        outcome: ChildOutcome,
+        /// Connections this child accepted in its life.
+        accepted: u64,
+    },
+    /// Ondemand: a wakeup found `--max-children` children running. Logged once until the
+    /// next fork, like PHP-FPM's `server reached max_children setting (N)`.
+    MaxChildren {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// The `--max-children` setting.
+        max_children: u64,
+        /// The message, as PHP-FPM words it.
+        message: String,
+    },
+    /// Ondemand: a child idle longer than `--process-idle-timeout` was told to exit.
+    IdleKill {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Child number.
+        child: u64,
+        /// Process id.
+        pid: i32,
+        /// Milliseconds the child had been idle.
+        idle_ms: f64,
+        /// `SIGQUIT` first; `SIGKILL` one tick later if it was still alive.
+        signal: String,
+    },
+    /// The accept-queue length changed (sampled every 10 ms while anything is pending).
+    Queue {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Connections waiting to be accepted.
+        len: u32,
+        /// The effective backlog.
+        max: u32,
+    },
+    /// The run is stopping: no more forks; children get SIGTERM, then SIGKILL after a grace.
+    Stopping {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// `SIGINT`, `SIGTERM`, `duration` or `exit-after`.
+        reason: String,
+        /// Children still running.
+        running: u64,
+    },
+}
+
+impl ForkEvent {
+    /// The event's time, in milliseconds since start.
+    pub fn t_ms(&self) -> f64 {
+        match self {
+            Self::Wakeup { t_ms, .. }
+            | Self::Fork { t_ms, .. }
+            | Self::RefusedFork { t_ms, .. }
+            | Self::ForkFailed { t_ms, .. }
+            | Self::ChildAccepted { t_ms, .. }
+            | Self::ChildEmpty { t_ms, .. }
+            | Self::ChildExited { t_ms, .. }
+            | Self::MaxChildren { t_ms, .. }
+            | Self::IdleKill { t_ms, .. }
+            | Self::Queue { t_ms, .. }
+            | Self::Stopping { t_ms, .. } => *t_ms,
+        }
+    }
+}
+
+/// The last line: `{"event":"summary",...}`. Accounting identities (checked by the tool's
+/// tests):
+/// - `forks = children_completed + empty_children + idle_timeout_children +
+///   children_killed_at_exit + children_busy_at_exit + children_died`;
+/// - `accepted = served + first_byte_timeouts + interrupted_connections`: every accepted
+///   connection is counted once, by how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename = "summary")]
+pub struct ForkSummary {
+    /// `per-event` or `ondemand`.
+    pub model: String,
+    /// `level` or `edge`: how the listener was registered with epoll.
+    pub trigger: String,
+    /// `blocking` or `nonblocking`: the children's accept.
+    pub accept: String,
+    /// The bound address.
+    pub addr: String,
+    /// `epoll_wait` returns that reported the listener ready (one `wakeup` line each).
+    pub wakeups: u64,
+    /// Listener readiness events handled (with one listener, one per wakeup).
+    pub events: u64,
+    /// Children forked.
+    pub forks: u64,
+    /// Per-event: listener events at the `--max-children` cap, for which no child was forked.
+    pub refused_forks: u64,
+    /// `fork()` calls that failed (e.g. `EAGAIN`).
+    pub fork_failures: u64,
+    /// Connections accepted by children.
+    pub accepted: u64,
+    /// Accepted connections served to the end (`--sleep` elapsed, then closed).
+    pub served: u64,
+    /// Ondemand `--request-starts first-byte`: connections closed after 5 s without a byte.
+    pub first_byte_timeouts: u64,
+    /// Accepted connections whose child exited before serving them to the end (stopped or
+    /// died while busy).
+    pub interrupted_connections: u64,
+    /// Children that exited on their own after serving (per-event: one connection; ondemand:
+    /// `--max-requests`).
+    pub children_completed: u64,
+    /// Children forked that found nothing to accept.
+    pub empty_children: u64,
+    /// Ondemand children that exited because of the idle timeout.
+    pub idle_timeout_children: u64,
+    /// Children still waiting for a connection when the run stopped (killed at exit).
+    pub children_killed_at_exit: u64,
+    /// Children serving a connection when the run stopped.
+    pub children_busy_at_exit: u64,
+    /// Children that ended otherwise (a signal we did not send, an error, a panic).
+    pub children_died: u64,
+    /// Ondemand: children forked at once to replace one that exited (PHP-FPM restarts every
+    /// child that exits, unless the idle timeout killed it).
+    pub children_replaced: u64,
+    /// Most children running at once.
+    pub max_concurrent_children: u64,
+    /// Ondemand: `server reached max_children setting` warnings (once until the next fork).
+    pub max_children_warnings: u64,
+    /// Ondemand: children told to exit by the idle timeout (SIGQUIT).
+    pub idle_kills: u64,
+    /// Ondemand: idle-killed children still alive one tick later, sent SIGKILL.
+    pub idle_kills_escalated: u64,
+    /// Longest accept queue sampled, in connections.
+    pub max_listen_queue: u64,
+    /// Accept-queue length when the run stopped: connections no child accepted.
+    pub pending_at_exit: u64,
+    /// Growth of `TcpExt: ListenOverflows` in `/proc/net/netstat` over the run (system-wide;
+    /// TCP only).
+    pub listen_overflows_delta: u64,
+    /// Growth of `TcpExt: ListenDrops` over the run (system-wide; TCP only).
+    pub listen_drops_delta: u64,
+    /// Why the run stopped: `SIGINT`, `SIGTERM`, `duration` or `exit-after`.
+    pub stop_reason: String,
+    /// Milliseconds from bind to the end of the run (children reaped).
+    pub elapsed_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_snake_case_lines() {
+        let line = serde_json::to_string(&ForkEvent::Fork {
+            t_ms: 1.5,
+            child: 1,
+            pid: 42,
+            running: 1,
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"event":"fork","t_ms":1.5,"child":1,"pid":42,"running":1}"#
+        );
+        let back: ForkEvent = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.t_ms(), 1.5);
+        let exited = ForkEvent::ChildExited {
+            t_ms: 2.0,
+            child: 1,
+            pid: 42,
+            status: 137,
+            lifetime_ms: 1.0,
+            outcome: ChildOutcome::Died,
+            accepted: 0,
+        };
+        let json = serde_json::to_value(&exited).unwrap();
+        assert_eq!(json["event"], "child_exited");
+        assert_eq!(json["outcome"], ChildOutcome::Died.name());
+    }
+}

@@ -1,0 +1,39 @@
+//! `epoll-listen-fork`: parse, validate, bind, run the simulator, map the outcome to an
+//! exit code. Everything else lives in `listenlab_listener::forker`.
+
+use std::io;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use listenlab_listener::forker::{self, cli::Cli};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("epoll-listen-fork: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let config = Cli::parse().into_config();
+    let listener = match config.bind() {
+        Ok(listener) => listener,
+        // Another address fixes it: a usage error, exit 2 (the path is never deleted).
+        Err(err) if err.is_usage() => forker::cli::usage_error(err),
+        Err(err) => return Err(err).with_context(|| format!("listening on {}", config.endpoint)),
+    };
+    forker::run(&config, &listener, Box::new(io::stdout()))?;
+    // Returning (not exiting) drops the listener, which removes our unix socket file.
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}

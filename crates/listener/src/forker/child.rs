@@ -1,0 +1,283 @@
+//! What a forked child does: accept, (greet), serve for `--sleep`, close; once (per-event) or
+//! in a loop (ondemand), publishing its state and counts in its scoreboard slot and ringing
+//! the parent's doorbell (an eventfd) after each change so the parent reports it at once.
+//!
+//! Reporting to the parent: the scoreboard holds the exact counts (an accept is counted in
+//! shared memory right after `accept()` returns, before anything can interrupt it); the exit
+//! status says why the child ended ([`EXIT_COMPLETED`], [`EXIT_EMPTY`], ...).
+//!
+//! Stopping: SIGTERM, SIGINT and SIGQUIT only set a flag (handlers installed without
+//! `SA_RESTART`), so a blocking `accept()` or a wait returns `EINTR` and the child exits
+//! through its normal path; an accepted connection is therefore always counted. SIGQUIT is
+//! graceful, as for a PHP-FPM child: a busy child finishes its connection first. We call
+//! `accept4` through nix rather than std, because std retries on `EINTR`.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::eventfd::EventFd;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::sys::socket::{SockFlag, accept4};
+
+use super::scoreboard::{Slot, SlotState};
+use super::{AcceptMode, RequestStarts};
+
+/// Exit code: served its connection(s) and left on its own (per-event: one connection;
+/// ondemand: `--max-requests` reached, or SIGQUIT after finishing a connection).
+pub const EXIT_COMPLETED: i32 = 0;
+/// Exit code: an unexpected error (e.g. `EMFILE` from accept).
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: nothing to accept (`--accept nonblocking`, per-event).
+pub const EXIT_EMPTY: i32 = 3;
+/// Exit code: told to stop while waiting for a connection.
+pub const EXIT_STOPPED_IDLE: i32 = 4;
+/// Exit code: told to stop (SIGTERM/SIGINT) while serving a connection.
+pub const EXIT_STOPPED_BUSY: i32 = 5;
+
+/// How long a `--request-starts first-byte` child waits for the first byte before it closes
+/// the connection, as PHP-FPM's `fcgi_accept_request` (a 5000 ms `poll`).
+pub const FIRST_BYTE_WAIT: Duration = Duration::from_secs(5);
+
+/// The byte `--greet` writes right after accept.
+pub const GREETING: u8 = b'!';
+
+/// How long a child lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildLife {
+    /// Accept one connection, serve it, exit (the original per-event tool).
+    OneConnection,
+    /// Accept, serve, accept again, until stopped or `max_requests` (PHP-FPM children).
+    Loop,
+}
+
+/// Everything a child needs to know, copied into it by the fork.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildSpec {
+    /// Once or in a loop.
+    pub life: ChildLife,
+    /// Blocking or non-blocking accept (the listener's `O_NONBLOCK`, shared by all).
+    pub accept: AcceptMode,
+    /// How long to hold each connection (busy).
+    pub sleep: Duration,
+    /// Write [`GREETING`] right after accept.
+    pub greet: bool,
+    /// Exit after this many connections (loop only).
+    pub max_requests: Option<u64>,
+    /// When a connection makes the child busy.
+    pub request_starts: RequestStarts,
+    /// The run's start, for scoreboard timestamps.
+    pub start: Instant,
+}
+
+static TERM: AtomicBool = AtomicBool::new(false);
+static QUIT: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(signo: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    if signo == libc::SIGQUIT {
+        QUIT.store(true, Ordering::SeqCst);
+    } else {
+        TERM.store(true, Ordering::SeqCst);
+    }
+}
+
+fn install_stop_handlers() {
+    let action = SigAction::new(
+        SigHandler::Handler(on_stop_signal),
+        SaFlags::empty(), // no SA_RESTART: blocking calls return EINTR
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
+        // SAFETY: the handler only stores to atomics, which is async-signal-safe; this runs
+        // in a freshly forked, single-threaded child.
+        let _ = unsafe { sigaction(signal, &action) };
+    }
+}
+
+fn told_to_stop() -> bool {
+    TERM.load(Ordering::SeqCst) || QUIT.load(Ordering::SeqCst)
+}
+
+fn told_to_stop_now() -> bool {
+    TERM.load(Ordering::SeqCst)
+}
+
+/// The child's body: returns its exit code. Runs in the forked child only.
+pub fn run(spec: &ChildSpec, listener: BorrowedFd<'_>, slot: &Slot, doorbell: &EventFd) -> i32 {
+    install_stop_handlers();
+    let child = Child {
+        spec,
+        listener,
+        slot,
+        doorbell,
+    };
+    child.serve_all()
+}
+
+struct Child<'a> {
+    spec: &'a ChildSpec,
+    listener: BorrowedFd<'a>,
+    slot: &'a Slot,
+    doorbell: &'a EventFd,
+}
+
+enum Accepted {
+    Conn(OwnedFd),
+    Empty,
+    Stop,
+}
+
+impl Child<'_> {
+    fn now_ns(&self) -> u64 {
+        self.spec.start.elapsed().as_nanos() as u64
+    }
+
+    fn publish(&self, state: SlotState) {
+        self.slot.set_state(state, self.now_ns());
+        self.ring();
+    }
+
+    fn ring(&self) {
+        // The eventfd counter cannot overflow in practice; a failed ring only delays a line.
+        let _ = self.doorbell.write(1);
+    }
+
+    fn serve_all(&self) -> i32 {
+        let mut requests = 0u64;
+        loop {
+            self.publish(SlotState::Idle);
+            let conn = match self.accept() {
+                Ok(Accepted::Conn(conn)) => conn,
+                Ok(Accepted::Empty) => return EXIT_EMPTY,
+                Ok(Accepted::Stop) => return EXIT_STOPPED_IDLE,
+                Err(_) => return EXIT_FAILED,
+            };
+            self.slot.record_accept(self.now_ns());
+            if self.spec.greet {
+                let _ = nix::unistd::write(&conn, &[GREETING]);
+            }
+            if self.spec.request_starts == RequestStarts::FirstByte {
+                self.ring();
+                match wait_fd(conn.as_fd(), Some(FIRST_BYTE_WAIT), told_to_stop_now) {
+                    Wait::Ready => {}
+                    Wait::TimedOut => {
+                        self.slot.record_first_byte_timeout();
+                        drop(conn);
+                        continue;
+                    }
+                    Wait::Stopped => return EXIT_STOPPED_BUSY,
+                }
+            }
+            self.publish(SlotState::Busy);
+            if !pause(self.spec.sleep, told_to_stop_now) {
+                return EXIT_STOPPED_BUSY;
+            }
+            drop(conn);
+            self.slot.record_served();
+            requests += 1;
+            let done = self.spec.life == ChildLife::OneConnection
+                || self.spec.max_requests.is_some_and(|max| requests >= max)
+                || told_to_stop();
+            if done {
+                self.ring();
+                return EXIT_COMPLETED;
+            }
+        }
+    }
+
+    fn accept(&self) -> nix::Result<Accepted> {
+        loop {
+            if told_to_stop() {
+                return Ok(Accepted::Stop);
+            }
+            match accept4(self.listener, SockFlag::SOCK_CLOEXEC) {
+                Ok(conn) => return Ok(Accepted::Conn(conn)),
+                // A signal (checked above on the next turn), or a client that reset before
+                // we got to it.
+                Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
+                Err(Errno::EAGAIN) => match self.spec.life {
+                    ChildLife::OneConnection => return Ok(Accepted::Empty),
+                    // A long-lived child on a non-blocking listener waits for readiness with
+                    // its own poll (never the parent's epoll), then tries again.
+                    ChildLife::Loop => {
+                        if wait_fd(self.listener, None, told_to_stop) == Wait::Stopped {
+                            return Ok(Accepted::Stop);
+                        }
+                    }
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Wait {
+    Ready,
+    TimedOut,
+    Stopped,
+}
+
+/// Milliseconds for poll(2), rounded up so a short wait never becomes a busy loop.
+fn poll_timeout(left: Duration) -> PollTimeout {
+    let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
+    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+}
+
+/// Waits until `fd` is readable, `timeout` passes, or `stop()` turns true after a signal.
+fn wait_fd(fd: BorrowedFd<'_>, timeout: Option<Duration>, stop: fn() -> bool) -> Wait {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        if stop() {
+            return Wait::Stopped;
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return Wait::TimedOut;
+        }
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut fds, left.map_or(PollTimeout::NONE, poll_timeout)) {
+            Ok(n) if n > 0 => return Wait::Ready,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(_) => return Wait::Ready, // let the caller's read/accept report it
+        }
+    }
+}
+
+/// Sleeps for `d` unless `stop()` turns true after a signal; true when the time elapsed.
+fn pause(d: Duration, stop: fn() -> bool) -> bool {
+    let deadline = Instant::now() + d;
+    loop {
+        if stop() {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        let _ = poll(&mut [], poll_timeout(left));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_timeouts_round_up() {
+        assert_eq!(i32::from(poll_timeout(Duration::from_micros(1))), 1);
+        assert_eq!(i32::from(poll_timeout(Duration::from_millis(7))), 7);
+        assert_eq!(i32::from(poll_timeout(Duration::ZERO)), 0);
+    }
+
+    #[test]
+    fn pause_waits_the_whole_time() {
+        let t = Instant::now();
+        assert!(pause(Duration::from_millis(20), || false));
+        assert!(t.elapsed() >= Duration::from_millis(20));
+        assert!(!pause(Duration::from_secs(60), || true));
+    }
+}

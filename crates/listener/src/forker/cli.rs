@@ -1,0 +1,252 @@
+//! The command line of `epoll-listen-fork`: clap derive [`Cli`] with typed values (clap
+//! itself rejects bad addresses, durations and counts with exit 2), then
+//! [`Cli::into_config`], which checks flags against each other and resolves the address,
+//! exiting 2 with one clap error on failure (STYLE pattern 3).
+
+use std::fmt::Display;
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{ArgGroup, CommandFactory, Parser, ValueEnum};
+use listenlab_common::{Endpoint, Format, HostPort, UnixPath, parse_duration};
+
+use super::{AcceptMode, Config, ModelKind, RequestStarts};
+use crate::poller::Trigger;
+
+/// Default `--process-idle-timeout` (PHP-FPM's `pm.process_idle_timeout` default).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Listens on a unix or TCP socket with epoll and forks children the way a process
+/// manager does: one per epoll event (the original tool), or as PHP-FPM's `pm = ondemand`.
+/// Prints one line per event (forks, accepts, exits, warnings, queue samples) and a summary.
+#[derive(Debug, Parser)]
+#[command(name = "epoll-listen-fork", version)]
+#[command(group(ArgGroup::new("address").required(true).args(["unix", "inet"])))]
+pub struct Cli {
+    /// Listen on this unix socket path (at most 107 bytes). A stale socket file is
+    /// replaced; anything else at the path is left alone and refused.
+    #[arg(long, value_name = "PATH")]
+    pub unix: Option<UnixPath>,
+
+    /// Listen on this TCP address, HOST:PORT; a bare port means 127.0.0.1:PORT and port 0
+    /// an ephemeral port (the readiness line shows the real one).
+    #[arg(long, value_name = "ADDR:PORT", value_parser = HostPort::parse_listen)]
+    pub inet: Option<HostPort>,
+
+    /// How the listener is registered with epoll [default: level for per-event, edge for
+    /// ondemand, as PHP-FPM registers it].
+    #[arg(long, value_enum)]
+    pub trigger: Option<TriggerArg>,
+
+    /// How long a child holds each connection (busy) before closing it: 250ms, 2s, or a
+    /// bare number of seconds.
+    #[arg(long, value_name = "D", default_value = "1s", value_parser = parse_duration)]
+    pub sleep: Duration,
+
+    /// The process-manager model.
+    #[arg(long, value_enum, default_value_t = ModelKind::PerEvent)]
+    pub model: ModelKind,
+
+    /// Most children running at once (per-event: further events are refused forks;
+    /// ondemand: pm.max_children).
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_children: u32,
+
+    /// The listen(2) backlog (the kernel caps it at net.core.somaxconn).
+    #[arg(long, value_name = "N", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub backlog: u32,
+
+    /// Event lines as text, or as JSON lines (first the readiness line, last the summary).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Stop after this long.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Stop after this many connections have been accepted.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub exit_after: Option<u64>,
+
+    /// Children accept blocking (wait for a connection), or non-blocking (a per-event
+    /// child that finds nothing exits at once, counted as empty).
+    #[arg(long, value_enum, default_value_t = AcceptMode::Blocking)]
+    pub accept: AcceptMode,
+
+    /// Children write one byte right after accept, so a client can time its wait.
+    #[arg(long)]
+    pub greet: bool,
+
+    /// Ondemand: once a second, one child idle longer than this is told to exit (SIGQUIT,
+    /// then SIGKILL a tick later) [default: 10s].
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub process_idle_timeout: Option<Duration>,
+
+    /// Ondemand: a child exits after serving this many connections and is replaced at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: Option<u64>,
+
+    /// Ondemand: a connection makes its child busy on accept, or only once the client
+    /// sends a byte (at most 5 s later), as in PHP-FPM [default: accept].
+    #[arg(long, value_enum)]
+    pub request_starts: Option<RequestStarts>,
+}
+
+/// The trigger modes this tool offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TriggerArg {
+    /// `EPOLLIN`: reported on every wait while a connection is pending.
+    Level,
+    /// `EPOLLIN|EPOLLET`: reported once per new connection on a Linux listener.
+    Edge,
+}
+
+impl From<TriggerArg> for Trigger {
+    fn from(t: TriggerArg) -> Trigger {
+        match t {
+            TriggerArg::Level => Trigger::Level,
+            TriggerArg::Edge => Trigger::Edge,
+        }
+    }
+}
+
+/// Prints a usage error the way clap does and exits with status 2.
+pub fn usage_error(message: impl Display) -> ! {
+    Cli::command()
+        .error(ErrorKind::ValueValidation, message)
+        .exit()
+}
+
+impl Cli {
+    /// Checks the flags against each other and resolves the address; on failure prints one
+    /// usage error and exits 2.
+    pub fn into_config(self) -> Config {
+        self.validate().unwrap_or_else(|msg| usage_error(msg))
+    }
+
+    /// The checks of [`Cli::into_config`], returning the message instead of exiting.
+    pub fn validate(self) -> Result<Config, String> {
+        if self.model == ModelKind::PerEvent {
+            let ondemand_only = [
+                (
+                    "--process-idle-timeout",
+                    self.process_idle_timeout.is_some(),
+                ),
+                ("--max-requests", self.max_requests.is_some()),
+                ("--request-starts", self.request_starts.is_some()),
+            ];
+            if let Some((flag, _)) = ondemand_only.iter().find(|(_, given)| *given) {
+                return Err(format!(
+                    "{flag} applies to the ondemand model only; add --model ondemand or drop {flag}"
+                ));
+            }
+        }
+        let endpoint = match (&self.unix, &self.inet) {
+            (Some(path), None) => Endpoint::Unix(path.as_path().to_owned()),
+            (None, Some(hp)) => Endpoint::Inet(resolve(hp)?),
+            // clap's ArgGroup enforces exactly one; keep the message if that ever changes.
+            _ => return Err("give exactly one of --unix PATH or --inet ADDR:PORT".to_owned()),
+        };
+        let trigger = match (self.trigger, self.model) {
+            (Some(t), _) => t.into(),
+            (None, ModelKind::PerEvent) => Trigger::Level,
+            (None, ModelKind::Ondemand) => Trigger::Edge,
+        };
+        Ok(Config {
+            endpoint,
+            trigger,
+            sleep: self.sleep,
+            model: self.model,
+            max_children: self.max_children as usize,
+            backlog: self.backlog,
+            format: self.format,
+            duration: self.duration,
+            exit_after: self.exit_after,
+            accept: self.accept,
+            greet: self.greet,
+            process_idle_timeout: self.process_idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            max_requests: self.max_requests,
+            request_starts: self.request_starts.unwrap_or_default(),
+        })
+    }
+}
+
+/// The socket address for `--inet`: the literal, or the first address the name resolves to.
+fn resolve(hp: &HostPort) -> Result<std::net::SocketAddr, String> {
+    if let Some(addr) = hp.socket_addr() {
+        return Ok(addr);
+    }
+    (hp.host().as_str(), hp.port())
+        .to_socket_addrs()
+        .map_err(|e| format!("invalid value '{hp}' for '--inet': cannot resolve the host ({e})"))?
+        .next()
+        .ok_or_else(|| format!("invalid value '{hp}' for '--inet': the host has no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("epoll-listen-fork").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        cli.validate()
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_follow_the_model() {
+        let c = parse(&["--inet", "0"]).unwrap();
+        assert_eq!(c.endpoint, Endpoint::Inet("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(
+            (c.trigger, c.max_children, c.sleep),
+            (Trigger::Level, 256, Duration::from_secs(1))
+        );
+        let c = parse(&[
+            "--unix",
+            "/tmp/x.sock",
+            "--model",
+            "ondemand",
+            "--sleep",
+            "250ms",
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.trigger, c.process_idle_timeout),
+            (Trigger::Edge, DEFAULT_IDLE_TIMEOUT)
+        );
+        assert_eq!(c.sleep, Duration::from_millis(250));
+        let c = parse(&["--inet", "localhost:0", "--trigger", "edge"]).unwrap();
+        assert!(matches!(c.endpoint, Endpoint::Inet(a) if a.ip().is_loopback()));
+        assert_eq!(c.trigger, Trigger::Edge);
+    }
+
+    #[test]
+    fn rejects_bad_flag_combinations_and_values() {
+        let table: [&[&str]; 12] = [
+            &[],
+            &["--unix", "/tmp/a", "--inet", "0"],
+            &["--inet", "70000"],
+            &["--inet", "127.0.0.1:99999"],
+            &["--unix", &"a".repeat(108)],
+            &["--inet", "0", "--sleep", "soon"],
+            &["--inet", "0", "--duration", "-1"],
+            &["--inet", "0", "--max-children", "0"],
+            &["--inet", "0", "--max-requests", "3"],
+            &["--inet", "0", "--process-idle-timeout", "1s"],
+            &["--inet", "0", "--trigger", "oneshot"],
+            &["--inet", "0", "--exit-after", "0"],
+        ];
+        for args in table {
+            assert!(parse(args).is_err(), "{args:?} was accepted");
+        }
+    }
+}

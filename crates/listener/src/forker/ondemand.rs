@@ -1,0 +1,114 @@
+//! PHP-FPM's `pm = ondemand`, as in php-src `sapi/fpm/fpm/fpm_process_ctl.c` and
+//! `fpm_children.c`:
+//!
+//! - `fpm_pctl_on_socket_accept` (run on each wakeup of the listener, which PHP-FPM registers
+//!   with `EPOLLIN|EPOLLET`): if `running_children >= pm.max_children`, log "server reached
+//!   max_children setting (N)" once (`warn_max_children`, cleared by the next fork) and
+//!   return; else if any child is idle (`fpm_request_is_idle`: its scoreboard stage is
+//!   "accepting"), return; else clear the warning and fork one child.
+//! - `fpm_pctl_perform_idle_server_maintenance` (a 1 s heartbeat): among the idle children,
+//!   take the one started first (`last_idle_child`, by `child->started`), and if its last
+//!   activity is older than `pm.process_idle_timeout`, send it SIGQUIT (`idle_kill`). One
+//!   child per tick at most. PHP-FPM's children handle SIGQUIT; we add a SIGKILL one tick
+//!   later if it is still alive, so a stuck child cannot outlive the run's accounting.
+//! - `fpm_children_bury`: every child that exits is replaced at once
+//!   (`fpm_children_make(wp, 1, 1, 0)`), unless it was idle-killed. That is how
+//!   `pm.max_requests` recycles children.
+
+use std::io;
+use std::time::Duration;
+
+use listenlab_common::report::fork::ChildOutcome;
+
+use super::child::ChildLife;
+use super::model::Model;
+use super::observer::{Exited, Observer};
+use super::pool::Pool;
+use super::scoreboard::SlotState;
+
+/// How often the maintenance runs (`FPM_IDLE_SERVER_MAINTENANCE_HEARTBEAT`, 1 s).
+pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
+
+/// The ondemand manager.
+#[derive(Debug)]
+pub struct Ondemand {
+    idle_timeout: Duration,
+    warned_max_children: bool,
+}
+
+impl Ondemand {
+    /// An ondemand manager that retires children idle longer than `idle_timeout`.
+    pub fn new(idle_timeout: Duration) -> Self {
+        Self {
+            idle_timeout,
+            warned_max_children: false,
+        }
+    }
+}
+
+impl Model for Ondemand {
+    fn name(&self) -> &'static str {
+        "ondemand"
+    }
+
+    fn child_life(&self) -> ChildLife {
+        ChildLife::Loop
+    }
+
+    fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<bool> {
+        if pool.running() >= pool.max_children() {
+            if !self.warned_max_children {
+                obs.max_children(pool.max_children())?;
+                self.warned_max_children = true;
+            }
+            return Ok(false);
+        }
+        if pool.any_idle() {
+            return Ok(false);
+        }
+        self.warned_max_children = false;
+        pool.fork(obs, false)
+    }
+
+    fn on_child_exit(
+        &mut self,
+        pool: &mut Pool<'_>,
+        obs: &mut Observer,
+        exited: &Exited,
+    ) -> io::Result<()> {
+        if !pool.stopping() && exited.end.outcome != ChildOutcome::IdleTimeout {
+            pool.fork(obs, true)?;
+        }
+        Ok(())
+    }
+
+    fn tick_every(&self) -> Option<Duration> {
+        Some(MAINTENANCE_EVERY)
+    }
+
+    fn on_tick(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<()> {
+        // Children told to quit a tick ago and still here get SIGKILL.
+        let stuck: Vec<_> = pool
+            .children()
+            .filter(|c| c.idle_kill.is_some_and(|k| !k.escalated))
+            .map(|c| (c.pid, pool.in_state_for(&c)))
+            .collect();
+        for (pid, idle) in stuck {
+            pool.idle_kill(pid, idle, true, obs)?;
+        }
+        // PHP-FPM's last_idle_child: the idle child started first.
+        let oldest_idle = pool
+            .children()
+            .filter(|c| c.slot.state == SlotState::Idle)
+            .min_by_key(|c| c.forked_at);
+        if let Some(child) = oldest_idle
+            && child.idle_kill.is_none()
+        {
+            let idle = pool.in_state_for(&child);
+            if idle > self.idle_timeout {
+                pool.idle_kill(child.pid, idle, false, obs)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+//! The original tool's model: one fork per listener readiness event. Each child accepts one
+//! connection, serves it and exits. At `--max-children` running, an event is counted as a
+//! refused fork instead.
+//!
+//! With level triggering the parent keeps being woken while a connection waits for a child
+//! that has not reached `accept()` yet, so it forks more children than connections: the
+//! extra children find nothing (`--accept nonblocking`) or wait until the run stops. With
+//! edge triggering Linux reports one event per new connection on a listener (see
+//! `epoll-socket-test`), so there is one child per connection.
+
+use std::io;
+
+use super::child::ChildLife;
+use super::model::Model;
+use super::observer::Observer;
+use super::pool::Pool;
+
+/// One child per event.
+#[derive(Debug, Default)]
+pub struct PerEvent;
+
+impl Model for PerEvent {
+    fn name(&self) -> &'static str {
+        "per-event"
+    }
+
+    fn child_life(&self) -> ChildLife {
+        ChildLife::OneConnection
+    }
+
+    fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<bool> {
+        if pool.running() >= pool.max_children() {
+            obs.refused_fork(pool.running())?;
+            return Ok(false);
+        }
+        pool.fork(obs, false)
+    }
+}

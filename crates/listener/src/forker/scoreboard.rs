@@ -1,0 +1,208 @@
+//! The scoreboard: shared memory made before any fork (anonymous `MAP_SHARED`), one slot per
+//! possible child, as PHP-FPM's `fpm_scoreboard` does. A child publishes its state
+//! (starting, idle, busy) and its counters in its slot; the parent reads them to decide
+//! (ondemand: "is any child idle?") and to count (every accept is a counter increment, so
+//! counts stay exact however late the parent looks).
+//!
+//! Only atomics live in the mapping, so concurrent access from the parent and the children
+//! is sound. The parent owns slot allocation: it resets a slot before forking into it and
+//! frees it only after reaping the child, so a slot never has two writers.
+
+use std::num::NonZeroUsize;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
+
+/// What a child is doing, as published in its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum SlotState {
+    /// No child uses the slot.
+    Free = 0,
+    /// Forked, not yet waiting for a connection.
+    Starting = 1,
+    /// Waiting for a connection (PHP-FPM's "Idle", `FPM_REQUEST_ACCEPTING`); with
+    /// `--request-starts first-byte`, also while waiting for the first byte.
+    Idle = 2,
+    /// Serving a connection.
+    Busy = 3,
+}
+
+impl SlotState {
+    fn from_u32(v: u32) -> Self {
+        match v {
+            1 => Self::Starting,
+            2 => Self::Idle,
+            3 => Self::Busy,
+            _ => Self::Free,
+        }
+    }
+}
+
+/// One child's slot. All times are nanoseconds since the run started (the parent's
+/// `Instant` is copied into each child at fork, and `CLOCK_MONOTONIC` is system-wide).
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct Slot {
+    state: AtomicU32,
+    since_ns: AtomicU64,
+    accepted: AtomicU64,
+    served: AtomicU64,
+    first_byte_timeouts: AtomicU64,
+    last_accept_ns: AtomicU64,
+}
+
+/// A copy of a slot's counters, read by the parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotView {
+    /// The published state.
+    pub state: SlotState,
+    /// When the state last changed (ns since start).
+    pub since_ns: u64,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections served to the end.
+    pub served: u64,
+    /// Connections closed for want of a first byte.
+    pub first_byte_timeouts: u64,
+    /// When the latest accept happened (ns since start).
+    pub last_accept_ns: u64,
+}
+
+impl Slot {
+    /// Publishes a new state (child side).
+    pub fn set_state(&self, state: SlotState, now_ns: u64) {
+        self.since_ns.store(now_ns, Ordering::Relaxed);
+        self.state.store(state as u32, Ordering::Release);
+    }
+
+    /// Counts one accepted connection (child side).
+    pub fn record_accept(&self, now_ns: u64) {
+        self.last_accept_ns.store(now_ns, Ordering::Relaxed);
+        self.accepted.fetch_add(1, Ordering::Release);
+    }
+
+    /// Counts one connection served to the end (child side).
+    pub fn record_served(&self) {
+        self.served.fetch_add(1, Ordering::Release);
+    }
+
+    /// Counts one connection closed after waiting too long for its first byte (child side).
+    pub fn record_first_byte_timeout(&self) {
+        self.first_byte_timeouts.fetch_add(1, Ordering::Release);
+    }
+
+    /// Reads the slot (parent side).
+    pub fn view(&self) -> SlotView {
+        SlotView {
+            state: SlotState::from_u32(self.state.load(Ordering::Acquire)),
+            since_ns: self.since_ns.load(Ordering::Relaxed),
+            accepted: self.accepted.load(Ordering::Acquire),
+            served: self.served.load(Ordering::Acquire),
+            first_byte_timeouts: self.first_byte_timeouts.load(Ordering::Acquire),
+            last_accept_ns: self.last_accept_ns.load(Ordering::Relaxed),
+        }
+    }
+
+    fn reset(&self, state: SlotState, now_ns: u64) {
+        self.accepted.store(0, Ordering::Relaxed);
+        self.served.store(0, Ordering::Relaxed);
+        self.first_byte_timeouts.store(0, Ordering::Relaxed);
+        self.last_accept_ns.store(0, Ordering::Relaxed);
+        self.set_state(state, now_ns);
+    }
+}
+
+/// The shared slots and which of them the parent has handed out.
+#[derive(Debug)]
+pub struct Scoreboard {
+    slots: NonNull<Slot>,
+    len: usize,
+    /// Parent-side bookkeeping (not shared): free slot indexes.
+    free: Vec<usize>,
+}
+
+impl Scoreboard {
+    /// Maps `len` zeroed slots shared with every child forked afterwards.
+    pub fn new(len: usize) -> nix::Result<Self> {
+        let bytes =
+            NonZeroUsize::new(len.max(1) * std::mem::size_of::<Slot>()).expect("a slot has a size");
+        // SAFETY: a fresh anonymous mapping aliases nothing; the kernel zero-fills it, and
+        // all-zero bytes are a valid `Slot` (atomics of 0, state Free). Page alignment
+        // satisfies `Slot`'s 64-byte alignment.
+        let ptr = unsafe {
+            mmap_anonymous(
+                None,
+                bytes,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+            )?
+        };
+        Ok(Self {
+            slots: ptr.cast(),
+            len: len.max(1),
+            free: (0..len.max(1)).rev().collect(),
+        })
+    }
+
+    /// The slot at `index`.
+    pub fn slot(&self, index: usize) -> &Slot {
+        assert!(index < self.len, "slot {index} out of {}", self.len);
+        // SAFETY: in bounds (checked above) of a live mapping of `len` slots that lasts as
+        // long as `self`; slots hold only atomics, so shared references are sound even while
+        // children write to them.
+        unsafe { &*self.slots.as_ptr().add(index) }
+    }
+
+    /// Takes a free slot and marks it starting, or `None` when all are in use.
+    pub fn claim(&mut self, now_ns: u64) -> Option<usize> {
+        let index = self.free.pop()?;
+        self.slot(index).reset(SlotState::Starting, now_ns);
+        Some(index)
+    }
+
+    /// Returns a slot once its child has been reaped and its counters read.
+    pub fn release(&mut self, index: usize) {
+        self.slot(index).set_state(SlotState::Free, 0);
+        self.free.push(index);
+    }
+}
+
+impl Drop for Scoreboard {
+    fn drop(&mut self) {
+        let bytes = self.len * std::mem::size_of::<Slot>();
+        // SAFETY: the mapping was made in `new` with this length and no reference into it
+        // outlives `self` (`slot` borrows `self`). Children never run this: they `_exit`.
+        let _ = unsafe { munmap(self.slots.cast(), bytes) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_claimed_reset_and_released() {
+        let mut board = Scoreboard::new(2).unwrap();
+        let a = board.claim(5).unwrap();
+        let b = board.claim(6).unwrap();
+        assert_ne!(a, b);
+        assert!(board.claim(7).is_none());
+        board.slot(a).record_accept(9);
+        board.slot(a).set_state(SlotState::Busy, 9);
+        let view = board.slot(a).view();
+        assert_eq!(
+            (view.state, view.accepted, view.last_accept_ns),
+            (SlotState::Busy, 1, 9)
+        );
+        board.release(a);
+        let again = board.claim(10).unwrap();
+        assert_eq!(again, a);
+        let view = board.slot(again).view();
+        assert_eq!(
+            (view.state, view.accepted, view.since_ns),
+            (SlotState::Starting, 0, 10)
+        );
+    }
+}
