@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod crew;
 pub mod error;
 pub mod interrupt;
 pub mod ipc;
@@ -28,6 +29,7 @@ pub mod single;
 pub mod step;
 pub mod table;
 pub mod verdict;
+pub mod waiters;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -187,6 +189,24 @@ pub fn run(cfg: &Config, intr: &Interrupt) -> Result<ProbeReport, ProbeError> {
                 ));
                 let records = single::run(endpoint, trigger, cfg.connect_from, intr)?;
                 report.single_waiter.extend(records);
+            }
+        }
+    }
+    if cfg.runs(Part::Waiters) {
+        for endpoint in &targets.list {
+            let family = Family::of(endpoint);
+            for sharing in [waiters::Sharing::Own, waiters::Sharing::Shared] {
+                for &mode in sharing.modes() {
+                    intr.check()?;
+                    progress.note(format_args!(
+                        "waiters: {family} {} {mode}",
+                        sharing.scenario()
+                    ));
+                    let k = cfg.waiters as usize;
+                    report
+                        .waiters
+                        .push(waiters::wake_count(endpoint, sharing, mode, k, intr)?);
+                }
             }
         }
     }
