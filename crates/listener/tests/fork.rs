@@ -1,0 +1,338 @@
+//! `epoll-listen-fork` end to end, per-event model and safety: the real binary with
+//! `--format json`, plain std sockets as clients, and waits on event lines (never sleeps for
+//! readiness; every wait is bounded by `util::WAIT`).
+
+mod util;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+
+use listenlab_common::report::fork::{ForkEvent, ForkSummary};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use util::{Running, gone, run_to_end};
+
+const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
+/// How the kernel names the children (`comm` is cut to 15 bytes).
+const COMM: &str = "epoll-listen-fo";
+
+fn start(args: &[&str]) -> Running {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    Running::start(BIN, &all)
+}
+
+fn stop(run: &mut Running) -> ForkSummary {
+    run.signal(Signal::SIGTERM);
+    let status = run.finish();
+    assert!(status.success(), "exit status {status:?}");
+    for line in &run.seen[1..run.seen.len() - 1] {
+        serde_json::from_value::<ForkEvent>(line.clone())
+            .unwrap_or_else(|e| panic!("bad event line {line}: {e}"));
+    }
+    serde_json::from_value(run.summary()).expect("summary shape")
+}
+
+fn total_accepted(v: &Value) -> u64 {
+    v["total_accepted"].as_u64().unwrap_or(0)
+}
+
+fn child_pids(run: &Running) -> Vec<i32> {
+    run.events("fork")
+        .iter()
+        .map(|f| f["pid"].as_i64().unwrap() as i32)
+        .collect()
+}
+
+fn assert_adds_up(s: &ForkSummary) {
+    let ended = s.children_completed
+        + s.empty_children
+        + s.idle_timeout_children
+        + s.children_killed_at_exit
+        + s.children_busy_at_exit
+        + s.children_died;
+    assert_eq!(s.forks, ended, "{s:?}");
+    assert_eq!(
+        s.accepted,
+        s.served + s.first_byte_timeouts + s.interrupted_connections,
+        "{s:?}"
+    );
+}
+
+#[test]
+fn per_event_edge_forks_exactly_one_child_per_connection() {
+    let mut run = start(&[
+        "--inet",
+        "127.0.0.1:0",
+        "--trigger",
+        "edge",
+        "--sleep",
+        "30s",
+    ]);
+    let mut clients = Vec::new();
+    for n in 1..=5u64 {
+        clients.push(TcpStream::connect(&run.addr).unwrap());
+        // Spaced: the next connection comes once this one has its child.
+        run.wait_event("child_accepted", |v| total_accepted(v) == n);
+    }
+    let s = stop(&mut run);
+    assert_eq!((s.forks, s.accepted, s.wakeups), (5, 5, 5), "{s:?}");
+    assert_eq!((s.children_busy_at_exit, s.interrupted_connections), (5, 5));
+    assert_eq!(
+        (s.model.as_str(), s.trigger.as_str()),
+        ("per-event", "edge")
+    );
+    assert_eq!(s.stop_reason, "SIGTERM");
+    assert_adds_up(&s);
+}
+
+#[test]
+fn per_event_level_forks_extra_children_and_reports_them_killed_at_exit() {
+    let mut run = start(&[
+        "--inet",
+        "127.0.0.1:0",
+        "--trigger",
+        "level",
+        "--sleep",
+        "30s",
+    ]);
+    let _clients: Vec<_> = (0..5)
+        .map(|_| TcpStream::connect(&run.addr).unwrap())
+        .collect();
+    run.wait_event("child_accepted", |v| total_accepted(v) == 5);
+    let s = stop(&mut run);
+    assert!(s.forks >= 5, "{s:?}");
+    assert_eq!(s.accepted, 5);
+    assert_eq!(s.children_busy_at_exit, 5);
+    assert_eq!(s.forks, s.accepted + s.children_killed_at_exit, "{s:?}");
+    assert_adds_up(&s);
+}
+
+#[test]
+fn per_event_level_with_nonblocking_accept_counts_extra_children_as_empty() {
+    let mut run = start(&[
+        "--inet",
+        "127.0.0.1:0",
+        "--trigger",
+        "level",
+        "--accept",
+        "nonblocking",
+        "--sleep",
+        "30s",
+    ]);
+    let _clients: Vec<_> = (0..5)
+        .map(|_| TcpStream::connect(&run.addr).unwrap())
+        .collect();
+    run.wait_event("child_accepted", |v| total_accepted(v) == 5);
+    let s = stop(&mut run);
+    assert_eq!(s.accepted, 5);
+    assert_eq!(
+        s.forks,
+        s.accepted + s.empty_children + s.children_killed_at_exit,
+        "{s:?}"
+    );
+    assert_eq!(run.events("child_empty").len() as u64, s.empty_children);
+    assert_adds_up(&s);
+}
+
+#[test]
+fn sigterm_removes_the_socket_file_and_leaves_no_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fork.sock");
+    let mut run = start(&[
+        "--unix",
+        path.to_str().unwrap(),
+        "--trigger",
+        "edge",
+        "--sleep",
+        "30s",
+    ]);
+    assert_eq!(run.addr, path.to_str().unwrap());
+    let mut clients = Vec::new();
+    for n in 1..=3u64 {
+        clients.push(UnixStream::connect(&path).unwrap());
+        run.wait_event("child_accepted", |v| total_accepted(v) == n);
+    }
+    let pids = child_pids(&run);
+    assert_eq!(pids.len(), 3);
+    let s = stop(&mut run);
+    assert!(!path.exists(), "socket file left behind");
+    assert_eq!(run.events("child_exited").len(), 3);
+    for pid in pids {
+        assert!(gone(pid, COMM), "child {pid} still exists");
+    }
+    assert_adds_up(&s);
+}
+
+#[test]
+fn a_sigkilled_child_is_reaped_and_reported_with_status_137() {
+    let mut run = start(&[
+        "--inet",
+        "127.0.0.1:0",
+        "--trigger",
+        "edge",
+        "--sleep",
+        "30s",
+    ]);
+    let _client = TcpStream::connect(&run.addr).unwrap();
+    let fork = run.wait_event("fork", |_| true);
+    let pid = fork["pid"].as_i64().unwrap() as i32;
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    let exited = run.wait_event("child_exited", |v| v["pid"] == pid);
+    assert_eq!(exited["status"], 137);
+    assert_eq!(exited["outcome"], "died");
+    assert!(gone(pid, COMM));
+    let s = stop(&mut run);
+    assert_eq!((s.forks, s.children_died), (1, 1));
+    assert_adds_up(&s);
+}
+
+#[test]
+fn exit_after_stops_once_that_many_connections_were_accepted() {
+    let mut run = start(&[
+        "--inet",
+        "127.0.0.1:0",
+        "--trigger",
+        "edge",
+        "--sleep",
+        "0",
+        "--exit-after",
+        "3",
+    ]);
+    for n in 1..=3u64 {
+        let _c = TcpStream::connect(&run.addr).unwrap();
+        run.wait_event("child_accepted", |v| total_accepted(v) == n);
+    }
+    let status = run.finish();
+    assert!(status.success());
+    let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
+    assert_eq!((s.stop_reason.as_str(), s.accepted), ("exit-after", 3));
+    assert_adds_up(&s);
+}
+
+#[test]
+fn greet_writes_one_byte_right_after_accept() {
+    let mut run = start(&["--inet", "127.0.0.1:0", "--greet", "--sleep", "0"]);
+    let mut client = TcpStream::connect(&run.addr).unwrap();
+    client.set_read_timeout(Some(util::WAIT)).unwrap();
+    let mut byte = [0u8; 1];
+    client.read_exact(&mut byte).unwrap();
+    assert_eq!(&byte, b"!");
+    run.wait_event("child_exited", |v| v["outcome"] == "completed");
+    let s = stop(&mut run);
+    assert_eq!((s.accepted, s.served, s.children_completed), (1, 1, 1));
+}
+
+#[test]
+fn duration_ends_the_run_with_a_summary() {
+    let mut run = start(&["--inet", "0", "--duration", "200ms"]);
+    assert!(run.addr.starts_with("127.0.0.1:"), "{}", run.addr);
+    assert!(run.finish().success());
+    let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
+    assert_eq!((s.stop_reason.as_str(), s.forks), ("duration", 0));
+    assert!(s.elapsed_ms >= 200.0);
+}
+
+#[test]
+fn summary_has_the_fixed_field_names() {
+    let mut run = start(&["--inet", "127.0.0.1:0", "--duration", "0"]);
+    run.finish();
+    let summary = run.summary();
+    for name in [
+        "model",
+        "trigger",
+        "wakeups",
+        "events",
+        "forks",
+        "refused_forks",
+        "accepted",
+        "empty_children",
+        "children_killed_at_exit",
+        "max_concurrent_children",
+        "max_children_warnings",
+        "idle_kills",
+        "max_listen_queue",
+        "listen_overflows_delta",
+        "listen_drops_delta",
+        "elapsed_ms",
+    ] {
+        assert!(
+            summary.get(name).is_some(),
+            "summary lacks {name}: {summary}"
+        );
+    }
+}
+
+#[test]
+fn text_format_starts_with_the_readiness_line() {
+    let out = run_to_end(BIN, &["--inet", "127.0.0.1:0", "--duration", "0"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with(r#"{"event":"listening","addr":"127.0.0.1:"#),
+        "{first}"
+    );
+    assert!(text.contains("stop_reason"), "{text}");
+}
+
+#[test]
+fn bad_inputs_exit_2_with_a_message_and_no_output() {
+    let long = format!("/tmp/{}", "x".repeat(120));
+    let table: &[&[&str]] = &[
+        &[],
+        &["--unix", "/tmp/a.sock", "--inet", "0"],
+        &["--inet", "65536"],
+        &["--inet", "127.0.0.1:-1"],
+        &["--inet", "nohost"],
+        &["--unix", &long],
+        &["--inet", "0", "--sleep", "forever"],
+        &["--inet", "0", "--duration", "2x"],
+        &["--inet", "0", "--max-children", "0"],
+        &["--inet", "0", "--max-requests", "2"],
+        &["--inet", "0", "--trigger", "sideways"],
+        &["--inet", "192.0.2.1:0"],
+    ];
+    for args in table {
+        let out = run_to_end(BIN, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}: empty stderr");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: stdout {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn a_regular_file_at_the_unix_path_is_refused_and_left_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("precious.txt");
+    std::fs::write(&path, b"keep me").unwrap();
+    let out = run_to_end(BIN, &["--unix", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+}
+
+#[test]
+fn a_live_socket_is_refused_as_in_use_and_a_stale_one_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.sock");
+    let p = path.to_str().unwrap();
+    let mut first = start(&["--unix", p]);
+    let out = run_to_end(BIN, &["--unix", p]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+    stop(&mut first);
+    // A stale socket file (bound, nobody listening) is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let mut again = start(&["--unix", p]);
+    stop(&mut again);
+    assert!(!path.exists());
+}

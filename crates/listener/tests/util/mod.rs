@@ -1,0 +1,214 @@
+//! Helpers shared by the listener's integration tests: start a binary with piped stdio,
+//! read its JSON lines with bounded waits, signal it, and kill it in `Drop` so a failing
+//! test leaves no process behind.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// The longest any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Runs `bin` with `args` to completion (stdin closed), bounded by [`WAIT`].
+pub fn run_to_end(bin: &str, args: &[&str]) -> Output {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let mut stdout = Vec::new();
+            let mut stderr = Vec::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_end(&mut stdout)
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_end(&mut stderr)
+                .unwrap();
+            return Output {
+                status,
+                stdout,
+                stderr,
+            };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{bin} {args:?} did not exit within {WAIT:?}");
+        }
+        // A bounded poll for the exit of a process that needs no readiness.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A running binary that prints JSON lines, with everything it printed so far.
+pub struct Running {
+    child: Option<Child>,
+    lines: Receiver<String>,
+    stderr: Receiver<String>,
+    /// Every JSON line read so far, in order.
+    pub seen: Vec<Value>,
+    /// The address from the readiness line.
+    pub addr: String,
+}
+
+impl Running {
+    /// Starts `bin` with `args` and waits (bounded) for its `listening` line.
+    pub fn start(bin: &str, args: &[&str]) -> Running {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let lines = pump(child.stdout.take().unwrap());
+        let stderr = pump(child.stderr.take().unwrap());
+        let mut running = Running {
+            child: Some(child),
+            lines,
+            stderr,
+            seen: Vec::new(),
+            addr: String::new(),
+        };
+        let first = running.next_line().expect("a listening line");
+        assert_eq!(first["event"], "listening", "first line: {first}");
+        running.addr = first["addr"].as_str().unwrap().to_owned();
+        running
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().unwrap().id() as i32)
+    }
+
+    fn next_line(&mut self) -> Option<Value> {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(line) => {
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                self.seen.push(value.clone());
+                Some(value)
+            }
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "no line within {WAIT:?}; seen so far: {:#?}\nstderr: {}",
+                self.seen,
+                self.stderr_so_far()
+            ),
+            Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Reads lines until one satisfies `pred` (bounded by [`WAIT`] per line); returns it.
+    pub fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        loop {
+            match self.next_line() {
+                Some(v) if pred(&v) => return v,
+                Some(_) => {}
+                None => panic!("exited before {what}; seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Reads lines until an event named `event` satisfies `pred`.
+    pub fn wait_event(&mut self, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for(event, |v| v["event"] == event && pred(v))
+    }
+
+    /// All lines seen so far with this event name.
+    pub fn events(&self, event: &str) -> Vec<Value> {
+        self.seen
+            .iter()
+            .filter(|v| v["event"] == event)
+            .cloned()
+            .collect()
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("signal");
+    }
+
+    /// Reads every remaining line and waits (bounded) for the exit.
+    pub fn finish(&mut self) -> ExitStatus {
+        while self.next_line().is_some() {}
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The last line, which must be the summary.
+    pub fn summary(&self) -> Value {
+        let last = self.seen.last().expect("some output").clone();
+        assert_eq!(last["event"], "summary", "last line: {last}");
+        last
+    }
+
+    /// What the process wrote on stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Forwards lines from `from` over a channel, from a helper thread.
+fn pump(from: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// True when no process `pid` with this command name (`comm`, truncated by the kernel to
+/// 15 bytes) exists any more, zombie or not: it was reaped. A reused pid running something
+/// else counts as gone.
+pub fn gone(pid: i32, comm: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let name = stat
+        .split_once('(')
+        .and_then(|(_, rest)| rest.rsplit_once(')'))
+        .map_or("", |(name, _)| name);
+    !comm.starts_with(name) || name.is_empty()
+}
