@@ -90,8 +90,11 @@ pub struct WaitersRecord {
     pub per_waiter: Vec<u64>,
     /// `accept_loop` only: per waiter, how often `epoll_wait` returned the listener.
     pub wakeups_per_waiter: Vec<u64>,
-    /// `accept_loop` only: per waiter, accepts that failed with `EAGAIN` (woken, but
-    /// another waiter had taken the connection).
+    /// `accept_loop` only: per waiter, wakeups that found nothing to accept (the first
+    /// accept after the wakeup failed with `EAGAIN`: another waiter had been faster).
+    pub empty_wakeups_per_waiter: Vec<u64>,
+    /// `accept_loop` only: per waiter, accepts that failed with `EAGAIN` (each wakeup ends
+    /// with one: the waiter accepts until the queue is empty).
     pub eagain_per_waiter: Vec<u64>,
     /// `blocking_accept` only: the waiter (fork order, from 0) that got each connection.
     pub order: Vec<u64>,

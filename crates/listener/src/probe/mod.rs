@@ -15,6 +15,7 @@
 //! (bounded waits for kernel state), [`interrupt`] (SIGINT/SIGTERM via signalfd),
 //! [`error`].
 
+pub mod accepting;
 pub mod cli;
 pub mod client;
 pub mod crew;
@@ -22,8 +23,10 @@ pub mod error;
 pub mod interrupt;
 pub mod ipc;
 pub mod meaning;
+pub mod overflow;
 pub mod predict;
 pub mod render;
+pub mod reuseport;
 pub mod settle;
 pub mod single;
 pub mod step;
@@ -35,7 +38,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use listenlab_common::report::probe::ProbeReport;
+use listenlab_common::report::probe::{ProbeReport, WaitersRecord};
 use listenlab_common::{Endpoint, Format};
 
 pub use client::ConnectFrom;
@@ -194,23 +197,49 @@ pub fn run(cfg: &Config, intr: &Interrupt) -> Result<ProbeReport, ProbeError> {
     }
     if cfg.runs(Part::Waiters) {
         for endpoint in &targets.list {
-            let family = Family::of(endpoint);
-            for sharing in [waiters::Sharing::Own, waiters::Sharing::Shared] {
-                for &mode in sharing.modes() {
-                    intr.check()?;
-                    progress.note(format_args!(
-                        "waiters: {family} {} {mode}",
-                        sharing.scenario()
-                    ));
-                    let k = cfg.waiters as usize;
-                    report
-                        .waiters
-                        .push(waiters::wake_count(endpoint, sharing, mode, k, intr)?);
-                }
-            }
+            report
+                .waiters
+                .extend(run_waiters(endpoint, cfg, progress, intr)?);
         }
+    }
+    if cfg.runs(Part::Overflow) {
+        report.overflow = overflow::run(&targets.list, cfg.backlog, progress, intr)?;
     }
     report.differences = report.single_waiter.iter().filter(|r| r.differs).count() as u64;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Every several-waiters scenario for one family, in report order.
+fn run_waiters(
+    endpoint: &Endpoint,
+    cfg: &Config,
+    progress: Progress,
+    intr: &Interrupt,
+) -> Result<Vec<WaitersRecord>, ProbeError> {
+    let family = Family::of(endpoint);
+    let k = cfg.waiters as usize;
+    let mut records = Vec::new();
+    for sharing in [waiters::Sharing::Own, waiters::Sharing::Shared] {
+        for &mode in sharing.modes() {
+            intr.check()?;
+            progress.note(format_args!(
+                "waiters: {family} {} {mode}",
+                sharing.scenario()
+            ));
+            records.push(waiters::wake_count(endpoint, sharing, mode, k, intr)?);
+        }
+    }
+    for mode in accepting::ACCEPT_LOOP_MODES {
+        intr.check()?;
+        progress.note(format_args!("waiters: {family} accept_loop {mode}"));
+        records.push(accepting::accept_loop(endpoint, mode, k, intr)?);
+    }
+    intr.check()?;
+    progress.note(format_args!("waiters: {family} blocking_accept"));
+    records.push(accepting::blocking_accept(endpoint, k, intr)?);
+    intr.check()?;
+    progress.note(format_args!("waiters: {family} reuseport"));
+    records.push(reuseport::spread(endpoint, k, intr)?);
+    Ok(records)
 }

@@ -165,10 +165,10 @@ fn waiters_details(r: &WaitersRecord) -> String {
     }
     match r.scenario.as_str() {
         "accept_loop" => format!(
-            "{} connections; wakeups {}; EAGAIN {}",
+            "{} connections; wakeups {}, of which empty {}",
             r.connections,
             join(&r.wakeups_per_waiter),
-            join(&r.eagain_per_waiter)
+            join(&r.empty_wakeups_per_waiter)
         ),
         "blocking_accept" => format!(
             "order {} ({})",
@@ -211,7 +211,7 @@ fn overflow_section(records: &[OverflowRecord]) -> String {
         let extra: Vec<String> = r
             .extra_connects
             .iter()
-            .map(|c| format!("#{} {}/{}", c.index, c.result, c.state))
+            .map(|c| format!("#{} {}", c.index, connect_outcome(&c.result, &c.state)))
             .collect();
         let delta = |d: Option<u64>| d.map_or_else(|| "n/a".to_owned(), |d| format!("+{d}"));
         let after: Vec<String> = r
@@ -274,4 +274,15 @@ pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
     out.push_str(&line);
     out.push('\n');
     out
+}
+
+/// A connect's outcome in a word or two: `connected`, `established`, `pending` (TCP
+/// handshake not complete: the SYN was dropped), `EAGAIN`, or `result/state`.
+pub fn connect_outcome(result: &str, state: &str) -> String {
+    match (result, state) {
+        ("connected", _) => "connected".to_owned(),
+        ("in_progress", "established" | "pending") => state.to_owned(),
+        ("would_block", _) => "EAGAIN".to_owned(),
+        _ => format!("{result}/{state}"),
+    }
 }

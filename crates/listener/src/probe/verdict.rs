@@ -4,7 +4,7 @@
 
 use listenlab_common::report::probe::{ProbeReport, WaitersRecord};
 
-use super::render::{distinct, join};
+use super::render::{connect_outcome, distinct, join};
 
 /// The verdict lines for `report`, in report order.
 pub fn lines(report: &ProbeReport) -> Vec<String> {
@@ -97,10 +97,10 @@ fn waiters_value(r: &WaitersRecord) -> String {
     }
     match r.scenario.as_str() {
         "accept_loop" => format!(
-            "{} connections took {} wakeups and {} EAGAINs",
+            "{} connections took {} wakeups, {} of them empty",
             r.connections,
             r.wakeups_per_waiter.iter().sum::<u64>(),
-            r.eagain_per_waiter.iter().sum::<u64>()
+            r.empty_wakeups_per_waiter.iter().sum::<u64>()
         ),
         "blocking_accept" => match r.fifo {
             Some(true) => "first in, first out".to_owned(),
@@ -126,10 +126,22 @@ fn overflow(report: &ProbeReport) -> Vec<String> {
             let value = match &r.error {
                 Some(error) => format!("not run: {error}"),
                 None => {
-                    let extra = distinct(&r.extra_connects, |c| c.result.as_str()).join("/");
+                    let beyond: Vec<String> = r
+                        .extra_connects
+                        .iter()
+                        .filter(|c| c.state != "established")
+                        .map(|c| connect_outcome(&c.result, &c.state))
+                        .collect();
+                    let beyond = distinct(&beyond, |o| o.as_str()).join("/");
+                    let late = match r.events_after_accept.first() {
+                        Some(e) => format!(", and one got in {} ms after accept_one", e.at_ms),
+                        None => String::new(),
+                    };
                     format!(
-                        "backlog {} held {} connections, further connects {extra}",
-                        r.backlog, r.queue_len
+                        "backlog {} held {} connections; the connects beyond: {}{late}",
+                        r.backlog,
+                        r.queue_len,
+                        if beyond.is_empty() { "none" } else { &beyond },
                     )
                 }
             };

@@ -154,6 +154,7 @@ pub fn wake_count(
         woken: woke.iter().filter(|w| **w).count() as u64,
         per_waiter: woke.iter().map(|w| u64::from(*w)).collect(),
         wakeups_per_waiter: Vec::new(),
+        empty_wakeups_per_waiter: Vec::new(),
         eagain_per_waiter: Vec::new(),
         order: Vec::new(),
         fifo: None,

@@ -151,6 +151,7 @@ pub struct Waiters {
     pub woken: u64,
     pub per_waiter: Vec<u64>,
     pub wakeups_per_waiter: Vec<u64>,
+    pub empty_wakeups_per_waiter: Vec<u64>,
     pub eagain_per_waiter: Vec<u64>,
     pub order: Vec<u64>,
     pub fifo: Option<bool>,

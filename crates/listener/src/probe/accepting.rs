@@ -1,0 +1,232 @@
+//! Several waiters over a series of connections, this time accepting them.
+//!
+//! `accept_loop`: each waiter has its own epoll instance and, when woken, accepts until
+//! `EAGAIN`. Connections are made one at a time; before each, every waiter is asleep
+//! again, so each connection meets the same crowd. Per waiter: wakeups, accepts, EAGAINs.
+//!
+//! `blocking_accept`: waiters are forked one at a time and each is confirmed asleep in a
+//! blocking `accept()` before the next is forked, so they queue in fork order. Each
+//! connection is accepted by one of them, which reports and blocks again (confirmed asleep
+//! before the next connect). The kernel's accept wait queue is exclusive (wake-one) and
+//! FIFO (`prepare_to_wait_exclusive` adds at the tail), so the expected order is 0, 1, ...,
+//! K-1, 0, 1, ...; the probe records what it observes.
+
+use std::io;
+use std::time::Duration;
+
+use listenlab_common::Endpoint;
+use listenlab_common::report::probe::WaitersRecord;
+
+use super::crew::{Crew, Reporter, START_WITHIN};
+use super::error::ProbeError;
+use super::interrupt::Interrupt;
+use super::settle;
+use super::waiters::{wait_once, waiters_listener, watch};
+use crate::poller::Trigger;
+use crate::socket::{ListenOptions, Listener};
+
+/// The modes the accept loop runs with.
+pub const ACCEPT_LOOP_MODES: [Trigger; 2] = [Trigger::Level, Trigger::Exclusive];
+/// Connections per waiter in the accept loop; blocking accept makes two rounds.
+const PER_WAITER: usize = 4;
+/// How long an accepted connection may take to be reported.
+const ACCEPT_WITHIN: Duration = Duration::from_secs(2);
+
+/// The accept-loop scenario with `k` waiters registered with `mode`.
+pub fn accept_loop(
+    endpoint: &Endpoint,
+    mode: Trigger,
+    k: usize,
+    intr: &Interrupt,
+) -> Result<WaitersRecord, ProbeError> {
+    let listener = waiters_listener(endpoint)?;
+    let mut crew = Crew::new()?;
+    for _ in 0..k {
+        crew.spawn(|report| accept_loop_waiter(&listener, mode, report))?;
+    }
+    let all: Vec<usize> = (0..k).collect();
+    let blocked_in = crew.await_asleep(&all, intr)?;
+    let connections = PER_WAITER * k;
+    let mut wakeups = vec![0u64; k];
+    let mut accepted = vec![0u64; k];
+    let mut eagain = vec![0u64; k];
+    // Wakeups that got a connection; the others found the queue already empty.
+    let mut fruitful = vec![0u64; k];
+    let mut got_since_wake = vec![false; k];
+    let mut clients = Vec::with_capacity(connections);
+    for n in 1..=connections {
+        intr.check()?;
+        clients.push(connect(&listener)?);
+        // Until this connection is accepted and every waiter is asleep again.
+        let mut quiet = false;
+        while !quiet {
+            let taken = accepted.iter().sum::<u64>() as usize >= n;
+            let wait = if taken {
+                Duration::from_millis(1)
+            } else {
+                ACCEPT_WITHIN
+            };
+            match crew.next(wait, intr)? {
+                Some(r) => match r.what.as_str() {
+                    "woke" => {
+                        wakeups[r.waiter] += 1;
+                        got_since_wake[r.waiter] = false;
+                    }
+                    "accepted" => {
+                        accepted[r.waiter] += 1;
+                        if !std::mem::replace(&mut got_since_wake[r.waiter], true) {
+                            fruitful[r.waiter] += 1;
+                        }
+                    }
+                    "eagain" => eagain[r.waiter] += 1,
+                    "error" => return Err(waiter_error(r.waiter, &r.detail)),
+                    _ => {}
+                },
+                None if !taken => {
+                    return Err(ProbeError::Helper(format!(
+                        "connection {n} was not accepted within {ACCEPT_WITHIN:?}"
+                    )));
+                }
+                None => quiet = crew.others_asleep(&vec![false; k]),
+            }
+        }
+    }
+    Ok(WaitersRecord {
+        family: listener.family().name().to_owned(),
+        scenario: "accept_loop".to_owned(),
+        mode: mode.name().to_owned(),
+        waiters: k as u64,
+        connections: connections as u64,
+        woken: accepted.iter().filter(|n| **n > 0).count() as u64,
+        per_waiter: accepted,
+        empty_wakeups_per_waiter: wakeups.iter().zip(&fruitful).map(|(w, f)| w - f).collect(),
+        wakeups_per_waiter: wakeups,
+        eagain_per_waiter: eagain,
+        order: Vec::new(),
+        fifo: None,
+        blocked_in,
+        error: None,
+    })
+}
+
+/// A waiter of the accept loop: wait, accept until `EAGAIN`, report each, repeat.
+fn accept_loop_waiter(listener: &Listener, mode: Trigger, report: &Reporter<'_>) -> i32 {
+    let epoll = match watch(listener, mode) {
+        Ok(epoll) => epoll,
+        Err(e) => {
+            report.send(&format!("error {e}"));
+            return 1;
+        }
+    };
+    report.send("ready");
+    loop {
+        match wait_once(&epoll) {
+            Ok((0, _)) => return 0,
+            Ok(_) => report.send("woke"),
+            Err(e) => {
+                report.send(&format!("error {e}"));
+                return 1;
+            }
+        }
+        loop {
+            match listener.accept() {
+                Ok(_connection) => report.send("accepted"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    report.send("eagain");
+                    break;
+                }
+                Err(e) => {
+                    report.send(&format!("error accept: {e}"));
+                    return 1;
+                }
+            }
+        }
+    }
+}
+
+/// The blocking-accept scenario with `k` waiters.
+pub fn blocking_accept(
+    endpoint: &Endpoint,
+    k: usize,
+    intr: &Interrupt,
+) -> Result<WaitersRecord, ProbeError> {
+    let listener = Listener::bind(
+        endpoint,
+        ListenOptions {
+            backlog: 1024,
+            reuseport: false,
+            nonblocking: false,
+        },
+    )?;
+    let mut crew = Crew::new()?;
+    let mut blocked_in = Vec::with_capacity(k);
+    for index in 0..k {
+        crew.spawn(|report| blocking_waiter(&listener, report))?;
+        blocked_in.extend(crew.await_asleep(&[index], intr)?);
+    }
+    let connections = 2 * k;
+    let mut order = Vec::with_capacity(connections);
+    let mut accepted = vec![0u64; k];
+    let mut clients = Vec::with_capacity(connections);
+    for n in 1..=connections {
+        intr.check()?;
+        clients.push(connect(&listener)?);
+        let got = loop {
+            match crew.next(ACCEPT_WITHIN, intr)? {
+                Some(r) if r.what == "accepted" => break r.waiter,
+                Some(r) if r.what == "error" => return Err(waiter_error(r.waiter, &r.detail)),
+                Some(_) => {}
+                None => {
+                    return Err(ProbeError::Helper(format!(
+                        "connection {n} was not accepted within {ACCEPT_WITHIN:?}"
+                    )));
+                }
+            }
+        };
+        order.push(got as u64);
+        accepted[got] += 1;
+        // Back in accept() (at the tail of the queue) before the next connect.
+        settle::asleep(crew.pid(got), START_WITHIN, intr)?;
+    }
+    let fifo = order.iter().enumerate().all(|(i, w)| *w as usize == i % k);
+    Ok(WaitersRecord {
+        family: listener.family().name().to_owned(),
+        scenario: "blocking_accept".to_owned(),
+        mode: "accept".to_owned(),
+        waiters: k as u64,
+        connections: connections as u64,
+        woken: accepted.iter().filter(|n| **n > 0).count() as u64,
+        per_waiter: accepted,
+        wakeups_per_waiter: Vec::new(),
+        empty_wakeups_per_waiter: Vec::new(),
+        eagain_per_waiter: Vec::new(),
+        order,
+        fifo: Some(fifo),
+        blocked_in,
+        error: None,
+    })
+}
+
+/// A waiter blocked in `accept()`: report each connection, block again.
+fn blocking_waiter(listener: &Listener, report: &Reporter<'_>) -> i32 {
+    report.send("ready");
+    loop {
+        match listener.accept() {
+            Ok(_connection) => report.send("accepted"),
+            Err(e) => {
+                report.send(&format!("error accept: {e}"));
+                return 1;
+            }
+        }
+    }
+}
+
+fn connect(listener: &Listener) -> Result<std::os::fd::OwnedFd, ProbeError> {
+    listener
+        .connect()
+        .map_err(|e| ProbeError::io(format!("connecting to {}", listener.endpoint()), e))
+}
+
+fn waiter_error(waiter: usize, detail: &str) -> ProbeError {
+    ProbeError::Helper(format!("waiter {waiter}: {detail}"))
+}
