@@ -1,0 +1,120 @@
+//! `epoll-listen-fork --model ondemand` end to end: PHP-FPM's `pm = ondemand` behaviour seen
+//! from plain std clients, waiting on event lines with bounded waits.
+
+mod util;
+
+use std::io::Write;
+use std::net::TcpStream;
+
+use listenlab_common::report::fork::ForkSummary;
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use util::Running;
+
+const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
+
+fn start(args: &[&str]) -> Running {
+    let mut all = vec![
+        "--format",
+        "json",
+        "--inet",
+        "127.0.0.1:0",
+        "--model",
+        "ondemand",
+    ];
+    all.extend_from_slice(args);
+    Running::start(BIN, &all)
+}
+
+fn stop(run: &mut Running) -> ForkSummary {
+    run.signal(Signal::SIGTERM);
+    assert!(run.finish().success());
+    serde_json::from_value(run.summary()).expect("summary shape")
+}
+
+fn total_accepted(v: &Value) -> u64 {
+    v["total_accepted"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn three_children_and_six_held_connections_fork_three_warn_once_and_queue_three() {
+    let mut run = start(&["--max-children", "3", "--sleep", "60s"]);
+    let mut clients = Vec::new();
+    for n in 1..=3u64 {
+        clients.push(TcpStream::connect(&run.addr).unwrap());
+        run.wait_event("child_accepted", |v| total_accepted(v) == n);
+    }
+    for _ in 0..3 {
+        clients.push(TcpStream::connect(&run.addr).unwrap());
+    }
+    let warning = run.wait_event("max_children", |_| true);
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("server reached max_children setting (3)")
+    );
+    run.wait_event("queue", |v| v["len"] == 3);
+    let s = stop(&mut run);
+    assert_eq!(s.forks, 3, "{s:?}");
+    assert_eq!(s.max_children_warnings, 1, "{s:?}");
+    assert_eq!((s.max_listen_queue, s.pending_at_exit), (3, 3));
+    assert_eq!((s.accepted, s.children_busy_at_exit), (3, 3));
+    assert_eq!((s.model.as_str(), s.trigger.as_str()), ("ondemand", "edge"));
+}
+
+#[test]
+fn idle_children_are_told_to_exit_after_the_idle_timeout() {
+    let mut run = start(&["--process-idle-timeout", "1s", "--sleep", "0"]);
+    let client = TcpStream::connect(&run.addr).unwrap();
+    run.wait_event("child_accepted", |v| total_accepted(v) == 1);
+    drop(client);
+    let kill = run.wait_event("idle_kill", |_| true);
+    assert_eq!(kill["signal"], "SIGQUIT");
+    assert!(kill["idle_ms"].as_f64().unwrap() >= 1000.0, "{kill}");
+    let exited = run.wait_event("child_exited", |_| true);
+    assert_eq!(exited["outcome"], "idle_timeout");
+    let s = stop(&mut run);
+    assert_eq!((s.forks, s.idle_kills, s.idle_timeout_children), (1, 1, 1));
+    assert_eq!((s.children_replaced, s.served), (0, 1));
+}
+
+#[test]
+fn max_requests_retires_a_child_and_replaces_it_at_once() {
+    let mut run = start(&["--max-requests", "2", "--sleep", "0"]);
+    // Sequential clients: an idle child takes each one, so some child reaches two.
+    // (A wakeup that finds the child still busy forks another, which is ondemand too.)
+    for n in 1..=4u64 {
+        let _c = TcpStream::connect(&run.addr).unwrap();
+        run.wait_event("child_accepted", |v| total_accepted(v) == n);
+    }
+    let exited = run.wait_event("child_exited", |v| v["outcome"] == "completed");
+    assert_eq!(exited["accepted"], 2);
+    let t = exited["t_ms"].as_f64().unwrap();
+    run.wait_event("fork", |v| v["t_ms"].as_f64().unwrap() >= t);
+    let s = stop(&mut run);
+    // Each child that completed was replaced, unless it completed while the run stopped.
+    assert!(s.children_replaced >= 1, "{s:?}");
+    assert!(s.children_replaced <= s.children_completed, "{s:?}");
+    assert_eq!((s.accepted, s.served), (4, 4));
+}
+
+#[test]
+fn with_first_byte_a_silent_client_keeps_its_child_idle_so_nothing_forks() {
+    let mut run = start(&["--request-starts", "first-byte", "--sleep", "30s"]);
+    let mut silent = TcpStream::connect(&run.addr).unwrap();
+    let accepted = run.wait_event("child_accepted", |v| total_accepted(v) == 1);
+    let t0 = accepted["t_ms"].as_f64().unwrap();
+    // The only child holds a connection but still counts as idle: the next connection
+    // wakes the parent, which sees an idle child and forks nothing; it waits in the queue.
+    let _second = TcpStream::connect(&run.addr).unwrap();
+    run.wait_event("wakeup", |v| v["t_ms"].as_f64().unwrap() > t0);
+    silent.write_all(b"x").unwrap();
+    let s = stop(&mut run);
+    assert_eq!(s.forks, 1, "{s:?}");
+    assert_eq!(
+        (s.accepted, s.pending_at_exit, s.max_listen_queue),
+        (1, 1, 1)
+    );
+    assert_eq!(s.children_busy_at_exit, 1);
+}
