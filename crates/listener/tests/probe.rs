@@ -16,6 +16,18 @@ fn single_matrix() -> &'static Report {
     REPORT.get_or_init(|| report(&["--only", "single"]))
 }
 
+/// One run of the several-waiters part with the default 4 waiters.
+fn waiters_run() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| report(&["--only", "waiters"]))
+}
+
+/// One run of the overflow part with backlog 2.
+fn overflow_run() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| report(&["--only", "overflow", "--backlog", "2"]))
+}
+
 fn counts(r: &Report, family: &str, trigger: &str, step: &str) -> (u64, u64) {
     let cell = r.cell(family, trigger, step);
     (cell.first, cell.second)
@@ -312,5 +324,210 @@ fn sigint_stops_the_run_removes_the_socket_and_exits_130() {
     assert!(
         rest.iter().any(|l| l.contains("interrupted by SIGINT")),
         "{rest:?}"
+    );
+}
+
+#[test]
+fn own_epoll_level_waiters_all_wake_on_one_connect_while_exclusive_wakes_exactly_one() {
+    let r = waiters_run();
+    for family in FAMILIES {
+        let level = r.waiters(family, "own_epoll", "level");
+        assert_eq!(
+            (level.woken, level.per_waiter.as_slice()),
+            (4, &[1, 1, 1, 1][..]),
+            "{level:?}"
+        );
+        assert_eq!(r.waiters(family, "own_epoll", "edge").woken, 4, "{family}");
+        for mode in ["exclusive", "edge-exclusive"] {
+            let exclusive = r.waiters(family, "own_epoll", mode);
+            assert_eq!(exclusive.woken, 1, "{exclusive:?}");
+            assert_eq!(exclusive.per_waiter.iter().sum::<u64>(), 1, "{exclusive:?}");
+        }
+        // One epoll instance shared by all: edge-triggered wakes one waiter.
+        assert_eq!(
+            r.waiters(family, "shared_epoll", "edge").woken,
+            1,
+            "{family}"
+        );
+    }
+}
+
+#[test]
+fn every_waiter_was_asleep_before_the_connect() {
+    for record in waiters_run()
+        .waiters
+        .iter()
+        .filter(|w| w.scenario != "reuseport")
+    {
+        assert_eq!(record.blocked_in.len() as u64, record.waiters, "{record:?}");
+        assert!(record.error.is_none(), "{record:?}");
+    }
+}
+
+#[test]
+fn blocked_accept_callers_get_connections_in_fifo_order() {
+    let r = waiters_run();
+    for family in FAMILIES {
+        let record = r.waiters(family, "blocking_accept", "accept");
+        assert_eq!(record.order, [0, 1, 2, 3, 0, 1, 2, 3], "{family}");
+        assert_eq!(record.fifo, Some(true));
+        assert_eq!(record.per_waiter, [2, 2, 2, 2]);
+    }
+}
+
+#[test]
+fn the_accept_loop_accepts_every_connection_exactly_once() {
+    let r = waiters_run();
+    for family in FAMILIES {
+        for mode in ["level", "exclusive"] {
+            let record = r.waiters(family, "accept_loop", mode);
+            assert_eq!(
+                record.per_waiter.iter().sum::<u64>(),
+                record.connections,
+                "{record:?}"
+            );
+            // Each wakeup accepts until EAGAIN, so it ends with exactly one EAGAIN.
+            assert_eq!(
+                record.eagain_per_waiter, record.wakeups_per_waiter,
+                "{record:?}"
+            );
+            for (empty, all) in record
+                .empty_wakeups_per_waiter
+                .iter()
+                .zip(&record.wakeups_per_waiter)
+            {
+                assert!(empty <= all, "{record:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn unix_refuses_so_reuseport_while_tcp_spreads_connections_over_every_listener() {
+    let r = waiters_run();
+    let unix = r.waiters("unix", "reuseport", "listeners");
+    assert!(
+        unix.error
+            .as_deref()
+            .is_some_and(|e| e.contains("EOPNOTSUPP")),
+        "{unix:?}"
+    );
+    for family in ["inet", "inet6"] {
+        let record = r.waiters(family, "reuseport", "listeners");
+        assert_eq!(record.per_waiter.len(), 4);
+        assert_eq!(record.per_waiter.iter().sum::<u64>(), record.connections);
+        assert!(record.per_waiter.iter().all(|n| *n > 0), "{record:?}");
+    }
+}
+
+#[test]
+fn the_waiters_flag_sets_the_number_of_processes() {
+    let r = report(&["--only", "waiters", "--family", "unix", "--waiters", "2"]);
+    assert!(r.single_waiter.is_empty() && r.overflow.is_empty());
+    for record in r.waiters.iter().filter(|w| w.error.is_none()) {
+        assert_eq!(record.waiters, 2, "{record:?}");
+        assert_eq!(record.per_waiter.len(), 2, "{record:?}");
+    }
+    assert_eq!(
+        r.waiters("unix", "blocking_accept", "accept").order,
+        [0, 1, 0, 1]
+    );
+}
+
+#[test]
+fn the_accept_queue_holds_the_backlog_plus_one_with_one_edge_event_per_connection() {
+    let r = overflow_run();
+    assert_eq!(r.overflow.len(), 3);
+    for record in &r.overflow {
+        assert!(record.error.is_none(), "{record:?}");
+        assert_eq!((record.backlog, record.queue_max), (2, 2), "{record:?}");
+        // "Full" is `length > backlog` in the kernel, for TCP and unix alike.
+        assert_eq!(record.queue_len, 3, "{record:?}");
+        assert_eq!(record.events, u64::from(record.queue_len), "{record:?}");
+        assert_eq!(record.queue_len_after_each, [1, 2, 3, 3, 3], "{record:?}");
+        assert_eq!(record.queue_len_after_accept, 2, "{record:?}");
+        let indexes: Vec<u64> = record.extra_connects.iter().map(|c| c.index).collect();
+        assert_eq!(indexes, [3, 4, 5]);
+    }
+}
+
+#[test]
+fn a_full_unix_backlog_refuses_with_eagain_and_tcp_leaves_the_handshake_pending() {
+    let r = overflow_run();
+    for record in &r.overflow {
+        let beyond: Vec<(&str, &str)> = record.extra_connects[1..]
+            .iter()
+            .map(|c| (c.result.as_str(), c.state.as_str()))
+            .collect();
+        if record.family == "unix" {
+            assert_eq!(beyond, [("would_block", "not_connected"); 2], "{record:?}");
+            assert_eq!(record.listen_overflows_delta, None);
+        } else {
+            assert_eq!(beyond, [("in_progress", "pending"); 2], "{record:?}");
+            // System-wide counters: other traffic can only add to them.
+            assert!(record.listen_overflows_delta >= Some(2), "{record:?}");
+            assert!(record.listen_drops_delta >= Some(2), "{record:?}");
+        }
+    }
+}
+
+/// Processes whose command line mentions `marker` (forked children share the probe's).
+fn processes_mentioning(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(marker)
+        {
+            found.push(name);
+        }
+    }
+    found
+}
+
+#[test]
+fn sigint_among_forked_waiters_reaps_every_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("waiters-marker.sock");
+    let marker = path.to_str().unwrap().to_owned();
+    let mut child = probe()
+        .args([
+            "--only",
+            "waiters",
+            "--waiters",
+            "64",
+            "--unix",
+            &marker,
+            "--progress",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    let first = lines
+        .recv_timeout(probe_util::RUN_WITHIN)
+        .expect("a progress line");
+    assert!(first.contains("waiters: unix own_epoll level"), "{first}");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = wait_output(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{:?}",
+        lines.try_iter().collect::<Vec<_>>()
+    );
+    assert!(out.stdout.is_empty());
+    assert!(!path.exists(), "the socket file is removed on Ctrl-C");
+    assert_eq!(
+        processes_mentioning(&marker),
+        Vec::<String>::new(),
+        "no waiter outlives the probe"
     );
 }

@@ -286,3 +286,110 @@ pub fn connect_outcome(result: &str, state: &str) -> String {
         _ => format!("{result}/{state}"),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn record(
+        trigger: &str,
+        step: &str,
+        seen: (u64, u64),
+        predicted: (u64, u64),
+    ) -> SingleWaiterRecord {
+        SingleWaiterRecord {
+            family: "unix".into(),
+            address: "/tmp/x.sock".into(),
+            trigger: trigger.into(),
+            connect_from: "same".into(),
+            step: step.into(),
+            first: seen.0,
+            second: seen.1,
+            first_flags: if seen.0 > 0 {
+                vec!["IN".into()]
+            } else {
+                Vec::new()
+            },
+            second_flags: Vec::new(),
+            strict_edge_first: predicted.0,
+            strict_edge_second: predicted.1,
+            differs: seen != predicted,
+            queue_len: 2,
+            error: None,
+        }
+    }
+
+    pub(crate) fn report(single: Vec<SingleWaiterRecord>) -> ProbeReport {
+        ProbeReport {
+            kernel: "6.0".into(),
+            connect_from: "same".into(),
+            single_waiter: single,
+            waiters: Vec::new(),
+            overflow: Vec::new(),
+            differences: 0,
+            elapsed_ms: 5,
+        }
+    }
+
+    #[test]
+    fn cells_show_the_prediction_and_mark_differences_and_refusals() {
+        assert_eq!(
+            cell(&record("edge", "connect_2", (1, 0), (0, 0))),
+            "1 0 (0 0)*"
+        );
+        assert_eq!(
+            cell(&record("level", "connect_2", (1, 1), (1, 1))),
+            "1 1 (1 1)"
+        );
+        let mut refused = record("exclusive", "ctl_mod_same_flags", (1, 1), (1, 1));
+        refused.error = Some("epoll_ctl(EPOLL_CTL_MOD): EINVAL".into());
+        assert_eq!(cell(&refused), "1 1 (1 1)!");
+    }
+
+    #[test]
+    fn the_single_table_has_a_column_per_trigger_and_lists_refusals() {
+        let mut refused = record("exclusive", "ctl_mod_same_flags", (1, 1), (1, 1));
+        refused.error = Some("epoll_ctl(EPOLL_CTL_MOD): EINVAL".into());
+        let text = text(&report(vec![
+            record("level", "ctl_mod_same_flags", (1, 1), (1, 1)),
+            record("edge", "ctl_mod_same_flags", (1, 0), (0, 0)),
+            refused,
+        ]));
+        let header = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("step"))
+            .unwrap();
+        assert_eq!(
+            header.split_whitespace().collect::<Vec<_>>(),
+            ["step", "queue", "level", "edge", "exclusive"]
+        );
+        let row = text
+            .lines()
+            .find(|l| l.contains("ctl_mod_same_flags  "))
+            .unwrap();
+        assert!(
+            row.contains("1 0 (0 0)*") && row.contains("1 1 (1 1)!"),
+            "{row}"
+        );
+        assert!(
+            text.contains("! ctl_mod_same_flags: epoll_ctl(EPOLL_CTL_MOD): EINVAL (exclusive)")
+        );
+        assert!(text.contains("flags returned: IN"));
+        assert!(text.contains("What this means"));
+    }
+
+    #[test]
+    fn wrap_breaks_between_words() {
+        assert_eq!(wrap("aa bb cc", 7, "- ", "  "), "- aa bb\n  cc\n");
+    }
+
+    #[test]
+    fn connect_outcomes_read_as_words() {
+        assert_eq!(connect_outcome("would_block", "not_connected"), "EAGAIN");
+        assert_eq!(connect_outcome("in_progress", "pending"), "pending");
+        assert_eq!(
+            connect_outcome("ECONNREFUSED", "not_connected"),
+            "ECONNREFUSED/not_connected"
+        );
+    }
+}

@@ -83,8 +83,8 @@ mod tests {
 
     #[test]
     fn reads_our_own_state() {
-        // We are running while we read it.
-        assert_eq!(proc_state(nix::unistd::getpid()), Some('R'));
+        // This thread is running while it reads its own state (/proc/<tid> works too).
+        assert_eq!(proc_state(nix::unistd::gettid()), Some('R'));
         assert_eq!(proc_state(Pid::from_raw(i32::MAX)), None);
     }
 }

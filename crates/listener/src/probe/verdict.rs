@@ -154,3 +154,38 @@ fn overflow(report: &ProbeReport) -> Vec<String> {
         vec![format!("overflow: {}", grouped(&pairs))]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::render::tests::{record, report};
+
+    #[test]
+    fn a_mode_that_matches_says_so_and_one_that_differs_names_the_steps() {
+        let lines = lines(&report(vec![
+            record("level", "connect_2", (1, 1), (1, 1)),
+            record("edge", "connect_1", (1, 0), (1, 0)),
+            record("edge", "connect_2", (1, 0), (0, 0)),
+            record("edge", "connect_3", (1, 0), (0, 0)),
+        ]));
+        assert_eq!(
+            lines[0],
+            "level: matches the strict-edge reading in all 1 cells"
+        );
+        assert_eq!(
+            lines[1],
+            "edge: 2 of 3 cells differ (unix): an event where the strict reading predicts \
+             none after connect_2, connect_3"
+        );
+    }
+
+    #[test]
+    fn families_with_equal_values_are_grouped() {
+        let pairs = [
+            ("unix".to_owned(), "1 of 4".to_owned()),
+            ("inet".to_owned(), "2 of 4".to_owned()),
+            ("inet6".to_owned(), "1 of 4".to_owned()),
+        ];
+        assert_eq!(grouped(&pairs), "1 of 4 (unix, inet6); 2 of 4 (inet)");
+    }
+}
