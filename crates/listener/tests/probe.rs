@@ -5,7 +5,7 @@ mod probe_util;
 
 use std::sync::OnceLock;
 
-use probe_util::{Report, parse, probe, report, run, stderr_lines, wait_output};
+use probe_util::{Report, parse, report, run, spawn_with_progress, wait_output};
 
 const FAMILIES: [&str; 3] = ["unix", "inet", "inet6"];
 
@@ -291,21 +291,15 @@ fn sigint_stops_the_run_removes_the_socket_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe.sock");
     // The overflow part waits a while for events after its accept: that is when we stop it.
-    let mut child = probe()
-        .args([
-            "--only",
-            "overflow",
-            "--unix",
-            path.to_str().unwrap(),
-            "--progress",
-            "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = stderr_lines(&mut child);
+    let (child, lines) = spawn_with_progress(&[
+        "--only",
+        "overflow",
+        "--unix",
+        path.to_str().unwrap(),
+        "--progress",
+        "--format",
+        "json",
+    ]);
     loop {
         let line = lines
             .recv_timeout(probe_util::RUN_WITHIN)
@@ -493,23 +487,17 @@ fn sigint_among_forked_waiters_reaps_every_child() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("waiters-marker.sock");
     let marker = path.to_str().unwrap().to_owned();
-    let mut child = probe()
-        .args([
-            "--only",
-            "waiters",
-            "--waiters",
-            "64",
-            "--unix",
-            &marker,
-            "--progress",
-            "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = stderr_lines(&mut child);
+    let (child, lines) = spawn_with_progress(&[
+        "--only",
+        "waiters",
+        "--waiters",
+        "64",
+        "--unix",
+        &marker,
+        "--progress",
+        "--format",
+        "json",
+    ]);
     let first = lines
         .recv_timeout(probe_util::RUN_WITHIN)
         .expect("a progress line");

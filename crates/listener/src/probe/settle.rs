@@ -65,6 +65,15 @@ pub fn asleep(pid: Pid, within: Duration, intr: &Interrupt) -> Result<String, Pr
     let deadline = Instant::now() + within;
     loop {
         if proc_state(pid) == Some('S') {
+            // The kernel shows 0 when it cannot unwind the sleeping stack at that moment;
+            // look a few more times while the waiter still sleeps.
+            for _ in 0..10 {
+                let place = wchan(pid);
+                if place != "?" || proc_state(pid) != Some('S') {
+                    return Ok(place);
+                }
+                intr.pause(STEP)?;
+            }
             return Ok(wchan(pid));
         }
         if Instant::now() >= deadline {

@@ -76,6 +76,20 @@ pub fn parse(stdout: &[u8]) -> Report {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
+/// Starts the probe with `args` (which should include `--progress`), stdout and stderr
+/// piped; returns it with a channel of its stderr lines.
+pub fn spawn_with_progress(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = probe()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the probe starts");
+    let lines = stderr_lines(&mut child);
+    (child, lines)
+}
+
 /// Reads lines from `child`'s stderr on a thread; each arrives on the returned channel.
 pub fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
     let stderr = child.stderr.take().expect("stderr is piped");
