@@ -376,16 +376,42 @@ fn text_line(event: &ForkEvent) -> String {
 }
 
 fn write_summary_table(out: &mut impl Write, summary: &ForkSummary) -> io::Result<()> {
-    let value = serde_json::to_value(summary).map_err(io::Error::other)?;
+    let json = serde_json::to_string(summary).map_err(io::Error::other)?;
+    let Ordered(fields) = serde_json::from_str(&json).map_err(io::Error::other)?;
+    let width = fields.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     writeln!(out, "summary")?;
-    if let Some(fields) = value.as_object() {
-        let width = fields.keys().map(String::len).max().unwrap_or(0);
-        for (name, v) in fields.iter().filter(|(name, _)| *name != "event") {
-            let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-            writeln!(out, "  {name:<width$}  {shown}")?;
-        }
+    for (name, v) in fields.iter().filter(|(name, _)| name != "event") {
+        let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        writeln!(out, "  {name:<width$}  {shown}")?;
     }
     Ok(())
+}
+
+/// A JSON object's fields in the order they were written (serde_json's `Map` sorts them),
+/// so the text table lists the summary in its declared order.
+struct Ordered(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    fields.push(entry);
+                }
+                Ok(Ordered(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 #[cfg(test)]
