@@ -167,6 +167,26 @@ fn sigterm_removes_the_socket_file_and_leaves_no_child() {
 }
 
 #[test]
+fn sigint_stops_the_run_like_sigterm() {
+    let mut run = start(&[
+        "--inet",
+        "127.0.0.1:0",
+        "--trigger",
+        "edge",
+        "--sleep",
+        "30s",
+    ]);
+    let _client = TcpStream::connect(&run.addr).unwrap();
+    run.wait_event("child_accepted", |v| total_accepted(v) == 1);
+    run.signal(Signal::SIGINT);
+    assert!(run.finish().success());
+    let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
+    assert_eq!(s.stop_reason, "SIGINT");
+    assert_eq!((s.children_busy_at_exit, s.interrupted_connections), (1, 1));
+    assert_adds_up(&s);
+}
+
+#[test]
 fn a_sigkilled_child_is_reaped_and_reported_with_status_137() {
     let mut run = start(&[
         "--inet",

@@ -6,11 +6,13 @@
 //! shared memory right after `accept()` returns, before anything can interrupt it); the exit
 //! status says why the child ended ([`EXIT_COMPLETED`], [`EXIT_EMPTY`], ...).
 //!
-//! Stopping: SIGTERM, SIGINT and SIGQUIT only set a flag (handlers installed without
-//! `SA_RESTART`), so a blocking `accept()` or a wait returns `EINTR` and the child exits
-//! through its normal path; an accepted connection is therefore always counted. SIGQUIT is
-//! graceful, as for a PHP-FPM child: a busy child finishes its connection first. We call
-//! `accept4` through nix rather than std, because std retries on `EINTR`.
+//! Stopping: SIGTERM and SIGQUIT only set a flag (handlers installed without `SA_RESTART`),
+//! so a blocking `accept()` or a wait returns `EINTR` and the child exits through its normal
+//! path; an accepted connection is therefore always counted. SIGQUIT is graceful, as for a
+//! PHP-FPM child: a busy child finishes its connection first. SIGINT is ignored: Ctrl-C
+//! reaches the whole process group, and the parent, which handles it, stops the children
+//! with SIGTERM, so that their exits are classified as part of the stop. We call `accept4`
+//! through nix rather than std, because std retries on `EINTR`.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +36,7 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_EMPTY: i32 = 3;
 /// Exit code: told to stop while waiting for a connection.
 pub const EXIT_STOPPED_IDLE: i32 = 4;
-/// Exit code: told to stop (SIGTERM/SIGINT) while serving a connection.
+/// Exit code: told to stop (SIGTERM) while serving a connection.
 pub const EXIT_STOPPED_BUSY: i32 = 5;
 
 /// How long a `--request-starts first-byte` child waits for the first byte before it closes
@@ -90,10 +92,15 @@ fn install_stop_handlers() {
         SaFlags::empty(), // no SA_RESTART: blocking calls return EINTR
         SigSet::empty(),
     );
-    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    for (signal, action) in [
+        (Signal::SIGTERM, &action),
+        (Signal::SIGQUIT, &action),
+        (Signal::SIGINT, &ignore),
+    ] {
         // SAFETY: the handler only stores to atomics, which is async-signal-safe; this runs
         // in a freshly forked, single-threaded child.
-        let _ = unsafe { sigaction(signal, &action) };
+        let _ = unsafe { sigaction(signal, action) };
     }
 }
 
