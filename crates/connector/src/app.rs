@@ -52,8 +52,6 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     };
     warn_about_ports(&config);
     let mut signals = Signals::new().context("installing the SIGINT/SIGTERM handlers")?;
-    let watch = PeerCloseWatch::new().context("creating the peer-close epoll set")?;
-    let watching = watch.start().context("watching for peer closes")?;
     let dialer = Dialer::new(&config.target, config.timeout, config.wait_for_backlog)
         .with_context(|| format!("preparing the address '{}'", config.target))?;
 
@@ -66,7 +64,6 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     };
     let plan = Plan {
         dialer,
-        watch,
         sources: config.sources.clone(),
         count: config.count,
         schedule,
@@ -85,6 +82,9 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         .map_or(Duration::ZERO, |t| t.duration_since(schedule.start));
 
     let connected = tally.held.len() as u64;
+    // Registered only now, to keep the connect phase to socket() + connect(); closes that
+    // already happened are reported all the same (see watch.rs).
+    let watch = PeerCloseWatch::new(&tally.held).context("watching for peer closes")?;
     let hold_started = Instant::now();
     if connected > 0 && !interrupted && config.hold != Hold::For(Duration::ZERO) {
         if config.format == Format::Json {
@@ -99,7 +99,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         hold::wait(config.hold, &mut signals).await;
     }
     let held = hold_started.elapsed();
-    let closed_by_peer = watching.stop().await.context("counting peer closes")?;
+    let closed_by_peer = watch.count_closed().context("counting peer closes")?;
     let report = build_report(&config, &tally, elapsed, held, closed_by_peer, interrupted);
     // Close every connection before reporting, so the report marks the end of the run.
     let Tally {

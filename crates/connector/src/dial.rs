@@ -5,9 +5,10 @@
 //! that a `--source` address can be bound first and so that a connect that is already
 //! established when `connect(2)` returns costs no epoll registration: on loopback the
 //! whole handshake runs inside the `connect` call (the SYN, SYN-ACK and ACK are processed
-//! in softirq context before it returns, even though it reports `EINPROGRESS`), so a
-//! zero-timeout `poll(2)` finds it writable. Only a connect still in progress is handed to
-//! tokio to wait for.
+//! in softirq context before it returns, even though it reports `EINPROGRESS`), so asking
+//! again finds it connected. Only a connect still in progress is handed to tokio to wait
+//! for. A connect then costs `socket` + two `connect` calls, against `socket` + `connect`
+//! for a blocking client.
 //!
 //! Unix sockets: a nonblocking connect to a listener whose accept queue is full returns
 //! `EAGAIN` at once (unix(7); the kernel has no readiness event for "the queue has room").
@@ -19,12 +20,11 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use listenlab_common::Endpoint;
 use listenlab_common::report::connect::ConnectErrors;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -135,7 +135,7 @@ impl Dialer {
             match socket.connect(&self.addr) {
                 Ok(()) => return Ok(socket.into()),
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
-                    return wait_connected(socket, deadline).await;
+                    return wait_connected(socket, &self.addr, deadline).await;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && self.wait_for_backlog => {
                     backlog_pause(deadline, &mut pause).await?;
@@ -158,24 +158,31 @@ async fn backlog_pause(deadline: Instant, pause: &mut Duration) -> Result<(), Di
     Ok(())
 }
 
-/// Waits for a connect that returned `EINPROGRESS` to finish, then reads its outcome from
-/// `SO_ERROR` (connect(2)).
-async fn wait_connected(socket: Socket, deadline: Instant) -> Result<OwnedFd, DialErrorKind> {
-    let mut pollfd = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
-    let ready = poll(&mut pollfd, PollTimeout::ZERO).map_err(io::Error::from)? > 0;
-    let socket = if ready {
-        socket
-    } else {
-        // SAFETY: `Socket` owns its descriptor (an `OwnedFd` inside), which stays open and
-        // unchanged until `into_inner` gives the socket back.
-        let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) }
-            .map_err(io::Error::from)?;
-        match tokio::time::timeout_at(deadline, fd.writable()).await {
-            Ok(guard) => drop(guard?),
-            Err(_elapsed) => return Err(DialErrorKind::Timeout),
-        }
-        fd.into_inner()
-    };
+/// Finishes a connect that returned `EINPROGRESS`. A second `connect(2)` on the socket
+/// answers in one system call: 0 once the handshake is done (Linux moves the socket to
+/// connected), the pending error if it failed, `EALREADY` while it is still in progress.
+/// Only then is the socket registered with tokio, to wait for writability and read the
+/// outcome from `SO_ERROR` (connect(2), "EINPROGRESS").
+async fn wait_connected(
+    socket: Socket,
+    addr: &SockAddr,
+    deadline: Instant,
+) -> Result<OwnedFd, DialErrorKind> {
+    match socket.connect(addr) {
+        Ok(()) => return Ok(socket.into()),
+        Err(e) if e.raw_os_error() == Some(libc::EISCONN) => return Ok(socket.into()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EALREADY | libc::EINPROGRESS)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // SAFETY: `Socket` owns its descriptor (an `OwnedFd` inside), which stays open and
+    // unchanged until `into_inner` gives the socket back.
+    let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) }
+        .map_err(io::Error::from)?;
+    match tokio::time::timeout_at(deadline, fd.writable()).await {
+        Ok(guard) => drop(guard?),
+        Err(_elapsed) => return Err(DialErrorKind::Timeout),
+    }
+    let socket = fd.into_inner();
     match socket.take_error()? {
         None => Ok(socket.into()),
         Some(err) => Err(err.into()),

@@ -13,7 +13,6 @@
 //! omission, as wrk2 corrects it).
 
 use std::net::IpAddr;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,7 +23,6 @@ use tokio::time::Instant;
 
 use crate::collect::DialOutcome;
 use crate::dial::Dialer;
-use crate::watch::PeerCloseWatch;
 
 /// When connects start: as soon as a task is free, or on a fixed schedule.
 #[derive(Debug, Clone, Copy)]
@@ -48,8 +46,6 @@ impl Schedule {
 pub struct Plan {
     /// Opens the connections.
     pub dialer: Dialer,
-    /// Where connected sockets are registered to have their peer closes counted.
-    pub watch: PeerCloseWatch,
     /// Source addresses, used round-robin by connect number; empty for the kernel's choice.
     pub sources: Vec<IpAddr>,
     /// Total connects.
@@ -97,10 +93,6 @@ async fn dial_loop(plan: Arc<Plan>, next: Arc<AtomicU64>, outcomes: mpsc::Sender
         };
         let result = plan.dialer.dial(source).await;
         let latency = started.elapsed();
-        if let Ok(fd) = &result {
-            // A failed registration only leaves this connection's close uncounted.
-            let _ = plan.watch.watch(fd.as_fd());
-        }
         if outcomes
             .send(DialOutcome { result, latency })
             .await
@@ -133,7 +125,6 @@ mod tests {
         let target = listenlab_common::Endpoint::Inet(listener.local_addr().unwrap());
         let plan = Plan {
             dialer: Dialer::new(&target, Duration::from_secs(5), false).unwrap(),
-            watch: PeerCloseWatch::new().unwrap(),
             sources: Vec::new(),
             count: 20,
             schedule: Schedule {

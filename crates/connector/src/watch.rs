@@ -1,139 +1,93 @@
-//! Counting the held connections that the peer closes or resets, without a task, a buffer
-//! or a tokio registration per connection.
+//! Counting the held connections that the peer closed or reset, without a task, a buffer
+//! or a tokio registration per connection, and at no cost during the connect phase.
 //!
-//! Each connected socket is added to one epoll set of our own for `EPOLLRDHUP` (the peer
-//! sent FIN) plus the always-reported `EPOLLHUP`/`EPOLLERR` (reset), with `EPOLLONESHOT`
-//! so that each connection reports at most once and data the peer sends (`EPOLLIN`, not
-//! asked for) wakes nobody. See epoll_ctl(2). The epoll descriptor itself is pollable, so
-//! one tokio task watches it through `AsyncFd` and drains it with zero-timeout waits.
-//! What a held connection costs us is then its descriptor and the kernel's epoll entry.
+//! Once the connect phase is over, every held socket is added to one epoll set of our
+//! own for `EPOLLRDHUP` (the peer sent FIN) plus the always-reported `EPOLLHUP` /
+//! `EPOLLERR` (reset), with `EPOLLONESHOT` so that each reports at most once; data the
+//! peer sends (`EPOLLIN`, not asked for) is not an event. See epoll_ctl(2). These states
+//! persist on the socket, so registering late loses nothing (`EPOLL_CTL_ADD` reports a
+//! socket that is already closed), and one zero-timeout drain at release time counts
+//! every close that happened before it. A held connection costs us its descriptor and the
+//! kernel's epoll entry, nothing more.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::sync::Arc;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// The epoll set of held connections; cheap to share between dial tasks.
-#[derive(Debug, Clone)]
-pub struct PeerCloseWatch {
-    epoll: Arc<Epoll>,
-}
-
-/// The running watcher: stop it to learn how many connections the peer closed.
+/// The epoll set of held connections.
 #[derive(Debug)]
-pub struct Watching {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<io::Result<u64>>,
-}
-
-/// Lets tokio register the shared epoll descriptor.
-struct EpollFd(Arc<Epoll>);
-
-impl AsRawFd for EpollFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.0.as_raw_fd()
-    }
+pub struct PeerCloseWatch {
+    epoll: Epoll,
+    watched: u64,
 }
 
 impl PeerCloseWatch {
-    /// Creates the (empty) epoll set.
-    pub fn new() -> io::Result<Self> {
+    /// Creates an epoll set watching `held`. A socket that cannot be added (the kernel's
+    /// `fs.epoll.max_user_watches`) only goes uncounted; [`Self::watched`] tells how many
+    /// were added.
+    pub fn new(held: &[OwnedFd]) -> io::Result<Self> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        Ok(Self {
-            epoll: Arc::new(epoll),
-        })
-    }
-
-    /// Starts watching one connected socket. A failure (the kernel's `max_user_watches`)
-    /// only means that this connection's close goes uncounted, so it is returned for the
-    /// caller to ignore knowingly.
-    pub fn watch(&self, fd: BorrowedFd<'_>) -> nix::Result<()> {
         let flags = EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
-        self.epoll.add(fd, EpollEvent::new(flags, 0))
+        let watched = held
+            .iter()
+            .filter(|fd| epoll.add(fd.as_fd(), EpollEvent::new(flags, 0)).is_ok())
+            .count() as u64;
+        Ok(Self { epoll, watched })
     }
 
-    /// Spawns the task that counts peer closes until [`Watching::stop`]. Must be called
-    /// inside the runtime.
-    pub fn start(&self) -> io::Result<Watching> {
-        let epoll = EpollFd(Arc::clone(&self.epoll));
-        // SAFETY: the `Epoll` owns its descriptor and the `Arc` keeps it alive (and the same)
-        // for as long as the `AsyncFd` holds this clone.
-        let fd = unsafe { AsyncFd::register_with_interest(epoll, Interest::READABLE) }
-            .map_err(io::Error::from)?;
-        let (stop, mut stopped) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut closed = 0;
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut stopped => break,
-                    guard = fd.readable() => {
-                        let mut guard = guard?;
-                        closed += drain(fd.get_ref())?;
-                        guard.clear_ready();
-                    }
-                }
+    /// How many of the held sockets are watched.
+    pub fn watched(&self) -> u64 {
+        self.watched
+    }
+
+    /// Counts the watched connections that the peer has closed or reset so far. Each is
+    /// counted once over the life of the set (the registrations are one-shot).
+    pub fn count_closed(&self) -> io::Result<u64> {
+        let mut events = [EpollEvent::empty(); 256];
+        let mut total = 0;
+        loop {
+            let n = self.epoll.wait(&mut events, EpollTimeout::ZERO)?;
+            total += n as u64;
+            if n < events.len() {
+                return Ok(total);
             }
-            // Closes that arrived just before the release still count.
-            Ok(closed + drain(fd.get_ref())?)
-        });
-        Ok(Watching { stop, task })
-    }
-}
-
-/// Collects every pending event without blocking; returns how many there were.
-fn drain(fd: &EpollFd) -> io::Result<u64> {
-    let mut events = [EpollEvent::empty(); 256];
-    let mut total = 0;
-    loop {
-        let n = fd.0.wait(&mut events, EpollTimeout::ZERO)?;
-        total += n as u64;
-        if n < events.len() {
-            return Ok(total);
         }
-    }
-}
-
-impl Watching {
-    /// Stops counting and returns the number of connections the peer closed or reset.
-    pub async fn stop(self) -> io::Result<u64> {
-        let _ = self.stop.send(());
-        self.task.await.map_err(io::Error::other)?
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
-    use std::os::fd::AsFd;
+    use std::time::Duration;
 
-    #[tokio::test]
-    async fn counts_peer_closes_once_and_ignores_data() {
+    #[test]
+    fn counts_peer_closes_once_and_ignores_data() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let watch = PeerCloseWatch::new().unwrap();
-        let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
-        for c in &clients {
-            watch.watch(c.as_fd()).unwrap();
-        }
-        let mut servers: Vec<TcpStream> = (0..3).map(|_| listener.accept().unwrap().0).collect();
-        let watching = watch.start().unwrap();
+        // Accept each at once: std's listener has a backlog of only 128.
+        let (clients, mut servers): (Vec<TcpStream>, Vec<TcpStream>) = (0..300)
+            .map(|_| {
+                (
+                    TcpStream::connect(addr).unwrap(),
+                    listener.accept().unwrap().0,
+                )
+            })
+            .unzip();
+        // One closed before the watch starts, as during the connect phase.
+        servers.swap_remove(299);
+        let fds: Vec<OwnedFd> = clients.into_iter().map(OwnedFd::from).collect();
+        let watch = PeerCloseWatch::new(&fds).unwrap();
+        assert_eq!(watch.watched(), 300);
         servers[0].write_all(b"hello").unwrap();
-        servers.truncate(1); // closes two of them
-        // Wait (bounded) until the kernel has delivered both FINs to the clients.
-        let mut buf = [0u8; 1];
-        for c in &clients[1..] {
-            c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-                .unwrap();
-            assert_eq!(std::io::Read::read(&mut &*c, &mut buf).unwrap(), 0);
-        }
-        assert_eq!(watching.stop().await.unwrap(), 2);
+        servers.truncate(40); // closes 259 more, more than one drain buffer
+        // Wait (bounded) until the kernel has delivered the FIN of the last one closed.
+        let mut last = TcpStream::from(fds[298].try_clone().unwrap());
+        last.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(last.read(&mut [0u8; 1]).unwrap(), 0);
+        assert_eq!(watch.count_closed().unwrap(), 260);
+        assert_eq!(watch.count_closed().unwrap(), 0, "each close counts once");
     }
 }

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""bench/connect: socket-connect against a minimal blocking-connect baseline dialer.
+
+Run through run.sh, which builds the binaries first. Every run gets a fresh accept-and-hold
+server on a new port (or unix path). The server is killed before the dialer releases its
+connections, so the server side closes first and the TIME_WAIT states land on the
+server's (never reused) port, not on the client's ephemeral ports: runs do not poison
+each other. Rates are each dialer's own measurement of its connect phase (first connect
+started to last finished), so process start-up and teardown are left out of both.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.join(ROOT, "target", "bench-connect")
+SERVER = os.path.join(BUILD, "hold_server")
+BASELINE = os.path.join(BUILD, "baseline")
+SC = os.path.join(ROOT, "target", "release", "socket-connect")
+TIMEOUT = 300  # seconds any single step may take
+
+
+class Server:
+    """A fresh accept-and-hold server on 127.0.0.1:0 or a new unix path."""
+
+    def __init__(self, kind, tmpdir, index):
+        arg = "127.0.0.1" if kind == "tcp" else os.path.join(tmpdir, f"s{index}.sock")
+        self.proc = subprocess.Popen([SERVER, kind, arg], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "ready":
+            raise SystemExit(f"hold_server did not start: {line}")
+        self.addr = line[1]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(timeout=TIMEOUT)
+
+
+def target_args(kind, server):
+    if kind == "tcp":
+        return ["--inet", f"127.0.0.1:{server.addr}"]
+    return ["--unix", server.addr]
+
+
+def vmrss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def run_baseline(kind, server, n):
+    if kind == "tcp":
+        args = [BASELINE, "tcp", "127.0.0.1", server.addr, str(n)]
+    else:
+        args = [BASELINE, "unix", server.addr, str(n)]
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    result = json.loads(proc.stdout.readline())
+    server.stop()  # the server closes first (see the module doc)
+    proc.stdin.close()
+    proc.wait(timeout=TIMEOUT)
+    return result
+
+
+def run_socket_connect(kind, server, n, extra=(), rss=False):
+    args = [SC, "--format", "json", "--quiet", "--count", str(n), *target_args(kind, server), *extra]
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    first = json.loads(proc.stdout.readline())
+    kib = None
+    if first.get("event") == "holding":
+        if rss:
+            kib = vmrss_kib(proc.pid)
+        server.stop()
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        report = json.loads(proc.stdout.readline())
+    else:
+        report = first
+        server.stop()
+    proc.stdin.close()
+    proc.wait(timeout=TIMEOUT)
+    if proc.returncode != 0:
+        raise SystemExit(f"socket-connect exited {proc.returncode}")
+    report["rss_kib"] = kib
+    return report
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def compare(kind, n, runs, tmpdir, extra):
+    base_rates, sc_rates = [], []
+    print(f"\n== {kind}: N={n}, {runs} alternating runs each (connections/s)")
+    for i in range(runs):
+        server = Server(kind, tmpdir, f"b{i}")
+        b = run_baseline(kind, server, n)
+        server = Server(kind, tmpdir, f"c{i}")
+        s = run_socket_connect(kind, server, n, extra)
+        if b["connected"] != n or s["connected"] != n:
+            print(f"   warning: connected baseline {b['connected']}, socket-connect {s['connected']} "
+                  f"(errors {s['errors']})")
+        base_rates.append(b["connect_rate_per_s"])
+        sc_rates.append(s["connect_rate_per_s"])
+        print(f"   run {i + 1}: baseline {b['connect_rate_per_s']:>9.0f}   socket-connect "
+              f"{s['connect_rate_per_s']:>9.0f}   (p50 {s['connect_latency_us']['p50']} us, "
+              f"p99 {s['connect_latency_us']['p99']} us)")
+        time.sleep(0.2)
+    b, s = median(base_rates), median(sc_rates)
+    print(f"   median: baseline {b:.0f}/s, socket-connect {s:.0f}/s, ratio {s / b:.2f}x (target >= 0.90x)")
+    return s / b
+
+
+def source_spread(n, runs, tmpdir, sources):
+    without, with_ = [], []
+    print(f"\n== tcp: N={n} to one port, without and with --source {sources} ({runs} runs each)")
+    for i in range(runs):
+        server = Server("tcp", tmpdir, f"w{i}")
+        w = run_socket_connect("tcp", server, n)
+        server = Server("tcp", tmpdir, f"s{i}")
+        s = run_socket_connect("tcp", server, n, ["--source", sources])
+        for name, r in (("without", w), ("with", s)):
+            if r["connected"] != n:
+                print(f"   warning: {name} --source connected {r['connected']}: {r['errors']}")
+        without.append(w["elapsed_ms"])
+        with_.append(s["elapsed_ms"])
+        print(f"   run {i + 1}: without {w['elapsed_ms']:>9.1f} ms ({w['connect_rate_per_s']:.0f}/s)   "
+              f"with {s['elapsed_ms']:>7.1f} ms ({s['connect_rate_per_s']:.0f}/s)")
+        time.sleep(0.2)
+    w, s = median(without), median(with_)
+    print(f"   median: without {w:.1f} ms, with {s:.1f} ms: {w / s:.1f}x faster with --source "
+          f"(target >= 20x)")
+    return w / s
+
+
+def rss_per_connection(n, runs, tmpdir):
+    per = []
+    print(f"\n== RSS per held connection (tcp, N={n}, {runs} runs)")
+    for i in range(runs):
+        server = Server("tcp", tmpdir, f"r1{i}")
+        one = run_socket_connect("tcp", server, 1, rss=True)["rss_kib"]
+        server = Server("tcp", tmpdir, f"rn{i}")
+        many = run_socket_connect("tcp", server, n, rss=True)["rss_kib"]
+        bytes_per = (many - one) * 1024 / (n - 1)
+        per.append(bytes_per)
+        print(f"   run {i + 1}: VmRSS {one} KiB with 1, {many} KiB with {n}: {bytes_per:.0f} B/connection")
+    m = median(per)
+    print(f"   median: {m:.0f} bytes per held connection (target < 2048)")
+    return m
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(l.split(":", 1)[1].strip() for l in info if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ports = " ".join(f.read().split())
+    return (f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, "
+            f"ip_local_port_range {ports}, python-orchestrated, dialers built with -O2 / --release")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=5, help="alternating runs per comparison")
+    p.add_argument("-n", type=int, default=10000, help="connections per rate run")
+    p.add_argument("--big", type=int, default=19000, help="connections for the --source comparison")
+    p.add_argument("--big-runs", type=int, default=3, help="runs of the --source comparison")
+    p.add_argument("--sources", default="127.0.0.2-127.0.0.9")
+    p.add_argument("--only", choices=["tcp", "unix", "source", "rss"], action="append")
+    p.add_argument("--extra", default="", help="extra socket-connect flags for the rate runs")
+    args = p.parse_args()
+    only = set(args.only or ["tcp", "unix", "source", "rss"])
+    extra = args.extra.split()
+    print("machine:", machine())
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-connect-") as tmpdir:
+        if "tcp" in only:
+            results["tcp ratio"] = f"{compare('tcp', args.n, args.runs, tmpdir, extra):.2f}x"
+        if "unix" in only:
+            results["unix ratio"] = f"{compare('unix', args.n, args.runs, tmpdir, extra):.2f}x"
+        if "source" in only:
+            results["--source speed-up"] = f"{source_spread(args.big, args.big_runs, tmpdir, args.sources):.1f}x"
+        if "rss" in only:
+            results["RSS per held connection"] = f"{rss_per_connection(args.n, args.big_runs, tmpdir):.0f} B"
+    print("\n== summary")
+    for k, v in results.items():
+        print(f"   {k}: {v}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
