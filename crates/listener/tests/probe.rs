@@ -5,7 +5,7 @@ mod probe_util;
 
 use std::sync::OnceLock;
 
-use probe_util::{Report, parse, report, run, spawn_with_progress, wait_output};
+use probe_util::{Report, parse, remaining, report, run, spawn_with_progress, wait_output};
 
 const FAMILIES: [&str; 3] = ["unix", "inet", "inet6"];
 
@@ -314,7 +314,7 @@ fn sigint_stops_the_run_removes_the_socket_and_exits_130() {
     assert_eq!(out.status.code(), Some(130));
     assert!(out.stdout.is_empty());
     assert!(!path.exists(), "the socket file is removed on Ctrl-C");
-    let rest: Vec<String> = lines.try_iter().collect();
+    let rest = remaining(&lines);
     assert!(
         rest.iter().any(|l| l.contains("interrupted by SIGINT")),
         "{rest:?}"
@@ -505,12 +505,7 @@ fn sigint_among_forked_waiters_reaps_every_child() {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = wait_output(child);
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{:?}",
-        lines.try_iter().collect::<Vec<_>>()
-    );
+    assert_eq!(out.status.code(), Some(130), "{:?}", remaining(&lines));
     assert!(out.stdout.is_empty());
     assert!(!path.exists(), "the socket file is removed on Ctrl-C");
     assert_eq!(

@@ -12,12 +12,12 @@
 //! K-1, 0, 1, ...; the probe records what it observes.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use listenlab_common::Endpoint;
 use listenlab_common::report::probe::WaitersRecord;
 
-use super::crew::{Crew, Reporter, START_WITHIN};
+use super::crew::{Crew, Report, Reporter, START_WITHIN};
 use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use super::settle;
@@ -47,49 +47,36 @@ pub fn accept_loop(
     let all: Vec<usize> = (0..k).collect();
     let blocked_in = crew.await_asleep(&all, intr)?;
     let connections = PER_WAITER * k;
-    let mut wakeups = vec![0u64; k];
-    let mut accepted = vec![0u64; k];
-    let mut eagain = vec![0u64; k];
-    // Wakeups that got a connection; the others found the queue already empty.
-    let mut fruitful = vec![0u64; k];
-    let mut got_since_wake = vec![false; k];
+    let mut tally = Tally::new(k);
     let mut clients = Vec::with_capacity(connections);
     for n in 1..=connections {
         intr.check()?;
         clients.push(connect(&listener)?);
         // Until this connection is accepted and every waiter is asleep again.
-        let mut quiet = false;
-        while !quiet {
-            let taken = accepted.iter().sum::<u64>() as usize >= n;
+        let deadline = Instant::now() + ACCEPT_WITHIN;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(ProbeError::Helper(format!(
+                    "connection {n}: not accepted, or the waiters not asleep again, within \
+                     {ACCEPT_WITHIN:?}"
+                )));
+            }
+            let taken = tally.accepted.iter().sum::<u64>() as usize >= n;
             let wait = if taken {
                 Duration::from_millis(1)
             } else {
-                ACCEPT_WITHIN
+                deadline.saturating_duration_since(Instant::now())
             };
             match crew.next(wait, intr)? {
-                Some(r) => match r.what.as_str() {
-                    "woke" => {
-                        wakeups[r.waiter] += 1;
-                        got_since_wake[r.waiter] = false;
-                    }
-                    "accepted" => {
-                        accepted[r.waiter] += 1;
-                        if !std::mem::replace(&mut got_since_wake[r.waiter], true) {
-                            fruitful[r.waiter] += 1;
-                        }
-                    }
-                    "eagain" => eagain[r.waiter] += 1,
-                    "error" => return Err(waiter_error(r.waiter, &r.detail)),
-                    _ => {}
-                },
-                None if !taken => {
-                    return Err(ProbeError::Helper(format!(
-                        "connection {n} was not accepted within {ACCEPT_WITHIN:?}"
-                    )));
-                }
-                None => quiet = crew.others_asleep(&vec![false; k]),
+                Some(report) => tally.record(&report)?,
+                None if taken && crew.others_asleep(&vec![false; k]) => break,
+                None => {}
             }
         }
+    }
+    // Everyone is asleep, so every line has been written: read the last ones.
+    while let Some(report) = crew.next(Duration::ZERO, intr)? {
+        tally.record(&report)?;
     }
     Ok(WaitersRecord {
         family: listener.family().name().to_owned(),
@@ -97,16 +84,63 @@ pub fn accept_loop(
         mode: mode.name().to_owned(),
         waiters: k as u64,
         connections: connections as u64,
-        woken: accepted.iter().filter(|n| **n > 0).count() as u64,
-        per_waiter: accepted,
-        empty_wakeups_per_waiter: wakeups.iter().zip(&fruitful).map(|(w, f)| w - f).collect(),
-        wakeups_per_waiter: wakeups,
-        eagain_per_waiter: eagain,
+        woken: tally.accepted.iter().filter(|n| **n > 0).count() as u64,
+        empty_wakeups_per_waiter: tally
+            .wakeups
+            .iter()
+            .zip(&tally.fruitful)
+            .map(|(w, f)| w - f)
+            .collect(),
+        per_waiter: tally.accepted,
+        wakeups_per_waiter: tally.wakeups,
+        eagain_per_waiter: tally.eagain,
         order: Vec::new(),
         fifo: None,
         blocked_in,
         error: None,
     })
+}
+
+/// What the accept-loop waiters reported, per waiter.
+struct Tally {
+    wakeups: Vec<u64>,
+    accepted: Vec<u64>,
+    eagain: Vec<u64>,
+    /// Wakeups that got at least one connection.
+    fruitful: Vec<u64>,
+    got_since_wake: Vec<bool>,
+}
+
+impl Tally {
+    fn new(k: usize) -> Self {
+        Self {
+            wakeups: vec![0; k],
+            accepted: vec![0; k],
+            eagain: vec![0; k],
+            fruitful: vec![0; k],
+            got_since_wake: vec![false; k],
+        }
+    }
+
+    fn record(&mut self, r: &Report) -> Result<(), ProbeError> {
+        let w = r.waiter;
+        match r.what.as_str() {
+            "woke" => {
+                self.wakeups[w] += 1;
+                self.got_since_wake[w] = false;
+            }
+            "accepted" => {
+                self.accepted[w] += 1;
+                if !std::mem::replace(&mut self.got_since_wake[w], true) {
+                    self.fruitful[w] += 1;
+                }
+            }
+            "eagain" => self.eagain[w] += 1,
+            "error" => return Err(waiter_error(w, &r.detail)),
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// A waiter of the accept loop: wait, accept until `EAGAIN`, report each, repeat.

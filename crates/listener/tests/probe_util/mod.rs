@@ -104,6 +104,16 @@ pub fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
+/// The remaining lines of a channel from [`stderr_lines`], up to the end of the stream
+/// (the probe has exited), each waited for at most [`RUN_WITHIN`].
+pub fn remaining(lines: &mpsc::Receiver<String>) -> Vec<String> {
+    let mut rest = Vec::new();
+    while let Ok(line) = lines.recv_timeout(RUN_WITHIN) {
+        rest.push(line);
+    }
+    rest
+}
+
 /// The report, as the tests read it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
