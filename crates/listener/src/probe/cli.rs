@@ -20,6 +20,8 @@ use crate::socket::{Family, ListenOptions, Listener};
 /// the verdicts and what they mean.
 #[derive(Debug, Parser)]
 #[command(name = "epoll-socket-test", version)]
+// The help text shows addresses such as [::1]:9000, which rustdoc would read as links.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub struct Cli {
     /// Socket family to probe; repeat for several [default: unix, inet and inet6].
     #[arg(long = "family", value_enum, value_name = "FAMILY")]

@@ -3,7 +3,7 @@
 //! overflow (a blocking unix connect to a full backlog would sleep until room is made).
 //!
 //! `same` runs each command inline. `child` forks a helper before any thread exists;
-//! `thread` starts a std thread. Both helpers run the same loop ([`serve`]): read a command
+//! `thread` starts a std thread. Both helpers run the same loop (`serve`): read a command
 //! line from a pipe, apply it, answer `ok` or `err <why>`. The probe waits for that
 //! answer, bounded, before it polls, so each step has happened when it is observed.
 

@@ -2,7 +2,7 @@
 //! observed live on the running kernel (issue 3).
 //!
 //! [`run`] takes a validated [`Config`] (see [`cli`]) and returns a
-//! [`ProbeReport`](listenlab_common::report::probe::ProbeReport); [`render`] turns it into
+//! [`ProbeReport`]; [`render`] turns it into
 //! the text table. The parts, one module each:
 //! - [`single`]: one waiter, every trigger mode, the steps of [`step::Step`], with the
 //!   strict-edge prediction of [`predict`] beside each count;
