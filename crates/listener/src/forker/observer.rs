@@ -319,7 +319,9 @@ fn ms(d: Duration) -> f64 {
 /// One text line: time, event name, details.
 fn text_line(event: &ForkEvent) -> String {
     let detail = match event {
-        ForkEvent::Wakeup { ready, .. } => format!("listener ready ({ready} ready events)"),
+        ForkEvent::Wakeup { ready, .. } => {
+            format!("listener ready (epoll_wait returned {ready} events)")
+        }
         ForkEvent::Fork {
             child,
             pid,
