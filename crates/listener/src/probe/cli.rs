@@ -9,7 +9,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, value_parser};
 use listenlab_common::{Endpoint, Format, HostPort, UnixPath};
 
-use super::{Config, ConnectFrom, Expect, Part};
+use super::{Config, ConnectFrom, Expect, Part, limits};
 use crate::poller::Trigger;
 use crate::socket::{Family, ListenOptions, Listener};
 
@@ -118,7 +118,7 @@ impl Cli {
             trial_bind(&endpoint)?;
         }
         let format = self.format;
-        Ok(Config {
+        let config = Config {
             families,
             unix,
             inet,
@@ -130,7 +130,9 @@ impl Cli {
             format,
             expect: self.expect,
             progress: self.progress || (format == Format::Text && std::io::stderr().is_terminal()),
-        })
+        };
+        limits::ensure_open_files(&config)?;
+        Ok(config)
     }
 }
 

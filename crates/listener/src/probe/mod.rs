@@ -22,6 +22,7 @@ pub mod crew;
 pub mod error;
 pub mod interrupt;
 pub mod ipc;
+pub mod limits;
 pub mod meaning;
 pub mod overflow;
 pub mod predict;
