@@ -11,9 +11,10 @@
 //! - [`reuseport`]: SO_REUSEPORT listeners and how connections spread over them;
 //! - [`overflow`]: more connects than the backlog allows.
 //!
-//! Helpers: [`client`] (who connects), [`ipc`] (line pipes to helpers), [`settle`]
-//! (bounded waits for kernel state), [`interrupt`] (SIGINT/SIGTERM via signalfd),
-//! [`error`].
+//! Helpers: [`client`] (who connects), [`crew`] (forked waiters), [`ipc`] (line pipes
+//! to helpers), [`settle`] (bounded waits for kernel state), [`interrupt`]
+//! (SIGINT/SIGTERM via signalfd), [`limits`] (open-file headroom), [`error`]. Output:
+//! [`render`] with [`table`], [`verdict`] and [`meaning`].
 
 pub mod accepting;
 pub mod cli;
@@ -157,6 +158,13 @@ impl Progress {
             eprintln!("epoll-socket-test: {what}");
         }
     }
+
+    /// The start of a scenario: stops here if SIGINT/SIGTERM arrived, else notes `what`.
+    pub fn start(self, what: impl std::fmt::Display, intr: &Interrupt) -> Result<(), ProbeError> {
+        intr.check()?;
+        self.note(what);
+        Ok(())
+    }
 }
 
 /// The kernel release, as `uname -r` prints it.
@@ -187,10 +195,8 @@ pub fn run(cfg: &Config, intr: &Interrupt) -> Result<ProbeReport, ProbeError> {
     if cfg.runs(Part::Single) {
         for endpoint in &targets.list {
             for &trigger in &cfg.triggers {
-                progress.note(format_args!(
-                    "single waiter: {} {trigger}",
-                    Family::of(endpoint)
-                ));
+                let family = Family::of(endpoint);
+                progress.start(format_args!("single waiter: {family} {trigger}"), intr)?;
                 let records = single::run(endpoint, trigger, cfg.connect_from, intr)?;
                 report.single_waiter.extend(records);
             }
@@ -223,24 +229,18 @@ fn run_waiters(
     let mut records = Vec::new();
     for sharing in [waiters::Sharing::Own, waiters::Sharing::Shared] {
         for &mode in sharing.modes() {
-            intr.check()?;
-            progress.note(format_args!(
-                "waiters: {family} {} {mode}",
-                sharing.scenario()
-            ));
+            let scenario = sharing.scenario();
+            progress.start(format_args!("waiters: {family} {scenario} {mode}"), intr)?;
             records.push(waiters::wake_count(endpoint, sharing, mode, k, intr)?);
         }
     }
     for mode in accepting::ACCEPT_LOOP_MODES {
-        intr.check()?;
-        progress.note(format_args!("waiters: {family} accept_loop {mode}"));
+        progress.start(format_args!("waiters: {family} accept_loop {mode}"), intr)?;
         records.push(accepting::accept_loop(endpoint, mode, k, intr)?);
     }
-    intr.check()?;
-    progress.note(format_args!("waiters: {family} blocking_accept"));
+    progress.start(format_args!("waiters: {family} blocking_accept"), intr)?;
     records.push(accepting::blocking_accept(endpoint, k, intr)?);
-    intr.check()?;
-    progress.note(format_args!("waiters: {family} reuseport"));
+    progress.start(format_args!("waiters: {family} reuseport"), intr)?;
     records.push(reuseport::spread(endpoint, k, intr)?);
     Ok(records)
 }

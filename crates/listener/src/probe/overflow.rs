@@ -52,11 +52,8 @@ pub fn run(
     let mut poller = Poller::new().map_err(|e| ProbeError::io("creating an epoll instance", e))?;
     let mut runs = Vec::with_capacity(endpoints.len());
     for (token, endpoint) in endpoints.iter().enumerate() {
-        intr.check()?;
-        progress.note(format_args!(
-            "overflow: {} backlog {backlog}",
-            Family::of(endpoint)
-        ));
+        let family = Family::of(endpoint);
+        progress.start(format_args!("overflow: {family} backlog {backlog}"), intr)?;
         runs.push(fill(endpoint, backlog, token as u64, &mut poller, intr)?);
     }
     for run in &mut runs {
