@@ -28,7 +28,7 @@ fn tcp_connections_match_what_the_listener_accepted() {
         report.elapsed_ms > 0.0 && report.connect_rate_per_s > 0.0,
         "{report:?}"
     );
-    assert_eq!(report.concurrency, 256);
+    assert_eq!(report.concurrency, 128);
     assert_eq!(report.timeout_ms, 5000);
     assert_eq!(report.target_rate_per_s, None);
     assert!(!report.interrupted);
