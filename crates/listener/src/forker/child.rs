@@ -155,7 +155,12 @@ impl Child<'_> {
     fn serve_all(&self) -> i32 {
         let mut requests = 0u64;
         loop {
-            self.publish(SlotState::Idle);
+            self.slot.set_state(SlotState::Idle, self.now_ns());
+            if self.spec.life == ChildLife::Loop {
+                // Idle again: a paused level-triggered listener may resume. A one-shot
+                // child rings once, after accept; its exit comes as SIGCHLD.
+                self.ring();
+            }
             let conn = match self.accept() {
                 Ok(Accepted::Conn(conn)) => conn,
                 Ok(Accepted::Empty) => return EXIT_EMPTY,
@@ -189,7 +194,6 @@ impl Child<'_> {
                 || self.spec.max_requests.is_some_and(|max| requests >= max)
                 || told_to_stop();
             if done {
-                self.ring();
                 return EXIT_COMPLETED;
             }
         }
