@@ -310,3 +310,74 @@ pub fn socket_path() -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join("listen.sock");
     (dir, path)
 }
+
+/// The real `epoll-listen-fork`, built next to the test executable by
+/// `cargo test --workspace`; `None` when it has not been built.
+pub fn listen_fork_bin() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/e2e-<hash> -> target/<profile>/epoll-listen-fork
+    let bin = exe.parent()?.parent()?.join("epoll-listen-fork");
+    bin.is_file().then_some(bin)
+}
+
+/// A running `epoll-listen-fork --format json`, killed when dropped.
+pub struct ListenFork {
+    child: Child,
+    lines: Receiver<String>,
+    /// The address from its readiness line.
+    pub addr: String,
+}
+
+impl ListenFork {
+    /// Starts it and waits (bounded) for `{"event":"listening","addr":...}`.
+    pub fn start(bin: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(bin)
+            .args(["--format", "json"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning epoll-listen-fork");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let first: serde_json::Value =
+            serde_json::from_str(&lines.recv_timeout(WAIT).expect("readiness line")).unwrap();
+        assert_eq!(first["event"], "listening", "{first}");
+        let addr = first["addr"].as_str().unwrap().to_owned();
+        Self { child, lines, addr }
+    }
+
+    /// Reads event lines until the summary (bounded by `WAIT`), then waits for the exit.
+    pub fn summary(mut self) -> serde_json::Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no summary within {WAIT:?}: {e}"));
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["event"] == "summary" {
+                let status = self.child.wait().unwrap();
+                assert!(status.success(), "epoll-listen-fork exited {status:?}");
+                return v;
+            }
+        }
+    }
+}
+
+impl Drop for ListenFork {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
