@@ -294,16 +294,6 @@ pub fn connect_nonblocking(endpoint: &Endpoint) -> Result<Attempt, ProbeError> {
     Ok(Attempt { result, fd })
 }
 
-/// Waits up to `within` for a connect that is in progress to complete (or fail).
-pub fn await_handshake(attempt: &Attempt, within: Duration) {
-    let mut fds = [PollFd::new(
-        std::os::fd::AsFd::as_fd(&attempt.fd),
-        PollFlags::POLLOUT,
-    )];
-    let ms = PollTimeout::try_from(within).unwrap_or(PollTimeout::MAX);
-    let _ = poll(&mut fds, ms);
-}
-
 /// Where a non-blocking connect stands now: `"established"` (writable, no error),
 /// `"pending"` (handshake not complete), or `"not_connected"` (it failed or never started).
 pub fn connect_state(attempt: &Attempt) -> &'static str {

@@ -18,7 +18,7 @@ use listenlab_common::Endpoint;
 use listenlab_common::report::probe::{ExtraConnect, OverflowRecord, TimedEvent};
 
 use super::Progress;
-use super::client::{Attempt, await_handshake, connect_nonblocking, connect_state};
+use super::client::{Attempt, connect_nonblocking, connect_state};
 use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use super::settle::queue_reaches;
@@ -30,8 +30,9 @@ use crate::socket::{Family, ListenOptions, Listener};
 
 /// How long events are collected after the accept: long enough for a SYN retransmit.
 pub const WINDOW: Duration = Duration::from_millis(1500);
-/// How long a TCP handshake may take on loopback before it counts as stalled.
-const HANDSHAKE_WITHIN: Duration = Duration::from_millis(50);
+/// How long a TCP handshake may take on loopback before it counts as stalled (normally it
+/// completes, or its SYN is dropped, inside `connect()`).
+const HANDSHAKE_WITHIN: Duration = Duration::from_secs(1);
 /// Connects beyond the backlog.
 const EXTRA: u32 = 3;
 
@@ -126,9 +127,10 @@ fn fill(
     let mut queued = 0;
     for _ in 0..backlog + EXTRA {
         intr.check()?;
+        let just_before = if tcp { Some(counters()?) } else { None };
         let attempt = connect_nonblocking(listener.endpoint())?;
-        if attempt.result == "in_progress" {
-            await_handshake(&attempt, HANDSHAKE_WITHIN);
+        if let Some(just_before) = just_before {
+            settle_handshake(&attempt, just_before, intr)?;
         }
         if connect_state(&attempt) == "established" {
             // The listener queues the connection when it has the final ACK.
@@ -182,6 +184,28 @@ fn fill(
         _attempts: attempts,
         record,
     })
+}
+
+/// Waits, bounded, until a TCP connect has completed its handshake or the kernel has
+/// counted a listen drop since `before` (its SYN or ACK was dropped: a full queue). On
+/// loopback either happens inside `connect()` unless softirq work was deferred.
+fn settle_handshake(
+    attempt: &Attempt,
+    before: ListenCounters,
+    intr: &Interrupt,
+) -> Result<(), ProbeError> {
+    let deadline = Instant::now() + HANDSHAKE_WITHIN;
+    loop {
+        if connect_state(attempt) != "pending" || Instant::now() >= deadline {
+            return Ok(());
+        }
+        let now =
+            ListenCounters::read().map_err(|e| ProbeError::io("reading /proc/net/netstat", e))?;
+        if now.since(before).drops > 0 {
+            return Ok(());
+        }
+        intr.pause(Duration::from_micros(200))?;
+    }
 }
 
 fn queue_len(listener: &Listener) -> Result<u32, ProbeError> {
