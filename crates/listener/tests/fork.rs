@@ -24,6 +24,13 @@ fn start(args: &[&str]) -> Running {
     Running::start(BIN, &all)
 }
 
+/// Per-event over TCP with this trigger, plus `extra`.
+fn start_tcp(trigger: &str, extra: &[&str]) -> Running {
+    let mut all = vec!["--inet", "127.0.0.1:0", "--trigger", trigger];
+    all.extend_from_slice(extra);
+    start(&all)
+}
+
 fn stop(run: &mut Running) -> ForkSummary {
     run.signal(Signal::SIGTERM);
     let status = run.finish();
@@ -63,14 +70,7 @@ fn assert_adds_up(s: &ForkSummary) {
 
 #[test]
 fn per_event_edge_forks_exactly_one_child_per_connection() {
-    let mut run = start(&[
-        "--inet",
-        "127.0.0.1:0",
-        "--trigger",
-        "edge",
-        "--sleep",
-        "30s",
-    ]);
+    let mut run = start_tcp("edge", &["--sleep", "30s"]);
     let mut clients = Vec::new();
     for n in 1..=5u64 {
         clients.push(TcpStream::connect(&run.addr).unwrap());
@@ -88,67 +88,48 @@ fn per_event_edge_forks_exactly_one_child_per_connection() {
     assert_adds_up(&s);
 }
 
-#[test]
-fn per_event_level_forks_extra_children_and_reports_them_killed_at_exit() {
-    let mut run = start(&[
-        "--inet",
-        "127.0.0.1:0",
-        "--trigger",
-        "level",
-        "--sleep",
-        "30s",
-    ]);
+/// Five connections at once, held, against per-event level triggering plus `extra`; stops
+/// once all five are accepted.
+fn five_held_connections_level(extra: &[&str]) -> (Running, ForkSummary) {
+    let mut run = start_tcp("level", extra);
     let _clients: Vec<_> = (0..5)
         .map(|_| TcpStream::connect(&run.addr).unwrap())
         .collect();
     run.wait_event("child_accepted", |v| total_accepted(v) == 5);
     let s = stop(&mut run);
-    assert!(s.forks >= 5, "{s:?}");
-    assert_eq!(s.accepted, 5);
-    assert_eq!(s.children_busy_at_exit, 5);
-    assert_eq!(s.forks, s.accepted + s.children_killed_at_exit, "{s:?}");
+    assert_eq!((s.accepted, s.children_busy_at_exit), (5, 5), "{s:?}");
     assert_adds_up(&s);
+    (run, s)
+}
+
+#[test]
+fn per_event_level_forks_extra_children_and_reports_them_killed_at_exit() {
+    let (_, s) = five_held_connections_level(&["--sleep", "30s"]);
+    assert!(s.forks >= 5, "{s:?}");
+    assert_eq!(s.forks, s.accepted + s.children_killed_at_exit, "{s:?}");
 }
 
 #[test]
 fn per_event_level_with_nonblocking_accept_counts_extra_children_as_empty() {
-    let mut run = start(&[
-        "--inet",
-        "127.0.0.1:0",
-        "--trigger",
-        "level",
-        "--accept",
-        "nonblocking",
-        "--sleep",
-        "30s",
-    ]);
-    let _clients: Vec<_> = (0..5)
-        .map(|_| TcpStream::connect(&run.addr).unwrap())
-        .collect();
-    run.wait_event("child_accepted", |v| total_accepted(v) == 5);
-    let s = stop(&mut run);
-    assert_eq!(s.accepted, 5);
-    assert_eq!(
-        s.forks,
-        s.accepted + s.empty_children + s.children_killed_at_exit,
-        "{s:?}"
-    );
+    let (run, s) = five_held_connections_level(&["--accept", "nonblocking", "--sleep", "30s"]);
+    let extra = s.empty_children + s.children_killed_at_exit;
+    assert_eq!(s.forks, s.accepted + extra, "{s:?}");
     assert_eq!(run.events("child_empty").len() as u64, s.empty_children);
-    assert_adds_up(&s);
 }
 
 #[test]
 fn sigterm_removes_the_socket_file_and_leaves_no_child() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fork.sock");
-    let mut run = start(&[
+    let unix = [
         "--unix",
         path.to_str().unwrap(),
         "--trigger",
         "edge",
         "--sleep",
         "30s",
-    ]);
+    ];
+    let mut run = start(&unix);
     assert_eq!(run.addr, path.to_str().unwrap());
     let mut clients = Vec::new();
     for n in 1..=3u64 {
@@ -168,14 +149,7 @@ fn sigterm_removes_the_socket_file_and_leaves_no_child() {
 
 #[test]
 fn sigint_stops_the_run_like_sigterm() {
-    let mut run = start(&[
-        "--inet",
-        "127.0.0.1:0",
-        "--trigger",
-        "edge",
-        "--sleep",
-        "30s",
-    ]);
+    let mut run = start_tcp("edge", &["--sleep", "30s"]);
     let _client = TcpStream::connect(&run.addr).unwrap();
     run.wait_event("child_accepted", |v| total_accepted(v) == 1);
     run.signal(Signal::SIGINT);
@@ -188,14 +162,7 @@ fn sigint_stops_the_run_like_sigterm() {
 
 #[test]
 fn a_sigkilled_child_is_reaped_and_reported_with_status_137() {
-    let mut run = start(&[
-        "--inet",
-        "127.0.0.1:0",
-        "--trigger",
-        "edge",
-        "--sleep",
-        "30s",
-    ]);
+    let mut run = start_tcp("edge", &["--sleep", "30s"]);
     let _client = TcpStream::connect(&run.addr).unwrap();
     let fork = run.wait_event("fork", |_| true);
     let pid = fork["pid"].as_i64().unwrap() as i32;
@@ -211,16 +178,7 @@ fn a_sigkilled_child_is_reaped_and_reported_with_status_137() {
 
 #[test]
 fn exit_after_stops_once_that_many_connections_were_accepted() {
-    let mut run = start(&[
-        "--inet",
-        "127.0.0.1:0",
-        "--trigger",
-        "edge",
-        "--sleep",
-        "0",
-        "--exit-after",
-        "3",
-    ]);
+    let mut run = start_tcp("edge", &["--sleep", "0", "--exit-after", "3"]);
     for n in 1..=3u64 {
         let _c = TcpStream::connect(&run.addr).unwrap();
         run.wait_event("child_accepted", |v| total_accepted(v) == n);
