@@ -26,6 +26,9 @@ SERVER = os.path.join(BUILD, "hold_server")
 BASELINE = os.path.join(BUILD, "baseline")
 SC = os.path.join(ROOT, "target", "release", "socket-connect")
 TIMEOUT = 300  # seconds any single step may take
+# --pin: the server on the last CPU, the dialers on the first, so that the scheduler's
+# placement (both on one CPU, or migrating) does not add to the run-to-run noise.
+PIN = {"server": [], "dialer": []}
 
 
 class Server:
@@ -33,7 +36,7 @@ class Server:
 
     def __init__(self, kind, tmpdir, index):
         arg = "127.0.0.1" if kind == "tcp" else os.path.join(tmpdir, f"s{index}.sock")
-        self.proc = subprocess.Popen([SERVER, kind, arg], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen([*PIN["server"], SERVER, kind, arg], stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "ready":
             raise SystemExit(f"hold_server did not start: {line}")
@@ -63,7 +66,7 @@ def run_baseline(kind, server, n):
         args = [BASELINE, "tcp", "127.0.0.1", server.addr, str(n)]
     else:
         args = [BASELINE, "unix", server.addr, str(n)]
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*PIN["dialer"], *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     result = json.loads(proc.stdout.readline())
     server.stop()  # the server closes first (see the module doc)
     proc.stdin.close()
@@ -72,7 +75,7 @@ def run_baseline(kind, server, n):
 
 
 def run_socket_connect(kind, server, n, extra=(), rss=False):
-    args = [SC, "--format", "json", "--quiet", "--count", str(n), *target_args(kind, server), *extra]
+    args = [*PIN["dialer"], SC, "--format", "json", "--quiet", "--count", str(n), *target_args(kind, server), *extra]
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     first = json.loads(proc.stdout.readline())
     kib = None
@@ -158,6 +161,11 @@ def rss_per_connection(n, runs, tmpdir):
     return m
 
 
+def load():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def machine():
     cpu = "unknown CPU"
     try:
@@ -180,21 +188,28 @@ def main():
     p.add_argument("--sources", default="127.0.0.2-127.0.0.9")
     p.add_argument("--only", choices=["tcp", "unix", "source", "rss"], action="append")
     p.add_argument("--extra", default="", help="extra socket-connect flags for the rate runs")
+    p.add_argument("--pin", action="store_true", help="pin server and dialers to separate CPUs (taskset)")
     args = p.parse_args()
+    if args.pin:
+        last = (os.cpu_count() or 2) - 1
+        PIN["server"], PIN["dialer"] = ["taskset", "-c", str(last)], ["taskset", "-c", "0"]
     only = set(args.only or ["tcp", "unix", "source", "rss"])
     extra = args.extra.split()
-    print("machine:", machine())
+    print("machine:", machine(), "(pinned: server on the last CPU, dialers on CPU 0)" if args.pin else "")
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-connect-") as tmpdir:
         if "tcp" in only:
             results["tcp ratio"] = f"{compare('tcp', args.n, args.runs, tmpdir, extra):.2f}x"
         if "unix" in only:
-            results["unix ratio"] = f"{compare('unix', args.n, args.runs, tmpdir, extra):.2f}x"
+            # The blocking baseline waits when the server's accept queue is full; so does
+            # socket-connect with --wait-for-backlog (otherwise it counts would_block).
+            unix_extra = ["--wait-for-backlog", *extra]
+            results["unix ratio"] = f"{compare('unix', args.n, args.runs, tmpdir, unix_extra):.2f}x"
         if "source" in only:
             results["--source speed-up"] = f"{source_spread(args.big, args.big_runs, tmpdir, args.sources):.1f}x"
         if "rss" in only:
             results["RSS per held connection"] = f"{rss_per_connection(args.n, args.big_runs, tmpdir):.0f} B"
-    print("\n== summary")
+    print(f"\n== summary (load average at the end: {load()})")
     for k, v in results.items():
         print(f"   {k}: {v}")
 
