@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::EventFd;
+use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::sys::socket::{SockFlag, accept4};
+use nix::unistd::{Pid, getppid};
 
 use super::scoreboard::{Slot, SlotState};
 use super::{AcceptMode, RequestStarts};
@@ -72,6 +74,9 @@ pub struct ChildSpec {
     pub request_starts: RequestStarts,
     /// The run's start, for scoreboard timestamps.
     pub start: Instant,
+    /// The parent's pid, to notice a parent that died before the child armed
+    /// `PR_SET_PDEATHSIG`.
+    pub parent: Pid,
 }
 
 static TERM: AtomicBool = AtomicBool::new(false);
@@ -114,6 +119,12 @@ fn told_to_stop_now() -> bool {
 
 /// The child's body: returns its exit code. Runs in the forked child only.
 pub fn run(spec: &ChildSpec, listener: BorrowedFd<'_>, slot: &Slot, doorbell: &EventFd) -> i32 {
+    // A parent killed outright (SIGKILL cannot be handled) takes its children with it, so
+    // no orphan goes on accepting on the listener (prctl(2) PR_SET_PDEATHSIG).
+    let _ = set_pdeathsig(Signal::SIGKILL);
+    if getppid() != spec.parent {
+        return EXIT_STOPPED_IDLE; // the parent died before the line above
+    }
     install_stop_handlers();
     let child = Child {
         spec,

@@ -102,6 +102,7 @@ pub fn run(
         max_requests: config.max_requests,
         request_starts: config.request_starts,
         start,
+        parent: nix::unistd::getpid(),
     };
     let mut pool = Pool::new(spec, listener, &doorbell, config.max_children)
         .map_err(sys("mapping the scoreboard"))?;

@@ -177,8 +177,19 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// SIGTERM first, so the binary stops its children and removes its socket file; SIGKILL
+    /// if it has not exited within [`WAIT`] (its children then die with it, by
+    /// `PR_SET_PDEATHSIG`).
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + WAIT;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -211,4 +222,16 @@ pub fn gone(pid: i32, comm: &str) -> bool {
         .and_then(|(_, rest)| rest.rsplit_once(')'))
         .map_or("", |(name, _)| name);
     !comm.starts_with(name) || name.is_empty()
+}
+
+/// Polls `check` until it holds, at most [`WAIT`]; true if it did.
+pub fn eventually(check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    check()
 }
