@@ -19,7 +19,8 @@ pub struct ConnectReport {
     pub target: String,
     /// The transport: `"tcp"` or `"unix"`.
     pub transport: String,
-    /// Connects started (equals `--count` unless the run was interrupted).
+    /// Connects made, each either connected or failed: `--count`, unless SIGINT/SIGTERM
+    /// interrupted the connect phase (connects then still in flight are not counted).
     pub attempted: u64,
     /// Connects that completed; these connections were then held.
     pub connected: u64,
