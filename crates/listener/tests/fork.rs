@@ -119,6 +119,24 @@ fn per_event_level_with_nonblocking_accept_counts_extra_children_as_empty() {
 }
 
 #[test]
+fn per_event_level_at_the_cap_refuses_forks_without_spinning() {
+    let mut run = start_tcp("level", &["--max-children", "2", "--sleep", "30s"]);
+    let _clients: Vec<_> = (0..4)
+        .map(|_| TcpStream::connect(&run.addr).unwrap())
+        .collect();
+    run.wait_event("child_accepted", |v| total_accepted(v) == 2);
+    run.wait_event("refused_fork", |_| true);
+    run.wait_event("queue", |v| v["len"] == 2);
+    let s = stop(&mut run);
+    assert_eq!((s.forks, s.accepted, s.pending_at_exit), (2, 2, 2), "{s:?}");
+    assert_eq!(s.max_concurrent_children, 2);
+    // The paused listener is re-armed only when a child changes state: a handful of
+    // wakeups, not a spin.
+    assert!(s.refused_forks >= 1 && s.wakeups < 20, "{s:?}");
+    assert_adds_up(&s);
+}
+
+#[test]
 fn sigterm_removes_the_socket_file_and_leaves_no_child() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fork.sock");
