@@ -8,7 +8,6 @@
 //! defers the port choice to connect(), which then only needs the 4-tuple to be unique;
 //! a plain bind to port 0 would reserve a port for the source address alone.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
@@ -111,16 +110,6 @@ impl FromStr for SourceList {
             return Err(SourceError("the list mixes IPv4 and IPv6".into()));
         }
         Ok(Self(out))
-    }
-}
-
-impl fmt::Display for SourceList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.as_slice() {
-            [] => Ok(()),
-            [one] => write!(f, "{one}"),
-            [first, .., last] => write!(f, "{first}..{last} ({} addresses)", self.0.len()),
-        }
     }
 }
 
