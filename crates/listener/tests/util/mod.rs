@@ -16,45 +16,57 @@ use serde_json::Value;
 /// The longest any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// Runs `bin` with `args` to completion (stdin closed), bounded by [`WAIT`].
-pub fn run_to_end(bin: &str, args: &[&str]) -> Output {
-    let mut child = Command::new(bin)
+/// Starts `bin` with `args`, stdout and stderr piped.
+fn spawn(bin: &str, args: &[&str], stdin: Stdio) -> Child {
+    Command::new(bin)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn");
+        .expect("spawn")
+}
+
+/// Waits up to [`WAIT`] for `child` to exit (a bounded poll: an exit has no readiness line).
+fn wait_bounded(child: &mut Child) -> Option<ExitStatus> {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
-            let mut stdout = Vec::new();
-            let mut stderr = Vec::new();
-            child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_end(&mut stdout)
-                .unwrap();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_end(&mut stderr)
-                .unwrap();
-            return Output {
-                status,
-                stdout,
-                stderr,
-            };
+            return Some(status);
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{bin} {args:?} did not exit within {WAIT:?}");
+            return None;
         }
-        // A bounded poll for the exit of a process that needs no readiness.
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `bin` with `args` to completion (stdin closed), bounded by [`WAIT`].
+pub fn run_to_end(bin: &str, args: &[&str]) -> Output {
+    let mut child = spawn(bin, args, Stdio::null());
+    let Some(status) = wait_bounded(&mut child) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{bin} {args:?} did not exit within {WAIT:?}");
+    };
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
     }
 }
 
@@ -72,13 +84,7 @@ pub struct Running {
 impl Running {
     /// Starts `bin` with `args` and waits (bounded) for its `listening` line.
     pub fn start(bin: &str, args: &[&str]) -> Running {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
+        let mut child = spawn(bin, args, Stdio::piped());
         let lines = pump(child.stdout.take().unwrap());
         let stderr = pump(child.stderr.take().unwrap());
         let mut running = Running {
@@ -153,14 +159,7 @@ impl Running {
     pub fn finish(&mut self) -> ExitStatus {
         while self.next_line().is_some() {}
         let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit within {WAIT:?}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_bounded(&mut child).unwrap_or_else(|| panic!("no exit within {WAIT:?}"))
     }
 
     /// The last line, which must be the summary.
@@ -183,15 +182,10 @@ impl Drop for Running {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            let deadline = Instant::now() + WAIT;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(5));
+            if wait_bounded(&mut child).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }
