@@ -315,3 +315,44 @@ fn multi_threaded_runtime_gives_the_same_counts() {
     assert_eq!(report.connected, 400);
     assert_eq!(drain_tcp(&listener).len(), 400);
 }
+
+#[test]
+fn rate_latency_counts_from_the_scheduled_start() {
+    // A listener that stalls for 200 ms with its queue full (backlog 0 holds one). With
+    // one connect in flight, connect #2 (scheduled at 2 ms) can only start once #1 got in
+    // after the stall, so counted from its scheduled start it took over 150 ms as well,
+    // where counting from its actual start would hide the stall (coordinated omission).
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let (_dir, path) = socket_path();
+    let listener = unix_listener(&path, 0);
+    let path = path.to_str().unwrap().to_owned();
+    let server = std::thread::spawn(move || {
+        let mut ready = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        assert_eq!(poll(&mut ready, PollTimeout::from(20_000u16)).unwrap(), 1);
+        std::thread::sleep(std::time::Duration::from_millis(200)); // the stall itself
+        (0..3)
+            .map(|_| listener.accept().unwrap().0)
+            .collect::<Vec<_>>()
+    });
+    let args = [
+        "-n",
+        "3",
+        "-c",
+        "1",
+        "--rate",
+        "500",
+        "--unix",
+        &path,
+        "--wait-for-backlog",
+        "--hold",
+        "0",
+    ];
+    let (report, done) = run_json(&args);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert_eq!(report.connected, 3, "{report:?}");
+    let l = &report.connect_latency_us;
+    assert!(l.p50 >= 150_000 && l.max >= 150_000, "{l:?}");
+    assert_eq!(server.join().unwrap().len(), 3);
+}
