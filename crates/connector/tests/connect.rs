@@ -60,6 +60,14 @@ fn ipv6_loopback_works_when_available() {
     let (report, _) = run_json(&["--count", "5", "--inet", &addr, "--hold", "0"]);
     assert_eq!(report.connected, 5);
     assert!(report.target.starts_with("[::1]:"), "{}", report.target);
+    // IP_BIND_ADDRESS_NO_PORT is a SOL_IP option that IPv6 TCP sockets take too.
+    let args = ["-n", "4", "--inet", &addr, "--source", "::1", "--hold", "0"];
+    let (report, _) = run_json(&args);
+    assert_eq!(
+        (report.connected, report.source_addresses),
+        (4, 1),
+        "{report:?}"
+    );
 }
 
 #[test]
