@@ -55,18 +55,7 @@ fn child_pids(run: &Running) -> Vec<i32> {
 }
 
 fn assert_adds_up(s: &ForkSummary) {
-    let ended = s.children_completed
-        + s.empty_children
-        + s.idle_timeout_children
-        + s.children_killed_at_exit
-        + s.children_busy_at_exit
-        + s.children_died;
-    assert_eq!(s.forks, ended, "{s:?}");
-    assert_eq!(
-        s.accepted,
-        s.served + s.first_byte_timeouts + s.interrupted_connections,
-        "{s:?}"
-    );
+    assert_eq!(s.counts.check(), Ok(()), "{s:?}");
 }
 
 #[test]
@@ -79,8 +68,18 @@ fn per_event_edge_forks_exactly_one_child_per_connection() {
         run.wait_event("child_accepted", |v| total_accepted(v) == n);
     }
     let s = stop(&mut run);
-    assert_eq!((s.forks, s.accepted, s.wakeups), (5, 5, 5), "{s:?}");
-    assert_eq!((s.children_busy_at_exit, s.interrupted_connections), (5, 5));
+    assert_eq!(
+        (s.counts.forks, s.counts.accepted, s.counts.wakeups),
+        (5, 5, 5),
+        "{s:?}"
+    );
+    assert_eq!(
+        (
+            s.counts.children_busy_at_exit,
+            s.counts.interrupted_connections
+        ),
+        (5, 5)
+    );
     assert_eq!(
         (s.model.as_str(), s.trigger.as_str()),
         ("per-event", "edge")
@@ -98,7 +97,11 @@ fn five_held_connections_level(extra: &[&str]) -> (Running, ForkSummary) {
         .collect();
     run.wait_event("child_accepted", |v| total_accepted(v) == 5);
     let s = stop(&mut run);
-    assert_eq!((s.accepted, s.children_busy_at_exit), (5, 5), "{s:?}");
+    assert_eq!(
+        (s.counts.accepted, s.counts.children_busy_at_exit),
+        (5, 5),
+        "{s:?}"
+    );
     assert_adds_up(&s);
     (run, s)
 }
@@ -106,16 +109,23 @@ fn five_held_connections_level(extra: &[&str]) -> (Running, ForkSummary) {
 #[test]
 fn per_event_level_forks_extra_children_and_reports_them_killed_at_exit() {
     let (_, s) = five_held_connections_level(&["--sleep", "30s"]);
-    assert!(s.forks >= 5, "{s:?}");
-    assert_eq!(s.forks, s.accepted + s.children_killed_at_exit, "{s:?}");
+    assert!(s.counts.forks >= 5, "{s:?}");
+    assert_eq!(
+        s.counts.forks,
+        s.counts.accepted + s.counts.children_killed_at_exit,
+        "{s:?}"
+    );
 }
 
 #[test]
 fn per_event_level_with_nonblocking_accept_counts_extra_children_as_empty() {
     let (run, s) = five_held_connections_level(&["--accept", "nonblocking", "--sleep", "30s"]);
-    let extra = s.empty_children + s.children_killed_at_exit;
-    assert_eq!(s.forks, s.accepted + extra, "{s:?}");
-    assert_eq!(run.events("child_empty").len() as u64, s.empty_children);
+    let extra = s.counts.empty_children + s.counts.children_killed_at_exit;
+    assert_eq!(s.counts.forks, s.counts.accepted + extra, "{s:?}");
+    assert_eq!(
+        run.events("child_empty").len() as u64,
+        s.counts.empty_children
+    );
 }
 
 #[test]
@@ -128,11 +138,18 @@ fn per_event_level_at_the_cap_refuses_forks_without_spinning() {
     run.wait_event("refused_fork", |_| true);
     run.wait_event("queue", |v| v["len"] == 2);
     let s = stop(&mut run);
-    assert_eq!((s.forks, s.accepted, s.pending_at_exit), (2, 2, 2), "{s:?}");
-    assert_eq!(s.max_concurrent_children, 2);
+    assert_eq!(
+        (s.counts.forks, s.counts.accepted, s.pending_at_exit),
+        (2, 2, 2),
+        "{s:?}"
+    );
+    assert_eq!(s.counts.max_concurrent_children, 2);
     // The paused listener is re-armed only when a child changes state: a handful of
     // wakeups, not a spin.
-    assert!(s.refused_forks >= 1 && s.wakeups < 20, "{s:?}");
+    assert!(
+        s.counts.refused_forks >= 1 && s.counts.wakeups < 20,
+        "{s:?}"
+    );
     assert_adds_up(&s);
 }
 
@@ -175,7 +192,13 @@ fn sigint_stops_the_run_like_sigterm() {
     assert!(run.finish().success());
     let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
     assert_eq!(s.stop_reason, "SIGINT");
-    assert_eq!((s.children_busy_at_exit, s.interrupted_connections), (1, 1));
+    assert_eq!(
+        (
+            s.counts.children_busy_at_exit,
+            s.counts.interrupted_connections
+        ),
+        (1, 1)
+    );
     assert_adds_up(&s);
 }
 
@@ -191,7 +214,7 @@ fn a_sigkilled_child_is_reaped_and_reported_with_status_137() {
     assert_eq!(exited["outcome"], "died");
     assert!(gone(pid, COMM));
     let s = stop(&mut run);
-    assert_eq!((s.forks, s.children_died), (1, 1));
+    assert_eq!((s.counts.forks, s.counts.children_died), (1, 1));
     assert_adds_up(&s);
 }
 
@@ -232,7 +255,10 @@ fn exit_after_stops_once_that_many_connections_were_accepted() {
     let status = run.finish();
     assert!(status.success());
     let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
-    assert_eq!((s.stop_reason.as_str(), s.accepted), ("exit-after", 3));
+    assert_eq!(
+        (s.stop_reason.as_str(), s.counts.accepted),
+        ("exit-after", 3)
+    );
     assert_adds_up(&s);
 }
 
@@ -246,7 +272,14 @@ fn greet_writes_one_byte_right_after_accept() {
     assert_eq!(&byte, b"!");
     run.wait_event("child_exited", |v| v["outcome"] == "completed");
     let s = stop(&mut run);
-    assert_eq!((s.accepted, s.served, s.children_completed), (1, 1, 1));
+    assert_eq!(
+        (
+            s.counts.accepted,
+            s.counts.served,
+            s.counts.children_completed
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[test]
@@ -255,7 +288,7 @@ fn duration_ends_the_run_with_a_summary() {
     assert!(run.addr.starts_with("127.0.0.1:"), "{}", run.addr);
     assert!(run.finish().success());
     let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
-    assert_eq!((s.stop_reason.as_str(), s.forks), ("duration", 0));
+    assert_eq!((s.stop_reason.as_str(), s.counts.forks), ("duration", 0));
     assert!(s.elapsed_ms >= 200.0);
 }
 

@@ -29,7 +29,9 @@ fn start(args: &[&str]) -> Running {
 fn stop(run: &mut Running) -> ForkSummary {
     run.signal(Signal::SIGTERM);
     assert!(run.finish().success());
-    serde_json::from_value(run.summary()).expect("summary shape")
+    let s: ForkSummary = serde_json::from_value(run.summary()).expect("summary shape");
+    assert_eq!(s.counts.check(), Ok(()), "{s:?}");
+    s
 }
 
 fn total_accepted(v: &Value) -> u64 {
@@ -56,10 +58,10 @@ fn three_children_and_six_held_connections_fork_three_warn_once_and_queue_three(
     );
     run.wait_event("queue", |v| v["len"] == 3);
     let s = stop(&mut run);
-    assert_eq!(s.forks, 3, "{s:?}");
-    assert_eq!(s.max_children_warnings, 1, "{s:?}");
+    assert_eq!(s.counts.forks, 3, "{s:?}");
+    assert_eq!(s.counts.max_children_warnings, 1, "{s:?}");
     assert_eq!((s.max_listen_queue, s.pending_at_exit), (3, 3));
-    assert_eq!((s.accepted, s.children_busy_at_exit), (3, 3));
+    assert_eq!((s.counts.accepted, s.counts.children_busy_at_exit), (3, 3));
     assert_eq!((s.model.as_str(), s.trigger.as_str()), ("ondemand", "edge"));
 }
 
@@ -75,8 +77,15 @@ fn idle_children_are_told_to_exit_after_the_idle_timeout() {
     let exited = run.wait_event("child_exited", |_| true);
     assert_eq!(exited["outcome"], "idle_timeout");
     let s = stop(&mut run);
-    assert_eq!((s.forks, s.idle_kills, s.idle_timeout_children), (1, 1, 1));
-    assert_eq!((s.children_replaced, s.served), (0, 1));
+    assert_eq!(
+        (
+            s.counts.forks,
+            s.counts.idle_kills,
+            s.counts.idle_timeout_children
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!((s.counts.children_replaced, s.counts.served), (0, 1));
 }
 
 #[test]
@@ -94,9 +103,12 @@ fn max_requests_retires_a_child_and_replaces_it_at_once() {
     run.wait_event("fork", |v| v["t_ms"].as_f64().unwrap() >= t);
     let s = stop(&mut run);
     // Each child that completed was replaced, unless it completed while the run stopped.
-    assert!(s.children_replaced >= 1, "{s:?}");
-    assert!(s.children_replaced <= s.children_completed, "{s:?}");
-    assert_eq!((s.accepted, s.served), (4, 4));
+    assert!(s.counts.children_replaced >= 1, "{s:?}");
+    assert!(
+        s.counts.children_replaced <= s.counts.children_completed,
+        "{s:?}"
+    );
+    assert_eq!((s.counts.accepted, s.counts.served), (4, 4));
 }
 
 #[test]
@@ -111,10 +123,10 @@ fn with_first_byte_a_silent_client_keeps_its_child_idle_so_nothing_forks() {
     run.wait_event("wakeup", |v| v["t_ms"].as_f64().unwrap() > t0);
     silent.write_all(b"x").unwrap();
     let s = stop(&mut run);
-    assert_eq!(s.forks, 1, "{s:?}");
+    assert_eq!(s.counts.forks, 1, "{s:?}");
     assert_eq!(
-        (s.accepted, s.pending_at_exit, s.max_listen_queue),
+        (s.counts.accepted, s.pending_at_exit, s.max_listen_queue),
         (1, 1, 1)
     );
-    assert_eq!(s.children_busy_at_exit, 1);
+    assert_eq!(s.counts.children_busy_at_exit, 1);
 }

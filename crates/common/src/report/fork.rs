@@ -183,23 +183,15 @@ impl ForkEvent {
     }
 }
 
-/// The last line: `{"event":"summary",...}`. Accounting identities (checked by the tool's
-/// tests):
+/// The counts of a run. The observer updates them as it reports each event, so every line
+/// printed is counted once; the summary carries them (flattened into its JSON object).
+/// Accounting identities, checked by [`ForkCounts::check`] once every child is reaped:
 /// - `forks = children_completed + empty_children + idle_timeout_children +
 ///   children_killed_at_exit + children_busy_at_exit + children_died`;
 /// - `accepted = served + first_byte_timeouts + interrupted_connections`: every accepted
 ///   connection is counted once, by how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename = "summary")]
-pub struct ForkSummary {
-    /// `per-event` or `ondemand`.
-    pub model: String,
-    /// `level` or `edge`: how the listener was registered with epoll.
-    pub trigger: String,
-    /// `blocking` or `nonblocking`: the children's accept.
-    pub accept: String,
-    /// The bound address.
-    pub addr: String,
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkCounts {
     /// `epoll_wait` returns that reported the listener ready (one `wakeup` line each).
     pub wakeups: u64,
     /// Listener readiness events handled (with one listener, one per wakeup).
@@ -243,6 +235,87 @@ pub struct ForkSummary {
     pub idle_kills: u64,
     /// Ondemand: idle-killed children still alive one tick later, sent SIGKILL.
     pub idle_kills_escalated: u64,
+}
+
+/// What a reaped child contributes to the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildEnd {
+    /// How it ended.
+    pub outcome: ChildOutcome,
+    /// Connections it accepted.
+    pub accepted: u64,
+    /// Connections it served to the end.
+    pub served: u64,
+    /// Connections it closed for want of a first byte.
+    pub first_byte_timeouts: u64,
+}
+
+impl ForkCounts {
+    /// Counts a reaped child. Its accepted connections were already counted one by one as
+    /// they were seen; here they are split by how they ended.
+    pub fn child_ended(&mut self, end: ChildEnd) {
+        let count = match end.outcome {
+            ChildOutcome::Completed => &mut self.children_completed,
+            ChildOutcome::Empty => &mut self.empty_children,
+            ChildOutcome::IdleTimeout => &mut self.idle_timeout_children,
+            ChildOutcome::KilledAtExit => &mut self.children_killed_at_exit,
+            ChildOutcome::BusyAtExit => &mut self.children_busy_at_exit,
+            ChildOutcome::Died => &mut self.children_died,
+        };
+        *count += 1;
+        self.served += end.served;
+        self.first_byte_timeouts += end.first_byte_timeouts;
+        self.interrupted_connections += end
+            .accepted
+            .saturating_sub(end.served + end.first_byte_timeouts);
+    }
+
+    /// Children reaped so far, over all outcomes.
+    pub fn children_ended(&self) -> u64 {
+        self.children_completed
+            + self.empty_children
+            + self.idle_timeout_children
+            + self.children_killed_at_exit
+            + self.children_busy_at_exit
+            + self.children_died
+    }
+
+    /// The accounting identities (see the type's docs), once every child has been reaped.
+    /// Returns the first one that fails.
+    pub fn check(&self) -> Result<(), String> {
+        if self.forks != self.children_ended() {
+            return Err(format!(
+                "forks {} != children ended {} ({self:?})",
+                self.forks,
+                self.children_ended()
+            ));
+        }
+        let ended = self.served + self.first_byte_timeouts + self.interrupted_connections;
+        if self.accepted != ended {
+            return Err(format!(
+                "accepted {} != served {} + first-byte timeouts {} + interrupted {}",
+                self.accepted, self.served, self.first_byte_timeouts, self.interrupted_connections
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The last line: `{"event":"summary",...}`, with the [`ForkCounts`] as top-level fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename = "summary")]
+pub struct ForkSummary {
+    /// `per-event` or `ondemand`.
+    pub model: String,
+    /// `level` or `edge`: how the listener was registered with epoll.
+    pub trigger: String,
+    /// `blocking` or `nonblocking`: the children's accept.
+    pub accept: String,
+    /// The bound address.
+    pub addr: String,
+    /// The counts (flattened: `forks`, `accepted`, ... are fields of the summary itself).
+    #[serde(flatten)]
+    pub counts: ForkCounts,
     /// Longest accept queue sampled, in connections.
     pub max_listen_queue: u64,
     /// Accept-queue length when the run stopped: connections no child accepted.
@@ -289,5 +362,97 @@ mod tests {
         let json = serde_json::to_value(&exited).unwrap();
         assert_eq!(json["event"], "child_exited");
         assert_eq!(json["outcome"], ChildOutcome::Died.name());
+    }
+
+    fn end(outcome: ChildOutcome, accepted: u64, served: u64) -> ChildEnd {
+        ChildEnd {
+            outcome,
+            accepted,
+            served,
+            first_byte_timeouts: 0,
+        }
+    }
+
+    #[test]
+    fn per_event_counts_add_up_over_every_outcome() {
+        let mut t = ForkCounts::default();
+        // Six forks: two served, one empty, one blocked at exit, one busy at exit, one killed
+        // from outside before accepting.
+        let ends = [
+            end(ChildOutcome::Completed, 1, 1),
+            end(ChildOutcome::Completed, 1, 1),
+            end(ChildOutcome::Empty, 0, 0),
+            end(ChildOutcome::KilledAtExit, 0, 0),
+            end(ChildOutcome::BusyAtExit, 1, 0),
+            end(ChildOutcome::Died, 0, 0),
+        ];
+        t.forks = ends.len() as u64;
+        t.accepted = 3; // counted one by one as seen
+        for e in ends {
+            t.child_ended(e);
+        }
+        assert_eq!(t.check(), Ok(()));
+        assert_eq!((t.served, t.interrupted_connections), (2, 1));
+        let idle = t.empty_children + t.children_killed_at_exit + t.children_died;
+        assert_eq!(t.forks, t.accepted + idle);
+    }
+
+    #[test]
+    fn ondemand_counts_add_up_with_first_byte_timeouts() {
+        let mut t = ForkCounts {
+            forks: 2,
+            accepted: 7,
+            ..ForkCounts::default()
+        };
+        t.child_ended(ChildEnd {
+            outcome: ChildOutcome::IdleTimeout,
+            accepted: 4,
+            served: 3,
+            first_byte_timeouts: 1,
+        });
+        t.child_ended(end(ChildOutcome::BusyAtExit, 3, 2));
+        assert_eq!(t.check(), Ok(()));
+        assert_eq!(t.interrupted_connections, 1);
+    }
+
+    #[test]
+    fn a_missing_child_or_connection_is_caught() {
+        let mut t = ForkCounts {
+            forks: 2,
+            accepted: 1,
+            ..ForkCounts::default()
+        };
+        t.child_ended(end(ChildOutcome::Completed, 1, 1));
+        assert!(t.check().unwrap_err().contains("forks 2"));
+        t.child_ended(end(ChildOutcome::Empty, 0, 0));
+        assert_eq!(t.check(), Ok(()));
+        t.accepted += 1;
+        assert!(t.check().unwrap_err().contains("accepted 2"));
+    }
+
+    #[test]
+    fn summary_flattens_the_counts_and_round_trips() {
+        let summary = ForkSummary {
+            model: "ondemand".into(),
+            trigger: "edge".into(),
+            accept: "blocking".into(),
+            addr: "127.0.0.1:1".into(),
+            counts: ForkCounts {
+                forks: 3,
+                ..ForkCounts::default()
+            },
+            max_listen_queue: 3,
+            pending_at_exit: 3,
+            listen_overflows_delta: 0,
+            listen_drops_delta: 0,
+            stop_reason: "SIGTERM".into(),
+            elapsed_ms: 1.5,
+        };
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["event"], "summary");
+        assert_eq!(json["forks"], 3);
+        assert!(json.get("counts").is_none());
+        let back: ForkSummary = serde_json::from_value(json).unwrap();
+        assert_eq!(back, summary);
     }
 }

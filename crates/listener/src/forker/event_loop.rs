@@ -185,7 +185,11 @@ pub fn run(
         if stop.is_none() && timers.deadline.is_some_and(|d| now >= d) {
             stop = Some("duration".to_owned());
         }
-        if stop.is_none() && config.exit_after.is_some_and(|n| obs.tally().accepted >= n) {
+        if stop.is_none()
+            && config
+                .exit_after
+                .is_some_and(|n| obs.counts().accepted >= n)
+        {
             stop = Some("exit-after".to_owned());
         }
         obs.flush()?;
@@ -209,7 +213,7 @@ pub fn run(
         pending_at_exit,
     };
     // Every child is reaped by now, so the counts must add up (checked in test builds).
-    debug_assert_eq!(obs.tally().check(), Ok(()));
+    debug_assert_eq!(obs.counts().check(), Ok(()));
     Ok(obs.summary(info)?)
 }
 

@@ -6,8 +6,9 @@
 //!
 //! - [`cli`]: flags and their validation into a [`Config`];
 //! - [`child`]: what a child does, and its exit codes;
-//! - [`pool`]: forking, reaping and classifying children;
-//! - [`tally`]: the counts and their accounting identities.
+//! - [`pool`]: forking, reaping and classifying children.
+//!
+//! The counts and their accounting identities are `listenlab_common::report::fork::ForkCounts`.
 
 pub mod child;
 pub mod cli;
@@ -18,7 +19,6 @@ pub mod ondemand;
 pub mod per_event;
 pub mod pool;
 pub mod scoreboard;
-pub mod tally;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The observer: turns everything the loop and the models do into event lines (text, or JSON
 //! lines with `--format json`) with milliseconds since start, counts each one in the
-//! [`Tally`], samples the accept queue, reads the netstat counters at start and end, and
+//! [`ForkCounts`], samples the accept queue, reads the netstat counters at start and end, and
 //! writes the summary.
 //!
 //! Output is buffered and flushed by the loop once per turn (and right after the readiness
@@ -9,10 +9,9 @@
 use std::io::{self, BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use listenlab_common::report::fork::{ChildOutcome, ForkEvent, ForkSummary};
+use listenlab_common::report::fork::{ChildEnd, ChildOutcome, ForkCounts, ForkEvent, ForkSummary};
 use listenlab_common::{Endpoint, Format, Listening};
 
-use super::tally::{ChildEnd, Tally};
 use crate::netstat::ListenCounters;
 use crate::queue::accept_queue;
 use crate::socket::Listener;
@@ -59,7 +58,7 @@ pub struct Observer {
     out: BufWriter<Box<dyn Write>>,
     format: Format,
     start: Instant,
-    tally: Tally,
+    counts: ForkCounts,
     last_queue_len: Option<u32>,
     max_queue_len: u32,
     netstat_start: Option<ListenCounters>,
@@ -72,7 +71,7 @@ impl Observer {
             out: BufWriter::with_capacity(64 * 1024, out),
             format,
             start,
-            tally: Tally::default(),
+            counts: ForkCounts::default(),
             last_queue_len: None,
             max_queue_len: 0,
             netstat_start: ListenCounters::read().ok(),
@@ -80,8 +79,8 @@ impl Observer {
     }
 
     /// The counts so far.
-    pub fn tally(&self) -> &Tally {
-        &self.tally
+    pub fn counts(&self) -> &ForkCounts {
+        &self.counts
     }
 
     /// Milliseconds since start, with microsecond resolution.
@@ -116,8 +115,8 @@ impl Observer {
 
     /// `epoll_wait` returned `ready` events, the listener among them.
     pub fn wakeup(&mut self, ready: u32) -> io::Result<()> {
-        self.tally.wakeups += 1;
-        self.tally.events += 1;
+        self.counts.wakeups += 1;
+        self.counts.events += 1;
         self.emit(ForkEvent::Wakeup {
             t_ms: self.now_ms(),
             ready,
@@ -132,9 +131,9 @@ impl Observer {
         running: u64,
         replacement: bool,
     ) -> io::Result<()> {
-        self.tally.forks += 1;
-        self.tally.replaced += u64::from(replacement);
-        self.tally.max_concurrent = self.tally.max_concurrent.max(running);
+        self.counts.forks += 1;
+        self.counts.children_replaced += u64::from(replacement);
+        self.counts.max_concurrent_children = self.counts.max_concurrent_children.max(running);
         self.emit(ForkEvent::Fork {
             t_ms: self.now_ms(),
             child,
@@ -145,7 +144,7 @@ impl Observer {
 
     /// An event came at the cap and no child was forked for it.
     pub fn refused_fork(&mut self, running: u64) -> io::Result<()> {
-        self.tally.refused_forks += 1;
+        self.counts.refused_forks += 1;
         self.emit(ForkEvent::RefusedFork {
             t_ms: self.now_ms(),
             running,
@@ -154,7 +153,7 @@ impl Observer {
 
     /// `fork()` failed.
     pub fn fork_failed(&mut self, error: nix::Error) -> io::Result<()> {
-        self.tally.fork_failures += 1;
+        self.counts.fork_failures += 1;
         self.emit(ForkEvent::ForkFailed {
             t_ms: self.now_ms(),
             error: error.to_string(),
@@ -170,20 +169,20 @@ impl Observer {
         child_accepted: u64,
         new: u64,
     ) -> io::Result<()> {
-        self.tally.accepted += new;
+        self.counts.accepted += new;
         self.emit(ForkEvent::ChildAccepted {
             t_ms: self.now_ms(),
             child,
             pid,
             accepted_at_ms: ms(accepted_at),
             child_accepted,
-            total_accepted: self.tally.accepted,
+            total_accepted: self.counts.accepted,
         })
     }
 
     /// A child was reaped.
     pub fn exited(&mut self, exited: Exited) -> io::Result<()> {
-        self.tally.child_ended(exited.end);
+        self.counts.child_ended(exited.end);
         let t_ms = self.now_ms();
         if exited.end.outcome == ChildOutcome::Empty {
             self.emit(ForkEvent::ChildEmpty {
@@ -205,7 +204,7 @@ impl Observer {
 
     /// Ondemand reached `max` children (the caller logs it once until the next fork).
     pub fn max_children(&mut self, max: u64) -> io::Result<()> {
-        self.tally.max_children_warnings += 1;
+        self.counts.max_children_warnings += 1;
         self.emit(ForkEvent::MaxChildren {
             t_ms: self.now_ms(),
             max_children: max,
@@ -222,9 +221,9 @@ impl Observer {
         escalated: bool,
     ) -> io::Result<()> {
         if escalated {
-            self.tally.idle_kills_escalated += 1;
+            self.counts.idle_kills_escalated += 1;
         } else {
-            self.tally.idle_kills += 1;
+            self.counts.idle_kills += 1;
         }
         self.emit(ForkEvent::IdleKill {
             t_ms: self.now_ms(),
@@ -267,32 +266,12 @@ impl Observer {
             (Some(start), Some(end)) => end.since(start),
             _ => ListenCounters::default(),
         };
-        let t = self.tally;
         let summary = ForkSummary {
             model: info.model.to_owned(),
             trigger: info.trigger.to_owned(),
             accept: info.accept.to_owned(),
             addr: info.addr,
-            wakeups: t.wakeups,
-            events: t.events,
-            forks: t.forks,
-            refused_forks: t.refused_forks,
-            fork_failures: t.fork_failures,
-            accepted: t.accepted,
-            served: t.served,
-            first_byte_timeouts: t.first_byte_timeouts,
-            interrupted_connections: t.interrupted_connections,
-            children_completed: t.completed,
-            empty_children: t.empty,
-            idle_timeout_children: t.idle_timeout,
-            children_killed_at_exit: t.killed_at_exit,
-            children_busy_at_exit: t.busy_at_exit,
-            children_died: t.died,
-            children_replaced: t.replaced,
-            max_concurrent_children: t.max_concurrent,
-            max_children_warnings: t.max_children_warnings,
-            idle_kills: t.idle_kills,
-            idle_kills_escalated: t.idle_kills_escalated,
+            counts: self.counts,
             max_listen_queue: u64::from(self.max_queue_len),
             pending_at_exit: info.pending_at_exit,
             listen_overflows_delta: netstat.overflows,
@@ -478,7 +457,7 @@ mod tests {
             },
         })
         .unwrap();
-        assert_eq!(obs.tally().check(), Ok(()));
+        assert_eq!(obs.counts().check(), Ok(()));
         let summary = obs
             .summary(RunInfo {
                 model: "per-event",
@@ -489,7 +468,14 @@ mod tests {
                 pending_at_exit: 0,
             })
             .unwrap();
-        assert_eq!((summary.forks, summary.accepted, summary.served), (1, 1, 1));
+        assert_eq!(
+            (
+                summary.counts.forks,
+                summary.counts.accepted,
+                summary.counts.served
+            ),
+            (1, 1, 1)
+        );
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], r#"{"event":"listening","addr":"/tmp/x"}"#);

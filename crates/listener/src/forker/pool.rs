@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use listenlab_common::report::fork::ChildOutcome;
+use listenlab_common::report::fork::{ChildEnd, ChildOutcome};
 use nix::sys::eventfd::EventFd;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::WaitStatus;
@@ -21,7 +21,6 @@ use super::child::{
 };
 use super::observer::{Exited, Observer};
 use super::scoreboard::{Scoreboard, SlotState, SlotView};
-use super::tally::ChildEnd;
 use crate::process::{ChildSet, exit_code, reap_within, try_reap_any};
 use crate::socket::Listener;
 
