@@ -23,9 +23,11 @@ use crate::{limits, output};
 /// Outcomes buffered between the dial tasks and the collector before senders wait.
 const CHANNEL_CAPACITY: usize = 4096;
 
-/// Raises the open-file limit, builds the runtime and runs. Blocking: call it from `main`.
+/// Raises the open-file limit, grows the descriptor table (before any thread exists),
+/// builds the runtime and runs. Blocking: call it from `main`.
 pub fn run_blocking(config: Config) -> anyhow::Result<ExitCode> {
     limits::raise_nofile().context("raising the soft open-file limit to the hard limit")?;
+    limits::prewarm_fd_table(config.count).context("growing the descriptor table")?;
     let runtime = if config.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

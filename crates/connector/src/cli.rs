@@ -107,11 +107,10 @@ pub struct Cli {
     #[arg(long, short = 'q')]
     quiet: bool,
 
-    /// Runtime worker threads. 1 runs everything on the main thread, which measured as
-    /// fast or faster against local listeners (a loopback connect completes inside the
-    /// call); more may help when dialing takes much CPU, e.g. with many --source addresses.
-    #[arg(long, value_name = "N", default_value = "1")]
-    threads: NonZeroU32,
+    /// Runtime worker threads [default: the number of CPUs]. 1 runs everything on the main
+    /// thread (a current-thread runtime).
+    #[arg(long, value_name = "N")]
+    threads: Option<NonZeroU32>,
 }
 
 /// `--count`: a whole number of connections, at least 1.
@@ -246,7 +245,10 @@ impl Cli {
             require_all: self.require_all,
             quiet: self.quiet,
             sources,
-            threads: self.threads.get() as usize,
+            threads: self.threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                |n| n.get() as usize,
+            ),
         })
     }
 }

@@ -39,7 +39,7 @@ pub struct Config {
     /// Local source addresses to spread TCP connects over, round-robin; empty lets the
     /// kernel choose. Same family as the target.
     pub sources: Vec<IpAddr>,
-    /// Runtime worker threads.
+    /// Runtime worker threads (1: a current-thread runtime).
     pub threads: usize,
 }
 

@@ -306,7 +306,7 @@ fn port_range_warning_names_the_fix() {
 }
 
 #[test]
-fn multi_threaded_runtime_gives_the_same_counts() {
+fn current_thread_runtime_gives_the_same_counts() {
     let listener = tcp_listener(1024);
     let addr = listener.local_addr().unwrap().to_string();
     let (report, _) = run_json(&[
