@@ -20,6 +20,7 @@ use listenlab_common::report::fork::ForkSummary;
 use nix::sys::epoll::EpollFlags;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 
 use super::Config;
 use super::child::ChildSpec;
@@ -93,155 +94,226 @@ pub fn run(
         .map_err(sys("blocking signals for a signalfd"))?;
     let doorbell = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
         .map_err(sys("creating the doorbell eventfd"))?;
-    let mut model = model::build(config);
-    let spec = ChildSpec {
-        life: model.child_life(),
-        accept: config.accept,
-        sleep: config.sleep,
-        greet: config.greet,
-        max_requests: config.max_requests,
-        request_starts: config.request_starts,
-        start,
-        parent: nix::unistd::getpid(),
-    };
-    let mut pool = Pool::new(spec, listener, &doorbell, config.max_children)
-        .map_err(sys("mapping the scoreboard"))?;
-    let mut poller = Poller::new().map_err(sys("creating an epoll instance"))?;
-    let listen_flags = config.trigger.flags();
-    poller
-        .add(listener, listen_flags, LISTENER)
-        .map_err(sys("adding the listener to epoll"))?;
-    poller
-        .add(&signals, EpollFlags::EPOLLIN, SIGNALS)
-        .map_err(sys("adding the signalfd to epoll"))?;
-    poller
-        .add(&doorbell, EpollFlags::EPOLLIN, DOORBELL)
-        .map_err(sys("adding the doorbell to epoll"))?;
-
-    let mut obs = Observer::new(out, config.format, start);
-    obs.listening(listener.endpoint())?;
-    let tick_every = model.tick_every();
-    let mut timers = Timers {
-        next_sample: None,
-        next_tick: tick_every.map(|every| start + every),
-        tick_every,
-        deadline: config.duration.map(|d| start + d),
-    };
-    let mut armed = true;
-
+    let mut event_loop = EventLoop::new(config, listener, &signals, &doorbell, out, start)?;
     let reason = loop {
-        let ready = poller
-            .wait(timers.timeout(Instant::now()))
+        if let Some(reason) = event_loop.turn()? {
+            break reason;
+        }
+    };
+    event_loop.finish(reason)
+}
+
+/// The loop's state: what it waits on, the pool, the model and the observer.
+struct EventLoop<'a> {
+    config: &'a Config,
+    listener: &'a Listener,
+    signals: &'a SignalFd,
+    doorbell: &'a EventFd,
+    poller: Poller,
+    pool: Pool<'a>,
+    model: Box<dyn Model>,
+    obs: Observer,
+    timers: Timers,
+    /// False while a level-triggered listener is paused.
+    armed: bool,
+}
+
+/// What one `epoll_wait` brought.
+#[derive(Debug, Default)]
+struct Turn {
+    ready: usize,
+    listener_ready: bool,
+    child_signal: bool,
+    pool_changed: bool,
+    stop: Option<String>,
+}
+
+impl<'a> EventLoop<'a> {
+    fn new(
+        config: &'a Config,
+        listener: &'a Listener,
+        signals: &'a SignalFd,
+        doorbell: &'a EventFd,
+        out: Box<dyn Write>,
+        start: Instant,
+    ) -> Result<Self, RunError> {
+        let model = model::build(config);
+        let spec = ChildSpec {
+            life: model.child_life(),
+            accept: config.accept,
+            sleep: config.sleep,
+            greet: config.greet,
+            max_requests: config.max_requests,
+            request_starts: config.request_starts,
+            start,
+            parent: nix::unistd::getpid(),
+        };
+        let pool = Pool::new(spec, listener, doorbell, config.max_children)
+            .map_err(sys("mapping the scoreboard"))?;
+        let poller = Poller::new().map_err(sys("creating an epoll instance"))?;
+        poller
+            .add(listener, config.trigger.flags(), LISTENER)
+            .map_err(sys("adding the listener to epoll"))?;
+        poller
+            .add(signals, EpollFlags::EPOLLIN, SIGNALS)
+            .map_err(sys("adding the signalfd to epoll"))?;
+        poller
+            .add(doorbell, EpollFlags::EPOLLIN, DOORBELL)
+            .map_err(sys("adding the doorbell to epoll"))?;
+        let mut obs = Observer::new(out, config.format, start);
+        obs.listening(listener.endpoint())?;
+        let tick_every = model.tick_every();
+        let timers = Timers {
+            next_sample: None,
+            next_tick: tick_every.map(|every| start + every),
+            tick_every,
+            deadline: config.duration.map(|d| start + d),
+        };
+        Ok(Self {
+            config,
+            listener,
+            signals,
+            doorbell,
+            poller,
+            pool,
+            model,
+            obs,
+            timers,
+            armed: true,
+        })
+    }
+
+    /// One turn of the loop. Returns why to stop, if it is time.
+    fn turn(&mut self) -> Result<Option<String>, RunError> {
+        let mut turn = self.wait()?;
+        if turn.child_signal {
+            for exited in self.pool.reap(&mut self.obs)? {
+                turn.pool_changed = true;
+                self.model
+                    .on_child_exit(&mut self.pool, &mut self.obs, &exited)?;
+            }
+        }
+        if turn.pool_changed {
+            self.pool.scan(&mut self.obs)?;
+        }
+        if turn.listener_ready && turn.stop.is_none() {
+            self.on_wakeup(turn.ready)?;
+        } else if !self.armed && turn.pool_changed {
+            self.set_armed(true)?;
+        }
+        self.run_timers()?;
+        let now = Instant::now();
+        let accepted = self.obs.counts().accepted;
+        if turn.stop.is_none() && self.timers.deadline.is_some_and(|d| now >= d) {
+            turn.stop = Some("duration".to_owned());
+        }
+        if turn.stop.is_none() && self.config.exit_after.is_some_and(|n| accepted >= n) {
+            turn.stop = Some("exit-after".to_owned());
+        }
+        self.obs.flush()?;
+        Ok(turn.stop)
+    }
+
+    /// Waits for events or the next timer and sorts out what arrived.
+    fn wait(&mut self) -> Result<Turn, RunError> {
+        let ready = self
+            .poller
+            .wait(self.timers.timeout(Instant::now()))
             .map_err(sys("waiting in epoll"))?;
-        let mut stop = None;
-        let mut listener_ready = false;
-        let mut pool_changed = false;
-        let mut child_signal = false;
+        let mut turn = Turn {
+            ready: ready.len(),
+            ..Turn::default()
+        };
         for event in &ready {
             match event.token {
-                LISTENER => listener_ready = true,
+                LISTENER => turn.listener_ready = true,
                 SIGNALS => {
-                    for signal in drain(&signals) {
+                    for signal in drain(self.signals) {
                         match signal {
-                            Signal::SIGCHLD => child_signal = true,
-                            other => stop = Some(other.as_str().to_owned()),
+                            Signal::SIGCHLD => turn.child_signal = true,
+                            other => turn.stop = Some(other.as_str().to_owned()),
                         }
                     }
                 }
                 DOORBELL => {
-                    let _ = doorbell.read(); // resets the counter; the scoreboard has the facts
-                    pool_changed = true;
+                    // Resets the counter; the scoreboard has the facts.
+                    let _ = self.doorbell.read();
+                    turn.pool_changed = true;
                 }
                 _ => {} // not ours (cannot happen: three tokens)
             }
         }
-        if child_signal {
-            for exited in pool.reap(&mut obs)? {
-                pool_changed = true;
-                model.on_child_exit(&mut pool, &mut obs, &exited)?;
-            }
+        Ok(turn)
+    }
+
+    /// The listener is ready: the model decides; a level-triggered listener that brought no
+    /// fork is paused until the pool changes.
+    fn on_wakeup(&mut self, ready: usize) -> Result<(), RunError> {
+        self.obs.wakeup(ready as u32)?;
+        let forked = self.model.on_wakeup(&mut self.pool, &mut self.obs)?;
+        self.timers.next_sample.get_or_insert_with(Instant::now);
+        if !forked && self.config.trigger == Trigger::Level {
+            self.set_armed(false)?;
         }
-        if pool_changed {
-            pool.scan(&mut obs)?;
-        }
-        if listener_ready && stop.is_none() {
-            obs.wakeup(ready.len() as u32)?;
-            let forked = model.on_wakeup(&mut pool, &mut obs)?;
-            timers.next_sample.get_or_insert_with(Instant::now);
-            if !forked && config.trigger == Trigger::Level {
-                poller
-                    .modify(listener, EpollFlags::empty(), LISTENER)
-                    .map_err(sys("pausing the listener"))?;
-                armed = false;
-            }
-        } else if !armed && pool_changed {
-            poller
-                .modify(listener, listen_flags, LISTENER)
-                .map_err(sys("re-arming the listener"))?;
-            armed = true;
-        }
-        run_timers(&mut timers, model.as_mut(), &mut pool, &mut obs, listener)?;
+        Ok(())
+    }
+
+    fn set_armed(&mut self, armed: bool) -> Result<(), RunError> {
+        let flags = if armed {
+            self.config.trigger.flags()
+        } else {
+            EpollFlags::empty()
+        };
+        self.poller
+            .modify(self.listener, flags, LISTENER)
+            .map_err(sys("pausing or re-arming the listener"))?;
+        self.armed = armed;
+        Ok(())
+    }
+
+    /// Runs whatever timers are due: the queue sample (rescheduled while anything is
+    /// pending) and the model's maintenance tick.
+    fn run_timers(&mut self) -> io::Result<()> {
         let now = Instant::now();
-        if stop.is_none() && timers.deadline.is_some_and(|d| now >= d) {
-            stop = Some("duration".to_owned());
+        let timers = &mut self.timers;
+        if timers.next_sample.is_some_and(|t| now >= t) {
+            let len = self.obs.sample_queue(self.listener)?;
+            let pending = len > 0 || self.pool.running() > 0;
+            timers.next_sample = pending.then(|| now + QUEUE_SAMPLE_EVERY);
         }
-        if stop.is_none()
-            && config
-                .exit_after
-                .is_some_and(|n| obs.counts().accepted >= n)
+        if let (Some(next), Some(every)) = (timers.next_tick, timers.tick_every)
+            && now >= next
         {
-            stop = Some("exit-after".to_owned());
+            self.model.on_tick(&mut self.pool, &mut self.obs)?;
+            // Skip missed ticks rather than running them back to back.
+            let mut due = next + every;
+            while due <= now {
+                due += every;
+            }
+            timers.next_tick = Some(due);
         }
-        obs.flush()?;
-        if let Some(reason) = stop {
-            break reason;
-        }
-    };
-
-    let _ = poller.delete(listener);
-    pool.scan(&mut obs)?;
-    let pending_at_exit = u64::from(obs.sample_queue(listener)?);
-    obs.stopping(&reason, pool.running())?;
-    obs.flush()?;
-    pool.stop_all(&mut obs, GRACE)?;
-    let info = RunInfo {
-        model: model.name(),
-        trigger: config.trigger.name(),
-        accept: config.accept.name(),
-        addr: listener.endpoint().to_string(),
-        stop_reason: reason,
-        pending_at_exit,
-    };
-    // Every child is reaped by now, so the counts must add up (checked in test builds).
-    debug_assert_eq!(obs.counts().check(), Ok(()));
-    Ok(obs.summary(info)?)
-}
-
-/// Runs whatever timers are due: the queue sample (rescheduled while anything is pending)
-/// and the model's maintenance tick.
-fn run_timers(
-    timers: &mut Timers,
-    model: &mut dyn Model,
-    pool: &mut Pool<'_>,
-    obs: &mut Observer,
-    listener: &Listener,
-) -> io::Result<()> {
-    let now = Instant::now();
-    if timers.next_sample.is_some_and(|t| now >= t) {
-        let len = obs.sample_queue(listener)?;
-        let pending = len > 0 || pool.running() > 0;
-        timers.next_sample = pending.then(|| now + QUEUE_SAMPLE_EVERY);
+        Ok(())
     }
-    if let (Some(next), Some(every)) = (timers.next_tick, timers.tick_every)
-        && now >= next
-    {
-        model.on_tick(pool, obs)?;
-        // Skip missed ticks rather than running them back to back.
-        let mut due = next + every;
-        while due <= now {
-            due += every;
-        }
-        timers.next_tick = Some(due);
+
+    /// Stops: no more listener events, a last queue sample, SIGTERM to the children, reap
+    /// them all, write the summary.
+    fn finish(mut self, reason: String) -> Result<ForkSummary, RunError> {
+        let _ = self.poller.delete(self.listener);
+        self.pool.scan(&mut self.obs)?;
+        let pending_at_exit = u64::from(self.obs.sample_queue(self.listener)?);
+        self.obs.stopping(&reason, self.pool.running())?;
+        self.obs.flush()?;
+        self.pool.stop_all(&mut self.obs, GRACE)?;
+        let info = RunInfo {
+            model: self.model.name(),
+            trigger: self.config.trigger.name(),
+            accept: self.config.accept.name(),
+            addr: self.listener.endpoint().to_string(),
+            stop_reason: reason,
+            pending_at_exit,
+        };
+        // Every child is reaped by now, so the counts must add up (checked in test builds).
+        debug_assert_eq!(self.obs.counts().check(), Ok(()));
+        Ok(self.obs.summary(info)?)
     }
-    Ok(())
 }
