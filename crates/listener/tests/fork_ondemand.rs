@@ -108,7 +108,9 @@ fn max_requests_retires_a_child_and_replaces_it_at_once() {
         s.counts.children_replaced <= s.counts.children_completed,
         "{s:?}"
     );
-    assert_eq!((s.counts.accepted, s.counts.served), (4, 4));
+    // The last connection may still be in service when SIGTERM comes (then it counts as
+    // interrupted, and check() in stop() holds either way).
+    assert_eq!(s.counts.accepted, 4, "{s:?}");
 }
 
 #[test]
