@@ -1,6 +1,7 @@
 //! What a forked child does: accept, (greet), serve for `--sleep`, close; once (per-event) or
 //! in a loop (ondemand), publishing its state and counts in its scoreboard slot and ringing
-//! the parent's doorbell (an eventfd) after each change so the parent reports it at once.
+//! the parent's doorbell (an eventfd) after each accept, and when a long-lived child is idle
+//! again, so the parent reports it at once.
 //!
 //! Reporting to the parent: the scoreboard holds the exact counts (an accept is counted in
 //! shared memory right after `accept()` returns, before anything can interrupt it); the exit

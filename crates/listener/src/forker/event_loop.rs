@@ -1,6 +1,6 @@
 //! The one event loop: a single-threaded parent waiting in epoll on the listener, a signalfd
-//! (SIGCHLD, SIGINT, SIGTERM) and the children's doorbell (an eventfd they write after each
-//! scoreboard change), with the epoll timeout as its timer (10 ms queue samples while
+//! (SIGCHLD, SIGINT, SIGTERM) and the children's doorbell (an eventfd they write after an
+//! accept or on going idle), with the epoll timeout as its timer (10 ms queue samples while
 //! anything is pending, the model's maintenance tick, `--duration`).
 //!
 //! Each turn: reap exited children and tell the model, report new accepts, hand listener
