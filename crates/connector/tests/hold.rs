@@ -123,3 +123,41 @@ fn peer_closes_and_resets_are_counted_while_holding() {
     assert_eq!(report.closed_by_peer, 8, "{report:?}");
     drop(accepted);
 }
+
+#[test]
+fn sigint_during_the_connect_phase_reports_what_was_done() {
+    // Backlog 1 holds two connections; the SYNs of the others are dropped, so those
+    // connects hang (for up to --timeout 30s) until SIGINT cancels them.
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let listener = tcp_listener(1);
+    let addr = listener.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let c = Connector::spawn(&[
+        "-n",
+        "6",
+        "--inet",
+        &addr,
+        "--timeout",
+        "30s",
+        "--format",
+        "json",
+    ]);
+    // A queued connection means dialing has begun (the handlers are installed before).
+    let mut ready = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    assert_eq!(poll(&mut ready, PollTimeout::from(20_000u16)).unwrap(), 1);
+    let pid = nix::unistd::Pid::from_raw(c.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let done = c.finish();
+    assert!(done.status.success(), "{done:?}");
+    assert_eq!(done.stdout.len(), 1, "no holding line: {:?}", done.stdout);
+    let report = parse_report(&done);
+    report.check_invariants();
+    assert!(report.interrupted, "{report:?}");
+    assert!(report.connected >= 1 && report.connected < 6, "{report:?}");
+    assert_eq!(
+        report.failed, 0,
+        "in-flight connects are cancelled, not failed"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
