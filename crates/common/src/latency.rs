@@ -5,15 +5,32 @@
 //! of samples; see [`new_histogram`].
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// A latency histogram in microseconds, 3 significant digits, auto-resizing so that no
-/// value is ever dropped.
+/// The longest latency a histogram tracks: one hour, in microseconds. Longer samples are
+/// recorded as one hour (a connect timeout is far shorter).
+pub const MAX_TRACKED_US: u64 = 3_600_000_000;
+
+/// A latency histogram in microseconds with 3 significant digits and fixed bounds
+/// (1 µs to [`MAX_TRACKED_US`]), about 200 KiB. Fixed bounds matter: hdrhistogram's
+/// `saturating_record` never grows an auto-resizing histogram, it clamps to its current
+/// top (about 2 ms for a fresh one), which would silently turn slow samples into 2 ms.
 pub fn new_histogram() -> Histogram<u64> {
     // 3 significant figures is what wrk, oha and HdrHistogram's own tools use.
-    Histogram::new(3).expect("3 significant figures is a valid histogram precision")
+    Histogram::new_with_bounds(1, MAX_TRACKED_US, 3)
+        .expect("1 us .. 1 h at 3 significant figures is a valid histogram")
+}
+
+/// Records one latency sample in microseconds: sub-microsecond samples count as 1 µs (the
+/// histogram's unit), samples beyond [`MAX_TRACKED_US`] as that maximum.
+pub fn record(hist: &mut Histogram<u64>, latency: Duration) {
+    let us = u64::try_from(latency.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    hist.saturating_record(us);
 }
 
 /// Percentiles of a latency distribution. Every value is in microseconds (the report field
@@ -129,6 +146,24 @@ mod tests {
         assert!(s.p999 <= s.max);
         assert!((s.p50 as i64 - 500).abs() <= 1, "{s:?}");
         assert!((s.mean - 500.5).abs() < 1.0, "{s:?}");
+    }
+
+    #[test]
+    fn slow_and_tiny_samples_are_kept_not_clamped() {
+        let mut h = new_histogram();
+        for us in [2, 208_000, 5_000_000] {
+            record(&mut h, Duration::from_micros(us));
+        }
+        record(&mut h, Duration::from_nanos(300));
+        record(&mut h, Duration::from_secs(7200));
+        assert_eq!(h.len(), 5);
+        assert_eq!(h.min(), 1);
+        assert!(
+            h.equivalent(h.value_at_quantile(0.7), 5_000_000),
+            "{}",
+            h.value_at_quantile(0.7)
+        );
+        assert!(h.equivalent(h.max(), MAX_TRACKED_US));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use listenlab_common::latency::new_histogram;
+use listenlab_common::latency::{self, new_histogram};
 use listenlab_common::report::connect::ConnectErrors;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -59,22 +59,6 @@ pub fn progress_bar(count: u64, visible: bool) -> ProgressBar {
     bar
 }
 
-/// Records one latency in microseconds; a sub-microsecond connect counts as 1 µs, the
-/// histogram's unit.
-///
-/// `record`, not `saturating_record`: in hdrhistogram 7.5 a saturating record clamps to
-/// the histogram's *current* top (about 2 ms for a fresh auto-resizing histogram) instead
-/// of growing it, which silently turned every slow connect into a 2 ms one.
-fn record_latency(histogram: &mut Histogram<u64>, latency: Duration) {
-    let us = u64::try_from(latency.as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    if histogram.record(us).is_err() {
-        // Only a value beyond what the histogram can ever grow to (over u64 ranges).
-        histogram.saturating_record(us);
-    }
-}
-
 /// Receives outcomes until every sender is gone. `capacity` sizes the vector of held
 /// descriptors up front, so it never reallocates while dialing.
 pub async fn collect(
@@ -93,7 +77,7 @@ pub async fn collect(
         for outcome in batch.drain(..) {
             match outcome.result {
                 Ok(fd) => {
-                    record_latency(&mut tally.histogram, outcome.latency);
+                    latency::record(&mut tally.histogram, outcome.latency);
                     tally.held.push(fd);
                 }
                 Err(kind) => kind.tally(&mut tally.errors),
@@ -109,19 +93,6 @@ pub async fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slow_connects_are_not_clamped() {
-        let mut h = new_histogram();
-        for us in [2, 2, 208_000, 5_000_000] {
-            record_latency(&mut h, Duration::from_micros(us));
-        }
-        record_latency(&mut h, Duration::from_nanos(300));
-        assert_eq!(h.len(), 5);
-        assert_eq!(h.min(), 1);
-        assert!(h.max() >= 4_995_000, "max {}", h.max());
-        assert!((207_000..=209_000).contains(&h.value_at_quantile(0.7)));
-    }
 
     #[tokio::test]
     async fn tallies_successes_and_failures() {
