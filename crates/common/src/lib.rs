@@ -1,11 +1,14 @@
-//! `listenlab-common`: what the listener and the connector must agree on, with no I/O.
+//! `listenlab-common`: what the listener and the connector must agree on. No I/O, but
+//! for the usage-error exit in [`cli`].
 //!
+//! - [`cli`]: one-line usage errors (exit 2) and broken-pipe detection for the binaries.
 //! - [`addr`]: the unix and inet addresses users type (`--unix PATH`, `--inet HOST:PORT`).
 //! - [`duration`]: durations users type (`250ms`, `2s`, `1m`, or a bare number of seconds).
 //! - [`latency`]: a [`latency::LatencySummary`] built from an HDR histogram.
 //! - [`report`]: the serde report types each binary prints.
 
 pub mod addr;
+pub mod cli;
 pub mod duration;
 pub mod latency;
 pub mod report;

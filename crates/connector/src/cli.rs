@@ -12,8 +12,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::error::ErrorKind;
-use clap::{ArgGroup, CommandFactory, Parser};
+use clap::{ArgGroup, Parser};
 use listenlab_common::{Endpoint, Format, HostPort, UnixPath, parse_duration};
 
 use crate::config::{Config, Hold};
@@ -128,9 +127,9 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Exits with clap's usage error (exit 2), naming the problem in one line.
+/// Exits 2 with a one-line usage error naming the problem.
 fn usage_error(msg: impl std::fmt::Display) -> ! {
-    Cli::command().error(ErrorKind::ValueValidation, msg).exit()
+    listenlab_common::cli::usage_error::<Cli>(msg)
 }
 
 /// Checks that a unix target exists and is a socket.
@@ -256,6 +255,7 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("socket-connect").chain(args.iter().copied()))

@@ -3,14 +3,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use listenlab_connector::{Cli, app, output};
+use listenlab_common::cli;
+use listenlab_connector::{Cli, app};
 
 fn main() -> ExitCode {
-    let config = Cli::parse().into_config();
+    let config = cli::parse::<Cli>().into_config();
     match app::run_blocking(config) {
         Ok(code) => code,
-        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if cli::is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("socket-connect: error: {err:#}");
             ExitCode::FAILURE

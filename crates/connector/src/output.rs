@@ -108,16 +108,6 @@ pub fn render_text(r: &ConnectReport) -> String {
     out
 }
 
-/// True when the error chain holds a broken pipe (stdout closed by a reader such as
-/// `head`), which is not a failure of the tool.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,13 +169,5 @@ mod tests {
         assert!(starts.windows(2).all(|w| w[0] == w[1]), "{text}");
         assert!(text.contains("errors         refused 1"), "{text}");
         assert!(text.contains("p99 20"), "{text}");
-    }
-
-    #[test]
-    fn broken_pipe_is_recognised_through_context() {
-        let err =
-            anyhow::Error::from(io::Error::from(io::ErrorKind::BrokenPipe)).context("printing");
-        assert!(is_broken_pipe(&err));
-        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
     }
 }

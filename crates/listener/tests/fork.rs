@@ -355,7 +355,12 @@ fn bad_inputs_exit_2_with_a_message_and_no_output() {
     for args in table {
         let out = run_to_end(BIN, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-        assert!(!out.stderr.is_empty(), "{args:?}: empty stderr");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("epoll-listen-fork: error: "),
+            "{args:?}: {stderr}"
+        );
         assert!(
             out.stdout.is_empty(),
             "{args:?}: stdout {:?}",

@@ -5,13 +5,13 @@ use std::io;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use listenlab_common::cli;
 use listenlab_listener::forker::{self, cli::Cli};
 
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if cli::is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("epoll-listen-fork: error: {err:#}");
             ExitCode::FAILURE
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let config = Cli::parse().into_config();
+    let config = cli::parse::<Cli>().into_config();
     let listener = match config.bind() {
         Ok(listener) => listener,
         // Another address fixes it: a usage error, exit 2 (the path is never deleted).
@@ -30,10 +30,4 @@ fn run() -> anyhow::Result<ExitCode> {
     forker::run(&config, &listener, Box::new(io::stdout()))?;
     // Returning (not exiting) drops the listener, which removes our unix socket file.
     Ok(ExitCode::SUCCESS)
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain()
-        .filter_map(|e| e.downcast_ref::<io::Error>())
-        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }

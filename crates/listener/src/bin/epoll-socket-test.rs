@@ -5,17 +5,14 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
-use listenlab_common::Format;
+use listenlab_common::{Format, cli};
 use listenlab_listener::probe::{self, Expect, Interrupt, ProbeError, cli::Cli};
 
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(err) => {
-            if let Some(io_err) = err.downcast_ref::<io::Error>()
-                && io_err.kind() == io::ErrorKind::BrokenPipe
-            {
+            if cli::is_broken_pipe(err.as_ref()) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("epoll-socket-test: error: {err:#}");
@@ -28,7 +25,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let config = Cli::parse().into_config();
+    let config = cli::parse::<Cli>().into_config();
     // Before any thread or child exists, so that all of them inherit the blocked mask.
     let intr = Interrupt::install().context("blocking SIGINT and SIGTERM")?;
     let report = probe::run(&config, &intr)?;

@@ -7,8 +7,7 @@ use std::fmt::Display;
 use std::net::ToSocketAddrs;
 use std::time::Duration;
 
-use clap::error::ErrorKind;
-use clap::{ArgGroup, CommandFactory, Parser, ValueEnum};
+use clap::{ArgGroup, Parser, ValueEnum};
 use listenlab_common::{Endpoint, Format, HostPort, UnixPath, parse_duration};
 
 use super::{AcceptMode, Config, ModelKind, RequestStarts};
@@ -113,11 +112,9 @@ impl From<TriggerArg> for Trigger {
     }
 }
 
-/// Prints a usage error the way clap does and exits with status 2.
+/// Exits 2 with a one-line usage error naming the problem.
 pub fn usage_error(message: impl Display) -> ! {
-    Cli::command()
-        .error(ErrorKind::ValueValidation, message)
-        .exit()
+    listenlab_common::cli::usage_error::<Cli>(message)
 }
 
 impl Cli {
@@ -189,6 +186,7 @@ fn resolve(hp: &HostPort) -> Result<std::net::SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         let cli =

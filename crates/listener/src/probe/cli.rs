@@ -5,8 +5,7 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 
-use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser, value_parser};
+use clap::{Parser, value_parser};
 use listenlab_common::{Endpoint, Format, HostPort, UnixPath};
 
 use super::{Config, ConnectFrom, Expect, Part, limits};
@@ -81,7 +80,7 @@ impl Cli {
     pub fn into_config(self) -> Config {
         match self.validate() {
             Ok(config) => config,
-            Err(msg) => Cli::command().error(ErrorKind::ValueValidation, msg).exit(),
+            Err(msg) => listenlab_common::cli::usage_error::<Cli>(msg),
         }
     }
 
@@ -183,6 +182,7 @@ fn names<T: Copy>(items: &[T], name: fn(T) -> &'static str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         let mut argv = vec!["epoll-socket-test"];
