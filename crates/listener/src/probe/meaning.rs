@@ -7,8 +7,8 @@
 //! net/core/datagram.c); the tables are what this kernel did.
 
 /// The closing explanation of the text report (indented, newline-terminated).
-pub const WHAT_THIS_MEANS: &str = "\
-  Every new pending connection is a wakeup of the listener's wait queue, and epoll turns
+pub const WHAT_THIS_MEANS: &str =
+    "  Every new pending connection is a wakeup of the listener's wait queue, and epoll turns
   every wakeup into an event. TCP: when the handshake's last ACK arrives,
   tcp_child_process() moves the child socket out of SYN_RECV and calls
   parent->sk_data_ready(parent), which is sock_def_readable() -> __wake_up_sync_key().
