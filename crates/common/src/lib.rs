@@ -6,12 +6,15 @@
 //! - [`duration`]: durations users type (`250ms`, `2s`, `1m`, or a bare number of seconds).
 //! - [`latency`]: a [`latency::LatencySummary`] built from an HDR histogram.
 //! - [`report`]: the serde report types each binary prints.
+//! - `testing` (feature `testing`): bounded waits and line readers for integration tests.
 
 pub mod addr;
 pub mod cli;
 pub mod duration;
 pub mod latency;
 pub mod report;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use addr::{AddrError, Endpoint, HostPort, UnixPath};
 pub use duration::{DurationError, parse_duration};

@@ -5,16 +5,17 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use listenlab_common::testing::{pump_lines, wait_bounded};
 use serde::Deserialize;
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -53,16 +54,7 @@ impl Connector {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawning socket-connect");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = pump_lines(child.stdout.take().unwrap());
         let mut stderr = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
@@ -107,17 +99,8 @@ impl Connector {
 
     /// Waits (at most `WAIT`) for the process to exit; collects the rest of its output.
     pub fn finish(mut self) -> Finished {
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "socket-connect did not exit within {WAIT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let status = wait_bounded(&mut self.child, WAIT)
+            .unwrap_or_else(|| panic!("socket-connect did not exit within {WAIT:?}"));
         let mut stdout = Vec::new();
         loop {
             match self.lines.recv_timeout(WAIT) {
@@ -339,16 +322,7 @@ impl ListenFork {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawning epoll-listen-fork");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = pump_lines(child.stdout.take().unwrap());
         let first: serde_json::Value =
             serde_json::from_str(&lines.recv_timeout(WAIT).expect("readiness line")).unwrap();
         assert_eq!(first["event"], "listening", "{first}");

@@ -4,11 +4,11 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use listenlab_common::testing::{output_within, pump_lines};
 use serde::Deserialize;
 
 /// The longest any probe run in these tests may take.
@@ -31,23 +31,9 @@ pub fn run(args: &[&str]) -> Output {
     wait_output(child)
 }
 
-/// Waits for `child` to finish (bounded) and returns its output.
+/// Waits for `child` to finish (bounded by [`RUN_WITHIN`]) and returns its output.
 pub fn wait_output(child: Child) -> Output {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(RUN_WITHIN) {
-        Ok(out) => out.expect("waiting for the probe"),
-        Err(_) => {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            panic!("the probe did not finish within {RUN_WITHIN:?}");
-        }
-    }
+    output_within(child, RUN_WITHIN)
 }
 
 /// Runs the probe with `--format json` plus `args`, expects exit 0, parses the report.
@@ -92,16 +78,7 @@ pub fn spawn_with_progress(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
 
 /// Reads lines from `child`'s stderr on a thread; each arrives on the returned channel.
 pub fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+    pump_lines(child.stderr.take().expect("stderr is piped"))
 }
 
 /// The remaining lines of a channel from [`stderr_lines`], up to the end of the stream

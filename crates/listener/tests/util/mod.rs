@@ -4,11 +4,11 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use listenlab_common::testing::{output_within, pump_lines, wait_bounded};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -27,47 +27,9 @@ fn spawn(bin: &str, args: &[&str], stdin: Stdio) -> Child {
         .expect("spawn")
 }
 
-/// Waits up to [`WAIT`] for `child` to exit (a bounded poll: an exit has no readiness line).
-fn wait_bounded(child: &mut Child) -> Option<ExitStatus> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Runs `bin` with `args` to completion (stdin closed), bounded by [`WAIT`].
 pub fn run_to_end(bin: &str, args: &[&str]) -> Output {
-    let mut child = spawn(bin, args, Stdio::null());
-    let Some(status) = wait_bounded(&mut child) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{bin} {args:?} did not exit within {WAIT:?}");
-    };
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut stderr)
-        .unwrap();
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
+    output_within(spawn(bin, args, Stdio::null()), WAIT)
 }
 
 /// A running binary that prints JSON lines, with everything it printed so far.
@@ -85,8 +47,8 @@ impl Running {
     /// Starts `bin` with `args` and waits (bounded) for its `listening` line.
     pub fn start(bin: &str, args: &[&str]) -> Running {
         let mut child = spawn(bin, args, Stdio::piped());
-        let lines = pump(child.stdout.take().unwrap());
-        let stderr = pump(child.stderr.take().unwrap());
+        let lines = pump_lines(child.stdout.take().unwrap());
+        let stderr = pump_lines(child.stderr.take().unwrap());
         let mut running = Running {
             child: Some(child),
             lines,
@@ -159,7 +121,7 @@ impl Running {
     pub fn finish(&mut self) -> ExitStatus {
         while self.next_line().is_some() {}
         let mut child = self.child.take().unwrap();
-        wait_bounded(&mut child).unwrap_or_else(|| panic!("no exit within {WAIT:?}"))
+        wait_bounded(&mut child, WAIT).unwrap_or_else(|| panic!("no exit within {WAIT:?}"))
     }
 
     /// The last line, which must be the summary.
@@ -182,26 +144,12 @@ impl Drop for Running {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            if wait_bounded(&mut child).is_none() {
+            if wait_bounded(&mut child, WAIT).is_none() {
                 let _ = child.kill();
                 let _ = child.wait();
             }
         }
     }
-}
-
-/// Forwards lines from `from` over a channel, from a helper thread.
-fn pump(from: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// True when no process `pid` with this command name (`comm`, truncated by the kernel to
