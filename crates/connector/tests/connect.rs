@@ -122,6 +122,18 @@ fn full_unix_backlog_counts_would_block() {
     );
 }
 
+/// Runs `args` (which make `n` connects against a listener that never accepts) and checks
+/// that the connects the queue held succeeded and every other one timed out.
+fn run_until_queue_full(args: &[&str], n: u64) -> util::Report {
+    let (report, done) = run_json(args);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert!(report.connected >= 1, "{report:?}");
+    assert!(report.errors.timeout >= 1, "{report:?}");
+    assert_eq!(report.connected + report.errors.timeout, n, "{report:?}");
+    report
+}
+
 #[test]
 fn full_unix_backlog_times_out_when_waiting_for_it() {
     let (_dir, path) = socket_path();
@@ -138,12 +150,7 @@ fn full_unix_backlog_times_out_when_waiting_for_it() {
         "--hold",
         "0",
     ];
-    let (report, done) = run_json(&args);
-    assert!(done.status.success(), "{done:?}");
-    report.check_invariants();
-    assert!(report.connected >= 1, "{report:?}");
-    assert!(report.errors.timeout >= 1, "{report:?}");
-    assert_eq!(report.connected + report.errors.timeout, 6, "{report:?}");
+    let report = run_until_queue_full(&args, 6);
     assert!(report.elapsed_ms >= 200.0, "{report:?}");
 }
 
@@ -163,12 +170,7 @@ fn full_tcp_accept_queue_times_out() {
         "--hold",
         "0",
     ];
-    let (report, done) = run_json(&args);
-    assert!(done.status.success(), "{done:?}");
-    report.check_invariants();
-    assert!(report.connected >= 1, "{report:?}");
-    assert!(report.errors.timeout >= 1, "{report:?}");
-    assert_eq!(report.connected + report.errors.timeout, 6, "{report:?}");
+    run_until_queue_full(&args, 6);
 }
 
 #[test]
