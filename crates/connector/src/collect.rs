@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use listenlab_common::latency::{self, new_histogram};
 use listenlab_common::report::connect::ConnectErrors;
 use tokio::sync::mpsc;
@@ -52,9 +52,16 @@ pub fn progress_bar(count: u64, visible: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(count), ProgressDrawTarget::stderr_with_hz(10));
     let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} connects ({per_sec}) {msg}",
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} connects ({rate}) {msg}",
     )
-    .expect("the progress template is valid");
+    .expect("the progress template is valid")
+    // indicatif's own {per_sec} prints four decimals; whole connects per second suffice.
+    .with_key(
+        "rate",
+        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}/s", state.per_sec());
+        },
+    );
     bar.set_style(style);
     bar
 }

@@ -88,11 +88,18 @@ pub fn render_text(r: &ConnectReport) -> String {
         ),
     ];
     if l.count > 0 {
+        let t = |us: u64| human_us(us as f64);
         rows.push((
-            "latency (us)",
+            "latency",
             format!(
-                "min {}  mean {:.1}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
-                l.min, l.mean, l.p50, l.p90, l.p99, l.p999, l.max
+                "min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+                t(l.min),
+                human_us(l.mean),
+                t(l.p50),
+                t(l.p90),
+                t(l.p99),
+                t(l.p999),
+                t(l.max)
             ),
         ));
     }
@@ -106,6 +113,18 @@ pub fn render_text(r: &ConnectReport) -> String {
         let _ = writeln!(out, "{key:<width$}  {value}");
     }
     out
+}
+
+/// A microsecond value in the unit that keeps it readable: `16us`, `5.01ms`, `19.7s`
+/// (JSON keeps plain microseconds).
+fn human_us(us: f64) -> String {
+    if us < 1_000.0 {
+        format!("{}us", (us * 10.0).round() / 10.0)
+    } else if us < 1_000_000.0 {
+        format!("{:.2}ms", us / 1_000.0)
+    } else {
+        format!("{:.2}s", us / 1_000_000.0)
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +164,14 @@ mod tests {
             closed_by_peer: 0,
             interrupted: false,
         }
+    }
+
+    #[test]
+    fn latencies_read_in_a_fitting_unit() {
+        assert_eq!(human_us(16.0), "16us");
+        assert_eq!(human_us(39.44), "39.4us");
+        assert_eq!(human_us(5_005_311.0), "5.01s");
+        assert_eq!(human_us(1_234.0), "1.23ms");
     }
 
     #[test]

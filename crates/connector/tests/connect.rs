@@ -273,7 +273,7 @@ fn text_report_is_a_readable_table() {
         format!("target         {addr} (tcp)"),
         "connects       7 attempted, 7 connected, 0 failed".to_owned(),
         "errors         none".to_owned(),
-        "latency (us)   min ".to_owned(),
+        "latency        min ".to_owned(),
         "held           0 ms, 0 closed by peer".to_owned(),
     ] {
         assert!(text.contains(&want), "missing {want:?} in\n{text}");

@@ -319,7 +319,7 @@ fn text_line(event: &ForkEvent) -> String {
             total_accepted,
             ..
         } => format!(
-            "child {child} pid {pid} accepted at {accepted_at_ms:.3} ms (child {child_accepted}, total {total_accepted})"
+            "child {child} pid {pid} accepted at {accepted_at_ms:.3} ms (its #{child_accepted}, #{total_accepted} in all)"
         ),
         ForkEvent::ChildEmpty { child, pid, .. } => {
             format!("child {child} pid {pid} found nothing to accept")
