@@ -150,8 +150,10 @@ impl Poller {
     }
 }
 
-/// Milliseconds for `epoll_wait`, rounding up (1 µs waits 1 ms, not 0) and saturating.
-fn to_epoll_timeout(timeout: Option<Duration>) -> EpollTimeout {
+/// Milliseconds for `epoll_wait` or `poll` (nix's `EpollTimeout` is its `PollTimeout`),
+/// rounding up (1 µs waits 1 ms, not 0, so a short wait never becomes a busy loop) and
+/// saturating; `None` waits forever.
+pub fn to_epoll_timeout(timeout: Option<Duration>) -> EpollTimeout {
     match timeout {
         None => EpollTimeout::NONE,
         Some(t) => {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::eventfd::EventFd;
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -244,12 +244,6 @@ enum Wait {
     Stopped,
 }
 
-/// Milliseconds for poll(2), rounded up so a short wait never becomes a busy loop.
-fn poll_timeout(left: Duration) -> PollTimeout {
-    let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
-    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-}
-
 /// Waits until `fd` is readable, `timeout` passes, or `stop()` turns true after a signal.
 fn wait_fd(fd: BorrowedFd<'_>, timeout: Option<Duration>, stop: fn() -> bool) -> Wait {
     let deadline = timeout.map(|t| Instant::now() + t);
@@ -262,7 +256,7 @@ fn wait_fd(fd: BorrowedFd<'_>, timeout: Option<Duration>, stop: fn() -> bool) ->
             return Wait::TimedOut;
         }
         let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match poll(&mut fds, left.map_or(PollTimeout::NONE, poll_timeout)) {
+        match poll(&mut fds, crate::poller::to_epoll_timeout(left)) {
             Ok(n) if n > 0 => return Wait::Ready,
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(_) => return Wait::Ready, // let the caller's read/accept report it
@@ -281,20 +275,13 @@ fn pause(d: Duration, stop: fn() -> bool) -> bool {
         if left.is_zero() {
             return true;
         }
-        let _ = poll(&mut [], poll_timeout(left));
+        let _ = poll(&mut [], crate::poller::to_epoll_timeout(Some(left)));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn poll_timeouts_round_up() {
-        assert_eq!(i32::from(poll_timeout(Duration::from_micros(1))), 1);
-        assert_eq!(i32::from(poll_timeout(Duration::from_millis(7))), 7);
-        assert_eq!(i32::from(poll_timeout(Duration::ZERO)), 0);
-    }
 
     #[test]
     fn pause_waits_the_whole_time() {

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 
@@ -70,9 +70,7 @@ impl Interrupt {
                 fds.push(PollFd::new(sig.as_fd(), PollFlags::POLLIN));
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            // Round up to whole milliseconds so that a short wait never becomes a spin.
-            let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
-            let ms = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+            let ms = crate::poller::to_epoll_timeout(Some(left));
             let n = if fds.is_empty() {
                 std::thread::sleep(left);
                 0
