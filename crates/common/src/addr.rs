@@ -26,7 +26,8 @@ pub struct AddrError {
 enum AddrErrorKind {
     Empty,
     MissingPort,
-    BadPort(String),
+    /// The text, and the lowest port accepted (0 for listeners, 1 for connectors).
+    BadPort(String, u16),
     PortZero,
     BadHost(String),
     UnbracketedIpv6,
@@ -41,8 +42,15 @@ impl fmt::Display for AddrErrorKind {
         match self {
             Self::Empty => write!(f, "empty address; {INET_FORM} or a unix socket path"),
             Self::MissingPort => write!(f, "missing port; {INET_FORM}"),
-            Self::BadPort(port) => {
-                write!(f, "port '{port}' is not a number in 1-65535; {INET_FORM}")
+            Self::BadPort(port, 0) => write!(
+                f,
+                "port '{port}' is not a number in 0-65535 (0 picks a free port); {INET_FORM}"
+            ),
+            Self::BadPort(port, min) => {
+                write!(
+                    f,
+                    "port '{port}' is not a number in {min}-65535; {INET_FORM}"
+                )
             }
             Self::PortZero => write!(
                 f,
@@ -66,6 +74,24 @@ impl fmt::Display for AddrErrorKind {
 impl AddrError {
     fn new(kind: AddrErrorKind) -> Self {
         Self { kind }
+    }
+}
+
+/// What kind of file a path holds, for messages such as "`/tmp/x` is a regular file, not a
+/// unix socket": `a socket`, `a directory`, `a symbolic link`, `a regular file`, or `a
+/// special file` (device, FIFO).
+pub fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_socket() {
+        "a socket"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
     }
 }
 
@@ -127,11 +153,13 @@ enum Host {
 impl HostPort {
     /// Parses an address to connect to: like `FromStr`, but port 0 is refused.
     pub fn parse_target(s: &str) -> Result<Self, AddrError> {
-        let hp: Self = s.parse()?;
-        if hp.port == 0 {
-            return Err(AddrError::new(AddrErrorKind::PortZero));
+        match s.parse::<Self>() {
+            Ok(hp) if hp.port == 0 => Err(AddrError::new(AddrErrorKind::PortZero)),
+            Err(AddrError {
+                kind: AddrErrorKind::BadPort(port, _),
+            }) => Err(AddrError::new(AddrErrorKind::BadPort(port, 1))),
+            other => other,
         }
-        Ok(hp)
     }
 
     /// Parses an address to listen on. A bare port (`9000`) means `127.0.0.1:9000`: we
@@ -173,7 +201,7 @@ impl HostPort {
 
 fn parse_port(text: &str) -> Result<u16, AddrError> {
     text.parse::<u16>()
-        .map_err(|_| AddrError::new(AddrErrorKind::BadPort(text.to_owned())))
+        .map_err(|_| AddrError::new(AddrErrorKind::BadPort(text.to_owned(), 0)))
 }
 
 /// Host names per RFC 1123: letters, digits, `-` and `.`, labels not starting with `-`.
@@ -360,6 +388,19 @@ mod tests {
         );
         assert!(UnixPath::new("").is_err());
         assert!("a\0b".parse::<UnixPath>().is_err());
+    }
+
+    #[test]
+    fn names_file_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let kind = |p: &Path| file_kind(&std::fs::symlink_metadata(p).unwrap().file_type());
+        assert_eq!(kind(dir.path()), "a directory");
+        assert_eq!(kind(&file), "a regular file");
+        let sock = dir.path().join("s");
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        assert_eq!(kind(&sock), "a socket");
     }
 
     #[test]

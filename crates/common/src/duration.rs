@@ -5,12 +5,22 @@
 
 use std::time::Duration;
 
-/// A duration the user typed that we could not read.
+/// The longest duration accepted: a year. Longer values are surely typos, and deadlines
+/// computed as `Instant::now() + d` must not overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A duration the user typed that we could not use.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error(
-    "not a duration; expected a number with a unit such as 250ms, 2s or 1m, or a bare number of seconds"
-)]
-pub struct DurationError;
+pub enum DurationError {
+    /// Not a duration at all.
+    #[error(
+        "not a duration; expected a number with a unit such as 250ms, 2s or 1m, or a bare number of seconds"
+    )]
+    Unreadable,
+    /// Longer than [`MAX_DURATION`].
+    #[error("longer than a year, the longest duration accepted; use e.g. 30s, 10m or 2h")]
+    TooLong,
+}
 
 /// Parses `250ms`, `2s`, `1m`, `0`, or a bare number of seconds (`1`, `0.5`).
 ///
@@ -18,13 +28,22 @@ pub struct DurationError;
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(DurationError);
+        return Err(DurationError::Unreadable);
     }
-    if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let secs: f64 = text.parse().map_err(|_| DurationError)?;
-        return Duration::try_from_secs_f64(secs).map_err(|_| DurationError);
+    let parsed = if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let secs: f64 = text.parse().map_err(|_| DurationError::Unreadable)?;
+        // Too large for a Duration at all is too long, not unreadable.
+        Duration::try_from_secs_f64(secs).map_err(|_| DurationError::TooLong)?
+    } else {
+        humantime::parse_duration(text).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => DurationError::TooLong,
+            _ => DurationError::Unreadable,
+        })?
+    };
+    if parsed > MAX_DURATION {
+        return Err(DurationError::TooLong);
     }
-    humantime::parse_duration(text).map_err(|_| DurationError)
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -48,9 +67,30 @@ mod tests {
     }
 
     #[test]
+    fn rejects_durations_longer_than_a_year() {
+        assert_eq!(parse_duration("365days"), Ok(MAX_DURATION));
+        for text in [
+            "366days",
+            "10000000000000000000s",
+            "99999999999999999999",
+            "400d",
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Err(DurationError::TooLong),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
     fn rejects_garbage() {
         for text in ["", "abc", "2x", "-1", "1..2", "ms"] {
-            assert_eq!(parse_duration(text), Err(DurationError), "{text:?}");
+            assert_eq!(
+                parse_duration(text),
+                Err(DurationError::Unreadable),
+                "{text:?}"
+            );
         }
     }
 }

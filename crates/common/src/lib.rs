@@ -16,7 +16,7 @@ pub mod report;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use addr::{AddrError, Endpoint, HostPort, UnixPath};
+pub use addr::{AddrError, Endpoint, HostPort, UnixPath, file_kind};
 pub use duration::{DurationError, parse_duration};
 pub use latency::LatencySummary;
 pub use report::{Format, Listening};

@@ -18,7 +18,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use listenlab_common::Endpoint;
+use listenlab_common::{Endpoint, file_kind};
 use nix::errno::Errno;
 use nix::sys::socket::{
     self, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, UnixAddr, sockopt,
@@ -112,7 +112,9 @@ pub enum ListenError {
     #[error("address {0} is not available on this machine; use a local address such as 127.0.0.1")]
     AddrNotAvailable(String),
     /// Any other failure, with the step that failed.
-    #[error("{what} {addr}: {source}")]
+    // The OS error is the source: `{err:#}` prints it after the context, so it is not
+    // formatted here too.
+    #[error("{what} {addr}")]
     Io {
         /// The step: `binding`, `listening on`, ...
         what: &'static str,
@@ -258,16 +260,7 @@ fn clear_stale_socket(path: &Path) -> Result<(), ListenError> {
     };
     let kind = meta.file_type();
     if !kind.is_socket() {
-        let what = if kind.is_dir() {
-            "a directory"
-        } else if kind.is_symlink() {
-            "a symbolic link"
-        } else if kind.is_file() {
-            "a regular file"
-        } else {
-            "a special file"
-        };
-        return Err(ListenError::NotASocket(path.to_owned(), what));
+        return Err(ListenError::NotASocket(path.to_owned(), file_kind(&kind)));
     }
     // A non-blocking connect tells a live listener (connected, or EAGAIN when its backlog is
     // full) from a stale file (ECONNREFUSED) without ever blocking.
@@ -282,7 +275,14 @@ fn clear_stale_socket(path: &Path) -> Result<(), ListenError> {
         (Ok(fd), Ok(addr)) => socket::connect(fd.as_raw_fd(), &addr) == Err(Errno::ECONNREFUSED),
         _ => false,
     };
-    if !stale {
+    // Unlink only the very file we examined: if the path changed meanwhile, leave it to
+    // its new owner. (A window between this check and the unlink remains; no call unlinks
+    // by inode. A socket another process has bound but not yet listened on also refuses
+    // connections and so counts as stale, as it does for every server that cleans up.)
+    let unchanged = std::fs::symlink_metadata(path).is_ok_and(|now| {
+        now.dev() == meta.dev() && now.ino() == meta.ino() && now.file_type().is_socket()
+    });
+    if !stale || !unchanged {
         return Err(ListenError::AddrInUse(path.display().to_string()));
     }
     std::fs::remove_file(path)
