@@ -315,7 +315,7 @@ fn current_thread_runtime_gives_the_same_counts() {
         "-n",
         "400",
         "--threads",
-        "2",
+        "1",
         "--inet",
         &addr,
         "--hold",
