@@ -10,7 +10,6 @@ use std::os::unix::net::UnixStream;
 
 use listenlab_common::report::fork::{ForkEvent, ForkSummary};
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use serde_json::Value;
 use util::{Running, gone, run_to_end};
@@ -216,33 +215,6 @@ fn a_sigkilled_child_is_reaped_and_reported_with_status_137() {
     let s = stop(&mut run);
     assert_eq!((s.counts.forks, s.counts.children_died), (1, 1));
     assert_adds_up(&s);
-}
-
-#[test]
-fn children_die_with_a_parent_killed_outright() {
-    // Orphans are re-parented to us instead of init, so we can see how they died and reap
-    // them (no other test here orphans anything).
-    nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let mut run = start_tcp("edge", &["--sleep", "30s"]);
-    let _clients: Vec<_> = (1..=2u64)
-        .map(|n| {
-            let c = TcpStream::connect(&run.addr).unwrap();
-            run.wait_event("child_accepted", |v| total_accepted(v) == n);
-            c
-        })
-        .collect();
-    let pids = child_pids(&run);
-    run.signal(Signal::SIGKILL);
-    run.finish();
-    for pid in pids {
-        let reaped = util::eventually(|| {
-            matches!(
-                waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
-                Ok(WaitStatus::Signaled(_, Signal::SIGKILL, _))
-            )
-        });
-        assert!(reaped, "child {pid} did not die with its parent");
-    }
 }
 
 #[test]
