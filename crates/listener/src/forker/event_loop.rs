@@ -27,6 +27,7 @@ use super::child::ChildSpec;
 use super::model::{self, Model};
 use super::observer::{Observer, RunInfo};
 use super::pool::Pool;
+use crate::events;
 use crate::poller::{Poller, Trigger};
 use crate::signals::{drain, signal_fd};
 use crate::socket::Listener;
@@ -225,9 +226,15 @@ impl<'a> EventLoop<'a> {
             ..Turn::default()
         };
         for event in &ready {
+            // Flags decoded by name (`crate::events`). An error on the listener is handled
+            // like readiness: the child's accept() then reports it. The signalfd and the
+            // doorbell are non-blocking and drained whatever the flags say, so an event for
+            // them with neither flag is harmless.
+            let flags = event.flags;
+            let wanted = events::is_readable(flags) || events::is_error(flags);
             match event.token {
-                LISTENER => turn.listener_ready = true,
-                SIGNALS => {
+                LISTENER if wanted => turn.listener_ready = true,
+                SIGNALS if wanted => {
                     for signal in drain(self.signals) {
                         match signal {
                             Signal::SIGCHLD => turn.child_signal = true,
@@ -235,12 +242,12 @@ impl<'a> EventLoop<'a> {
                         }
                     }
                 }
-                DOORBELL => {
+                DOORBELL if wanted => {
                     // Resets the counter; the scoreboard has the facts.
                     let _ = self.doorbell.read();
                     turn.pool_changed = true;
                 }
-                _ => {} // not ours (cannot happen: three tokens)
+                _ => {} // nothing we asked for, or not ours (cannot happen: three tokens)
             }
         }
         Ok(turn)
