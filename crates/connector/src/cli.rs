@@ -25,6 +25,10 @@ use crate::source::SourceList;
 /// slow listener is not flooded with thousands of SYNs at once.
 pub const DEFAULT_CONCURRENCY: u32 = 128;
 
+/// Most `--threads`. More worker threads than this buys nothing for a connect storm, and
+/// tokio aborts the process (not a clean error) when the OS refuses to start one.
+pub const MAX_THREADS: i64 = 1024;
+
 const EXAMPLES: &str = "\
 Examples:
   # 500 TCP connections as fast as possible, held until Enter (or stdin EOF, or Ctrl-C)
@@ -106,10 +110,10 @@ pub struct Cli {
     #[arg(long, short = 'q')]
     quiet: bool,
 
-    /// Runtime worker threads [default: the number of CPUs]. 1 runs everything on the main
-    /// thread (a current-thread runtime).
-    #[arg(long, value_name = "N")]
-    threads: Option<NonZeroU32>,
+    /// Runtime worker threads, 1 to 1024 [default: the number of CPUs]. 1 runs everything
+    /// on the main thread (a current-thread runtime).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS))]
+    threads: Option<u32>,
 }
 
 /// `--count`: a whole number of connections, at least 1.
@@ -246,7 +250,7 @@ impl Cli {
             sources,
             threads: self.threads.map_or_else(
                 || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-                |n| n.get() as usize,
+                |n| n as usize,
             ),
         })
     }
@@ -302,6 +306,8 @@ mod tests {
             &["--inet", "300.0.0.1:80"],
             &["--inet", "127.0.0.1:1", "--timeout", "soon"],
             &["--inet", "127.0.0.1:1", "--rate", "0"],
+            &["--inet", "127.0.0.1:1", "--threads", "0"],
+            &["--inet", "127.0.0.1:1", "--threads", "100000"],
             &["--inet", "127.0.0.1:1", "--source", "127.0.0.9-127.0.0.2"],
         ];
         for args in table {

@@ -39,6 +39,9 @@ fn rejects_bad_counts_and_numbers() {
         &["--inet", "127.0.0.1:1", "--concurrency", "0"],
         "--concurrency",
     );
+    for threads in ["0", "100000"] {
+        assert_usage_error(&["--inet", "127.0.0.1:1", "--threads", threads], "1..=1024");
+    }
     assert_usage_error(&["--inet", "127.0.0.1:1", "--rate", "0"], "positive number");
     assert_usage_error(
         &["--inet", "127.0.0.1:1", "--rate", "fast"],
