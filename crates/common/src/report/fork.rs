@@ -165,6 +165,23 @@ pub enum ForkEvent {
 }
 
 impl ForkEvent {
+    /// The `event` tag, as in JSON (`fork`, `child_exited`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Wakeup { .. } => "wakeup",
+            Self::Fork { .. } => "fork",
+            Self::RefusedFork { .. } => "refused_fork",
+            Self::ForkFailed { .. } => "fork_failed",
+            Self::ChildAccepted { .. } => "child_accepted",
+            Self::ChildEmpty { .. } => "child_empty",
+            Self::ChildExited { .. } => "child_exited",
+            Self::MaxChildren { .. } => "max_children",
+            Self::IdleKill { .. } => "idle_kill",
+            Self::Queue { .. } => "queue",
+            Self::Stopping { .. } => "stopping",
+        }
+    }
+
     /// The event's time, in milliseconds since start.
     pub fn t_ms(&self) -> f64 {
         match self {
@@ -194,7 +211,11 @@ impl ForkEvent {
 pub struct ForkCounts {
     /// `epoll_wait` returns that reported the listener ready (one `wakeup` line each).
     pub wakeups: u64,
-    /// Listener readiness events handled (with one listener, one per wakeup).
+    /// Listener readiness events handled. Equal to `wakeups` by construction: the tool
+    /// registers one listener, once, and epoll reports a registered fd at most once per
+    /// `epoll_wait` (its readiness is merged into one event), so each wakeup brings exactly
+    /// one listener event. Kept as its own field because the original tool's summary names
+    /// both; a tool with several listeners would see them differ.
     pub events: u64,
     /// Children forked.
     pub forks: u64,
@@ -251,6 +272,33 @@ pub struct ChildEnd {
 }
 
 impl ForkCounts {
+    /// The counts as `(name, value)` pairs in declaration order, named as in JSON (for the
+    /// text summary table).
+    pub fn fields(&self) -> [(&'static str, u64); 20] {
+        [
+            ("wakeups", self.wakeups),
+            ("events", self.events),
+            ("forks", self.forks),
+            ("refused_forks", self.refused_forks),
+            ("fork_failures", self.fork_failures),
+            ("accepted", self.accepted),
+            ("served", self.served),
+            ("first_byte_timeouts", self.first_byte_timeouts),
+            ("interrupted_connections", self.interrupted_connections),
+            ("children_completed", self.children_completed),
+            ("empty_children", self.empty_children),
+            ("idle_timeout_children", self.idle_timeout_children),
+            ("children_killed_at_exit", self.children_killed_at_exit),
+            ("children_busy_at_exit", self.children_busy_at_exit),
+            ("children_died", self.children_died),
+            ("children_replaced", self.children_replaced),
+            ("max_concurrent_children", self.max_concurrent_children),
+            ("max_children_warnings", self.max_children_warnings),
+            ("idle_kills", self.idle_kills),
+            ("idle_kills_escalated", self.idle_kills_escalated),
+        ]
+    }
+
     /// Counts a reaped child. Its accepted connections were already counted one by one as
     /// they were seen; here they are split by how they ended.
     pub fn child_ended(&mut self, end: ChildEnd) {
@@ -329,6 +377,37 @@ pub struct ForkSummary {
     pub stop_reason: String,
     /// Milliseconds from bind to the end of the run (children reaped).
     pub elapsed_ms: f64,
+}
+
+impl ForkSummary {
+    /// Every field as `(name, shown value)` in the JSON's order, counts flattened, without
+    /// the `event` tag: what the text summary table prints.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![
+            ("model", self.model.clone()),
+            ("trigger", self.trigger.clone()),
+            ("accept", self.accept.clone()),
+            ("addr", self.addr.clone()),
+        ];
+        out.extend(
+            self.counts
+                .fields()
+                .into_iter()
+                .map(|(name, v)| (name, v.to_string())),
+        );
+        out.extend([
+            ("max_listen_queue", self.max_listen_queue.to_string()),
+            ("pending_at_exit", self.pending_at_exit.to_string()),
+            (
+                "listen_overflows_delta",
+                self.listen_overflows_delta.to_string(),
+            ),
+            ("listen_drops_delta", self.listen_drops_delta.to_string()),
+            ("stop_reason", self.stop_reason.clone()),
+            ("elapsed_ms", self.elapsed_ms.to_string()),
+        ]);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -454,5 +533,119 @@ mod tests {
         assert!(json.get("counts").is_none());
         let back: ForkSummary = serde_json::from_value(json).unwrap();
         assert_eq!(back, summary);
+    }
+
+    #[test]
+    fn summary_fields_match_the_json_names_order_and_values() {
+        let summary = ForkSummary {
+            model: "per-event".into(),
+            trigger: "level".into(),
+            accept: "blocking".into(),
+            addr: "/tmp/s".into(),
+            counts: ForkCounts {
+                wakeups: 1,
+                idle_kills_escalated: 20,
+                ..ForkCounts::default()
+            },
+            max_listen_queue: 21,
+            pending_at_exit: 22,
+            listen_overflows_delta: 23,
+            listen_drops_delta: 24,
+            stop_reason: "duration".into(),
+            elapsed_ms: 1.25,
+        };
+        // serde_json's Map is sorted, so take the key order from the text itself.
+        let json = serde_json::to_string(&summary).unwrap();
+        let value = serde_json::to_value(&summary).unwrap();
+        let mut keys: Vec<(usize, &str)> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "event")
+            .map(|k| (json.find(&format!("\"{k}\":")).unwrap(), k.as_str()))
+            .collect();
+        keys.sort();
+        let fields = summary.fields();
+        let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, keys.iter().map(|(_, k)| *k).collect::<Vec<_>>());
+        for (name, shown) in fields {
+            let v = &value[name];
+            assert_eq!(
+                shown,
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+            );
+        }
+    }
+
+    #[test]
+    fn event_names_are_the_json_tags() {
+        let events = [
+            ForkEvent::Wakeup {
+                t_ms: 0.0,
+                ready: 1,
+            },
+            ForkEvent::Fork {
+                t_ms: 0.0,
+                child: 1,
+                pid: 1,
+                running: 1,
+            },
+            ForkEvent::RefusedFork {
+                t_ms: 0.0,
+                running: 1,
+            },
+            ForkEvent::ForkFailed {
+                t_ms: 0.0,
+                error: "x".into(),
+            },
+            ForkEvent::ChildAccepted {
+                t_ms: 0.0,
+                child: 1,
+                pid: 1,
+                accepted_at_ms: 0.0,
+                child_accepted: 1,
+                total_accepted: 1,
+            },
+            ForkEvent::ChildEmpty {
+                t_ms: 0.0,
+                child: 1,
+                pid: 1,
+            },
+            ForkEvent::ChildExited {
+                t_ms: 0.0,
+                child: 1,
+                pid: 1,
+                status: 0,
+                lifetime_ms: 0.0,
+                outcome: ChildOutcome::Completed,
+                accepted: 0,
+            },
+            ForkEvent::MaxChildren {
+                t_ms: 0.0,
+                max_children: 1,
+                message: "m".into(),
+            },
+            ForkEvent::IdleKill {
+                t_ms: 0.0,
+                child: 1,
+                pid: 1,
+                idle_ms: 0.0,
+                signal: "SIGQUIT".into(),
+            },
+            ForkEvent::Queue {
+                t_ms: 0.0,
+                len: 0,
+                max: 1,
+            },
+            ForkEvent::Stopping {
+                t_ms: 0.0,
+                reason: "SIGTERM".into(),
+                running: 0,
+            },
+        ];
+        for event in events {
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["event"], event.name(), "{event:?}");
+        }
     }
 }

@@ -349,50 +349,17 @@ fn text_line(event: &ForkEvent) -> String {
             reason, running, ..
         } => format!("{reason}: stopping {running} children"),
     };
-    let name = serde_json::to_value(event)
-        .ok()
-        .and_then(|v| v["event"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    format!("{:>10.3} ms  {name:<14} {detail}", event.t_ms())
+    format!("{:>10.3} ms  {:<14} {detail}", event.t_ms(), event.name())
 }
 
 fn write_summary_table(out: &mut impl Write, summary: &ForkSummary) -> io::Result<()> {
-    let json = serde_json::to_string(summary).map_err(io::Error::other)?;
-    let Ordered(fields) = serde_json::from_str(&json).map_err(io::Error::other)?;
+    let fields = summary.fields();
     let width = fields.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     writeln!(out, "summary")?;
-    for (name, v) in fields.iter().filter(|(name, _)| name != "event") {
-        let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    for (name, shown) in fields {
         writeln!(out, "  {name:<width$}  {shown}")?;
     }
     Ok(())
-}
-
-/// A JSON object's fields in the order they were written (serde_json's `Map` sorts them),
-/// so the text table lists the summary in its declared order.
-struct Ordered(Vec<(String, serde_json::Value)>);
-
-impl<'de> serde::Deserialize<'de> for Ordered {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = Ordered;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Ordered, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    fields.push(entry);
-                }
-                Ok(Ordered(fields))
-            }
-        }
-        d.deserialize_map(Fields)
-    }
 }
 
 #[cfg(test)]
@@ -433,6 +400,35 @@ mod tests {
         assert!(
             warn.contains("server reached max_children setting (3)"),
             "{warn}"
+        );
+    }
+
+    #[test]
+    fn the_text_summary_lists_every_field_in_json_order() {
+        let buf = Shared::default();
+        let obs = Observer::new(Box::new(buf.clone()), Format::Text, Instant::now());
+        let summary = obs
+            .summary(RunInfo {
+                model: "ondemand",
+                trigger: "edge",
+                accept: "blocking",
+                addr: "127.0.0.1:1".into(),
+                stop_reason: "duration".into(),
+                pending_at_exit: 2,
+            })
+            .unwrap();
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("summary"));
+        let names: Vec<&str> = lines
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        let want: Vec<&str> = summary.fields().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, want);
+        assert_eq!(names[0], "model");
+        assert!(
+            text.contains("  pending_at_exit") && text.contains("ondemand"),
+            "{text}"
         );
     }
 
