@@ -93,23 +93,23 @@ pub fn port_range_warning(
     range: RangeInclusive<u16>,
 ) -> Option<String> {
     let ports = u64::from(*range.end() - *range.start()) + 1;
+    // A range of one port (low == high) still takes one connection per source address.
+    let half = (ports / 2).max(1);
     let per_source = count.div_ceil(sources.max(1) as u64);
-    if per_source <= ports / 2 {
+    if per_source <= half {
         return None;
     }
-    let needed = count.div_ceil(ports / 2).max(2);
-    let fix = if target.ip().is_loopback() && target.is_ipv4() {
-        format!(
-            "spread them with --source 127.0.0.2-127.0.0.{} (loopback answers from all of 127/8)",
-            needed + 1
-        )
-    } else {
-        format!("spread them over {needed} or more local addresses with --source")
+    let needed = count.div_ceil(half).max(2);
+    let fix = match loopback_sources(target, needed) {
+        Some((first, last)) => {
+            format!("spread them with --source {first}-{last} (loopback answers from all of 127/8)")
+        }
+        None => format!("spread them over {needed} or more local addresses with --source"),
     };
     let fate = if per_source > ports {
         format!("the connects past {ports} will fail with EADDRNOTAVAIL")
     } else {
-        format!("connects will slow down sharply past about {}", ports / 2)
+        format!("connects will slow down sharply past about {half}")
     };
     Some(format!(
         "{per_source} connections to {target} from each source address exceed half of the \
@@ -118,6 +118,27 @@ pub fn port_range_warning(
         range.start(),
         range.end()
     ))
+}
+
+/// `needed` consecutive loopback source addresses from 127.0.0.2 for an IPv4 loopback
+/// target, or `None` when the target is elsewhere or 127/8 cannot hold that many (the
+/// last usable one is 127.255.255.254; .255 is the broadcast address).
+fn loopback_sources(
+    target: std::net::SocketAddr,
+    needed: u64,
+) -> Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let IpAddr::V4(ip) = target.ip() else {
+        return None;
+    };
+    if !ip.is_loopback() {
+        return None;
+    }
+    let first = Ipv4Addr::new(127, 0, 0, 2);
+    let last = u64::from(first.to_bits()) + needed - 1;
+    let last = u32::try_from(last).ok()?;
+    (last <= Ipv4Addr::new(127, 255, 255, 254).to_bits())
+        .then(|| (first, Ipv4Addr::from_bits(last)))
 }
 
 #[cfg(test)]
@@ -147,6 +168,40 @@ mod tests {
         assert!(over.contains("EADDRNOTAVAIL"), "{over}");
         let remote = port_range_warning(19_000, 1, "10.1.1.1:80".parse().unwrap(), 32768..=60999);
         assert!(remote.unwrap().contains("2 or more local addresses"));
+    }
+
+    #[test]
+    fn a_one_port_range_does_not_divide_by_zero() {
+        let target = "127.0.0.1:9000".parse().unwrap();
+        assert_eq!(port_range_warning(1, 1, target, 5000..=5000), None);
+        let warning = port_range_warning(3, 1, target, 5000..=5000).unwrap();
+        assert!(warning.contains("5000-5000 (1 ports)"), "{warning}");
+        assert!(warning.contains("EADDRNOTAVAIL"), "{warning}");
+        assert!(
+            warning.contains("--source 127.0.0.2-127.0.0.4"),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn suggested_loopback_range_crosses_octets_and_stays_in_127_8() {
+        let target = "127.0.0.1:9000".parse().unwrap();
+        // 1000 connects, 2 per address: 500 addresses, 127.0.0.2 to 127.0.1.245.
+        let warning = port_range_warning(1000, 1, target, 5000..=5003).unwrap();
+        assert!(
+            warning.contains("--source 127.0.0.2-127.0.1.245"),
+            "{warning}"
+        );
+        // More addresses than 127/8 holds: the generic advice instead.
+        let huge = port_range_warning(u64::from(u32::MAX), 1, target, 5000..=5000).unwrap();
+        assert!(
+            huge.contains("4294967295 or more local addresses"),
+            "{huge}"
+        );
+        let last = loopback_sources(target, (1 << 24) - 3).unwrap();
+        assert_eq!(last.1, std::net::Ipv4Addr::new(127, 255, 255, 254));
+        assert_eq!(loopback_sources(target, (1 << 24) - 2), None);
+        assert_eq!(loopback_sources("[::1]:9000".parse().unwrap(), 2), None);
     }
 
     #[test]
