@@ -218,6 +218,33 @@ fn a_sigkilled_child_is_reaped_and_reported_with_status_137() {
 }
 
 #[test]
+fn a_child_killed_from_outside_during_the_stop_is_reported_as_died() {
+    let mut run = start_tcp("edge", &["--sleep", "30s"]);
+    let _client = TcpStream::connect(&run.addr).unwrap();
+    run.wait_event("child_accepted", |v| total_accepted(v) == 1);
+    let pid = Pid::from_raw(child_pids(&run)[0]);
+    // Stopped, the child cannot act on the parent's SIGTERM; SIGKILL from outside then
+    // ends it inside the parent's stop, with a 137 the parent did not send.
+    kill(pid, Signal::SIGSTOP).unwrap();
+    run.signal(Signal::SIGTERM);
+    run.wait_event("stopping", |_| true);
+    kill(pid, Signal::SIGKILL).unwrap();
+    assert!(run.finish().success());
+    let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
+    let exited = run.wait_event("child_exited", |v| v["pid"] == pid.as_raw());
+    assert_eq!(
+        (exited["status"].as_i64(), exited["outcome"].as_str()),
+        (Some(137), Some("died"))
+    );
+    assert_eq!(
+        (s.counts.children_died, s.counts.children_busy_at_exit),
+        (1, 0),
+        "{s:?}"
+    );
+    assert_adds_up(&s);
+}
+
+#[test]
 fn exit_after_stops_once_that_many_connections_were_accepted() {
     let mut run = start_tcp("edge", &["--sleep", "0", "--exit-after", "3"]);
     for n in 1..=3u64 {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use listenlab_common::report::fork::{ChildEnd, ChildOutcome};
 use nix::sys::eventfd::EventFd;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::WaitStatus;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::child::{
@@ -32,6 +32,8 @@ struct Live {
     forked_at: Instant,
     seen_accepted: u64,
     idle_kill: Option<IdleKill>,
+    /// We sent SIGKILL at the end of the stop's grace.
+    killed: bool,
 }
 
 /// An idle kill in progress: when SIGQUIT went out, and whether SIGKILL followed.
@@ -161,6 +163,7 @@ impl<'a> Pool<'a> {
                         forked_at: Instant::now(),
                         seen_accepted: 0,
                         idle_kill: None,
+                        killed: false,
                     },
                 );
                 obs.forked(number, pid.as_raw(), self.running(), replacement)?;
@@ -238,7 +241,15 @@ impl<'a> Pool<'a> {
             status,
             lifetime: live.forked_at.elapsed(),
             end: ChildEnd {
-                outcome: classify(status, live.idle_kill.is_some(), self.stopping, view.state),
+                outcome: classify(
+                    status,
+                    Sent {
+                        idle_kill: live.idle_kill.is_some(),
+                        stop: self.stopping,
+                        kill: live.killed,
+                    },
+                    view.state,
+                ),
                 accepted: view.accepted,
                 served: view.served,
                 first_byte_timeouts: view.first_byte_timeouts,
@@ -251,6 +262,9 @@ impl<'a> Pool<'a> {
     /// Stops the pool: no more forks, SIGTERM to every child, reap them as they exit, and
     /// SIGKILL whatever is left after `grace`.
     pub fn stop_all(&mut self, obs: &mut Observer, grace: Duration) -> io::Result<()> {
+        // Children that exited before the stop (e.g. killed from outside just before it)
+        // are classified as such, not as part of the stop.
+        self.reap(obs)?;
         self.stopping = true;
         self.children.signal_all(Signal::SIGTERM);
         let deadline = Instant::now() + grace;
@@ -262,7 +276,18 @@ impl<'a> Pool<'a> {
         }
         let left: Vec<Pid> = self.live.keys().copied().collect();
         for pid in left {
-            if let Some(status) = reap_within(pid, Duration::ZERO) {
+            // Exited just now on its own: its status says how. Else SIGKILL it, and
+            // remember that the 137 is ours.
+            let status = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(status) if exit_code(status).is_some() => Some(status),
+                _ => {
+                    if let Some(live) = self.live.get_mut(&pid) {
+                        live.killed = true;
+                    }
+                    reap_within(pid, Duration::ZERO)
+                }
+            };
+            if let Some(status) = status {
                 self.finish(pid, status, obs)?;
             }
         }
@@ -290,17 +315,33 @@ fn report_accepts(
     Ok(())
 }
 
-/// How a child ended, from its exit status, whether we idle-killed it, whether the run was
-/// stopping, and the last state it published (for children SIGKILLed after the grace).
-pub fn classify(status: i32, idle_killed: bool, stopping: bool, last: SlotState) -> ChildOutcome {
+/// The signals the parent sent a child, for [`classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The ondemand idle timeout told it to exit (SIGQUIT, maybe SIGKILL).
+    pub idle_kill: bool,
+    /// The run was stopping when it was reaped (it got SIGTERM).
+    pub stop: bool,
+    /// It got SIGKILL at the end of the stop's grace.
+    pub kill: bool,
+}
+
+/// How a child ended, from its exit status, what we sent it, and the last state it
+/// published (for children SIGKILLed after the grace). A death by a signal we did not send
+/// is `died`, even during the stop: SIGKILL counts as ours only if we sent it, SIGTERM
+/// (143: our stop reached a child before it installed its handler) only while stopping.
+pub fn classify(status: i32, sent: Sent, last: SlotState) -> ChildOutcome {
+    const BY_SIGTERM: i32 = 128 + Signal::SIGTERM as i32;
+    const BY_SIGKILL: i32 = 128 + Signal::SIGKILL as i32;
+    let ours = |s: i32| (s == BY_SIGKILL && sent.kill) || s == BY_SIGTERM;
     match status {
-        _ if idle_killed => ChildOutcome::IdleTimeout,
+        _ if sent.idle_kill => ChildOutcome::IdleTimeout,
         EXIT_COMPLETED => ChildOutcome::Completed,
         EXIT_EMPTY => ChildOutcome::Empty,
-        EXIT_STOPPED_IDLE if stopping => ChildOutcome::KilledAtExit,
-        EXIT_STOPPED_BUSY if stopping => ChildOutcome::BusyAtExit,
-        s if stopping && s > 128 && last == SlotState::Busy => ChildOutcome::BusyAtExit,
-        s if stopping && s > 128 => ChildOutcome::KilledAtExit,
+        EXIT_STOPPED_IDLE if sent.stop => ChildOutcome::KilledAtExit,
+        EXIT_STOPPED_BUSY if sent.stop => ChildOutcome::BusyAtExit,
+        s if sent.stop && ours(s) && last == SlotState::Busy => ChildOutcome::BusyAtExit,
+        s if sent.stop && ours(s) => ChildOutcome::KilledAtExit,
         _ => ChildOutcome::Died,
     }
 }
@@ -313,24 +354,35 @@ mod tests {
     fn exits_are_classified_by_status_and_phase() {
         use ChildOutcome::*;
         use SlotState::{Busy, Idle, Starting};
+        let sent = |idle_kill, stop, kill| Sent {
+            idle_kill,
+            stop,
+            kill,
+        };
         let table = [
-            (0, false, false, Idle, Completed),
-            (3, false, false, Idle, Empty),
-            (4, false, true, Idle, KilledAtExit),
-            (5, false, true, Busy, BusyAtExit),
-            (137, false, true, Busy, BusyAtExit),
-            (137, false, true, Starting, KilledAtExit),
-            (137, false, false, Idle, Died),
-            (4, false, false, Idle, Died),
-            (4, true, false, Idle, IdleTimeout),
-            (137, true, true, Idle, IdleTimeout),
-            (101, false, false, Busy, Died),
+            (0, sent(false, false, false), Idle, Completed),
+            (3, sent(false, false, false), Idle, Empty),
+            (4, sent(false, true, false), Idle, KilledAtExit),
+            (5, sent(false, true, false), Busy, BusyAtExit),
+            (137, sent(false, true, true), Busy, BusyAtExit),
+            (137, sent(false, true, true), Starting, KilledAtExit),
+            (143, sent(false, true, false), Starting, KilledAtExit),
+            // SIGKILL from outside, reaped during the stop: not ours.
+            (137, sent(false, true, false), Busy, Died),
+            (137, sent(false, true, false), Idle, Died),
+            (139, sent(false, true, false), Busy, Died),
+            (137, sent(false, false, false), Idle, Died),
+            (143, sent(false, false, false), Idle, Died),
+            (4, sent(false, false, false), Idle, Died),
+            (4, sent(true, false, false), Idle, IdleTimeout),
+            (137, sent(true, true, false), Idle, IdleTimeout),
+            (101, sent(false, false, false), Busy, Died),
         ];
-        for (status, idle_killed, stopping, last, want) in table {
+        for (status, sent, last, want) in table {
             assert_eq!(
-                classify(status, idle_killed, stopping, last),
+                classify(status, sent, last),
                 want,
-                "{status} {idle_killed} {stopping} {last:?}"
+                "{status} {sent:?} {last:?}"
             );
         }
     }
