@@ -16,7 +16,7 @@ use crate::collect::{Tally, collect, progress_bar};
 use crate::config::{Config, Hold};
 use crate::dial::Dialer;
 use crate::hold::{self, Signals};
-use crate::run::{Plan, Schedule, spawn_dialers};
+use crate::run::{Plan, Schedule, join_dialers, spawn_dialers};
 use crate::watch::PeerCloseWatch;
 use crate::{limits, output};
 
@@ -71,13 +71,14 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         schedule,
     };
     let mut dialers = spawn_dialers(plan, config.concurrency, tx);
+    // A panicked dial task fails the run: dropping `dialers` on the way out aborts the rest.
     let interrupted = tokio::select! {
-        () = async { while dialers.join_next().await.is_some() {} } => false,
+        done = join_dialers(&mut dialers) => { done?; false }
         _ = signals.recv() => true,
     };
     // Cancels the connects in flight after a signal; their outcomes are not counted.
     dialers.abort_all();
-    while dialers.join_next().await.is_some() {}
+    join_dialers(&mut dialers).await?;
     let tally = collector.await.context("the collector task failed")?;
     let elapsed = tally
         .last_outcome

@@ -54,6 +54,38 @@ pub struct Plan {
     pub schedule: Schedule,
 }
 
+/// A dial task panicked (a bug, such as an overflowing time calculation). Its connects are
+/// missing from the tally, so the run fails (exit 1) instead of reporting wrong counts.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a dial task panicked ({message}); its connects would be missing from the counts, so there is no report"
+)]
+pub struct DialTaskPanicked {
+    message: String,
+}
+
+/// Waits for every task in `tasks` to end. Tasks cancelled with `abort_all` are expected;
+/// the first one found to have panicked is returned as an error. Cancel-safe: dropping the
+/// future leaves the unfinished tasks in the set.
+pub async fn join_dialers(tasks: &mut JoinSet<()>) -> Result<(), DialTaskPanicked> {
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(()) => {}
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                let payload = e.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".to_owned());
+                return Err(DialTaskPanicked { message });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Spawns `concurrency` dial tasks into a `JoinSet` (aborting it cancels the connects in
 /// flight). The collector's channel closes when the last task ends.
 pub fn spawn_dialers(
@@ -134,11 +166,27 @@ mod tests {
         };
         let (tx, mut rx) = mpsc::channel(64);
         let mut tasks = spawn_dialers(plan, 3, tx);
-        while tasks.join_next().await.is_some() {}
+        join_dialers(&mut tasks).await.unwrap();
         let mut connected = 0;
         while let Ok(outcome) = rx.try_recv() {
             connected += u32::from(outcome.result.is_ok());
         }
         assert_eq!(connected, 20);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_is_an_error_and_a_cancelled_one_is_not() {
+        let mut tasks = JoinSet::new();
+        tasks.spawn(std::future::pending::<()>());
+        tasks.abort_all();
+        tasks.spawn(async {});
+        join_dialers(&mut tasks).await.unwrap();
+        tasks.spawn(async { panic!("overflow when adding duration to instant") });
+        let err = join_dialers(&mut tasks).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a dial task panicked (overflow when adding duration to instant)"),
+            "{err}"
+        );
     }
 }
