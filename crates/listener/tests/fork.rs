@@ -236,9 +236,14 @@ fn a_child_killed_from_outside_during_the_stop_is_reported_as_died() {
         (exited["status"].as_i64(), exited["outcome"].as_str()),
         (Some(137), Some("died"))
     );
+    // It died holding its connection: counted interrupted by the parent, from the slot.
     assert_eq!(
-        (s.counts.children_died, s.counts.children_busy_at_exit),
-        (1, 0),
+        (
+            s.counts.children_died,
+            s.counts.children_busy_at_exit,
+            s.counts.interrupted_connections
+        ),
+        (1, 0, 1),
         "{s:?}"
     );
     assert_adds_up(&s);

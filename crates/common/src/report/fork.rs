@@ -230,7 +230,9 @@ pub struct ForkCounts {
     /// Ondemand `--request-starts first-byte`: connections closed after 5 s without a byte.
     pub first_byte_timeouts: u64,
     /// Accepted connections whose child exited before serving them to the end (stopped or
-    /// died while busy).
+    /// died while holding one). Counted on their own, not derived: the child counts one
+    /// before it leaves on SIGTERM, and the parent counts one for a child that died (a
+    /// signal, a panic) while its scoreboard slot said it held a connection.
     pub interrupted_connections: u64,
     /// Children that exited on their own after serving (per-event: one connection; ondemand:
     /// `--max-requests`).
@@ -269,6 +271,8 @@ pub struct ChildEnd {
     pub served: u64,
     /// Connections it closed for want of a first byte.
     pub first_byte_timeouts: u64,
+    /// Connections it held when it exited (stopped, or died while holding one).
+    pub interrupted: u64,
 }
 
 impl ForkCounts {
@@ -300,7 +304,8 @@ impl ForkCounts {
     }
 
     /// Counts a reaped child. Its accepted connections were already counted one by one as
-    /// they were seen; here they are split by how they ended.
+    /// they were seen; here come its counts of how they ended, each kept on its own, so
+    /// [`ForkCounts::check`] compares independent numbers.
     pub fn child_ended(&mut self, end: ChildEnd) {
         let count = match end.outcome {
             ChildOutcome::Completed => &mut self.children_completed,
@@ -313,9 +318,7 @@ impl ForkCounts {
         *count += 1;
         self.served += end.served;
         self.first_byte_timeouts += end.first_byte_timeouts;
-        self.interrupted_connections += end
-            .accepted
-            .saturating_sub(end.served + end.first_byte_timeouts);
+        self.interrupted_connections += end.interrupted;
     }
 
     /// Children reaped so far, over all outcomes.
@@ -443,12 +446,13 @@ mod tests {
         assert_eq!(json["outcome"], ChildOutcome::Died.name());
     }
 
-    fn end(outcome: ChildOutcome, accepted: u64, served: u64) -> ChildEnd {
+    fn end(outcome: ChildOutcome, accepted: u64, served: u64, interrupted: u64) -> ChildEnd {
         ChildEnd {
             outcome,
             accepted,
             served,
             first_byte_timeouts: 0,
+            interrupted,
         }
     }
 
@@ -458,12 +462,12 @@ mod tests {
         // Six forks: two served, one empty, one blocked at exit, one busy at exit, one killed
         // from outside before accepting.
         let ends = [
-            end(ChildOutcome::Completed, 1, 1),
-            end(ChildOutcome::Completed, 1, 1),
-            end(ChildOutcome::Empty, 0, 0),
-            end(ChildOutcome::KilledAtExit, 0, 0),
-            end(ChildOutcome::BusyAtExit, 1, 0),
-            end(ChildOutcome::Died, 0, 0),
+            end(ChildOutcome::Completed, 1, 1, 0),
+            end(ChildOutcome::Completed, 1, 1, 0),
+            end(ChildOutcome::Empty, 0, 0, 0),
+            end(ChildOutcome::KilledAtExit, 0, 0, 0),
+            end(ChildOutcome::BusyAtExit, 1, 0, 1),
+            end(ChildOutcome::Died, 0, 0, 0),
         ];
         t.forks = ends.len() as u64;
         t.accepted = 3; // counted one by one as seen
@@ -488,8 +492,9 @@ mod tests {
             accepted: 4,
             served: 3,
             first_byte_timeouts: 1,
+            interrupted: 0,
         });
-        t.child_ended(end(ChildOutcome::BusyAtExit, 3, 2));
+        t.child_ended(end(ChildOutcome::BusyAtExit, 3, 2, 1));
         assert_eq!(t.check(), Ok(()));
         assert_eq!(t.interrupted_connections, 1);
     }
@@ -501,12 +506,20 @@ mod tests {
             accepted: 1,
             ..ForkCounts::default()
         };
-        t.child_ended(end(ChildOutcome::Completed, 1, 1));
+        t.child_ended(end(ChildOutcome::Completed, 1, 1, 0));
         assert!(t.check().unwrap_err().contains("forks 2"));
-        t.child_ended(end(ChildOutcome::Empty, 0, 0));
+        t.child_ended(end(ChildOutcome::Empty, 0, 0, 0));
         assert_eq!(t.check(), Ok(()));
         t.accepted += 1;
         assert!(t.check().unwrap_err().contains("accepted 2"));
+        // A connection whose end nobody counted is caught: interrupted is not derived.
+        let mut lost = ForkCounts {
+            forks: 1,
+            accepted: 1,
+            ..ForkCounts::default()
+        };
+        lost.child_ended(end(ChildOutcome::BusyAtExit, 1, 0, 0));
+        assert!(lost.check().unwrap_err().contains("interrupted 0"));
     }
 
     #[test]

@@ -192,12 +192,12 @@ impl Child<'_> {
                         drop(conn);
                         continue;
                     }
-                    Wait::Stopped => return EXIT_STOPPED_BUSY,
+                    Wait::Stopped => return self.interrupted(),
                 }
             }
             self.publish(SlotState::Busy);
             if !pause(self.spec.sleep, told_to_stop_now) {
-                return EXIT_STOPPED_BUSY;
+                return self.interrupted();
             }
             drop(conn);
             self.slot.record_served();
@@ -209,6 +209,12 @@ impl Child<'_> {
                 return EXIT_COMPLETED;
             }
         }
+    }
+
+    /// Told to stop while holding a connection: count it as interrupted, then exit.
+    fn interrupted(&self) -> i32 {
+        self.slot.record_interrupted();
+        EXIT_STOPPED_BUSY
     }
 
     fn accept(&self) -> nix::Result<Accepted> {

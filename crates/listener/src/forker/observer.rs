@@ -450,6 +450,7 @@ mod tests {
                 accepted: 1,
                 served: 1,
                 first_byte_timeouts: 0,
+                interrupted: 0,
             },
         })
         .unwrap();

@@ -253,6 +253,9 @@ impl<'a> Pool<'a> {
                 accepted: view.accepted,
                 served: view.served,
                 first_byte_timeouts: view.first_byte_timeouts,
+                // The child counts what it was told to drop; a child that died holding a
+                // connection (a signal, a panic) could not, so that one is counted here.
+                interrupted: view.interrupted + u64::from(view.holding),
             },
         };
         obs.exited(exited)?;

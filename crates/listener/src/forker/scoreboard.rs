@@ -50,6 +50,10 @@ pub struct Slot {
     accepted: AtomicU64,
     served: AtomicU64,
     first_byte_timeouts: AtomicU64,
+    interrupted: AtomicU64,
+    /// 1 from an accept until that connection is counted as served, timed out or
+    /// interrupted: a child that dies while it is 1 held a connection.
+    holding: AtomicU32,
     last_accept_ns: AtomicU64,
 }
 
@@ -66,6 +70,10 @@ pub struct SlotView {
     pub served: u64,
     /// Connections closed for want of a first byte.
     pub first_byte_timeouts: u64,
+    /// Connections the child held when told to stop (it counts them before it exits).
+    pub interrupted: u64,
+    /// True while the child holds an accepted connection not yet counted as ended.
+    pub holding: bool,
     /// When the latest accept happened (ns since start).
     pub last_accept_ns: u64,
 }
@@ -80,17 +88,29 @@ impl Slot {
     /// Counts one accepted connection (child side).
     pub fn record_accept(&self, now_ns: u64) {
         self.last_accept_ns.store(now_ns, Ordering::Relaxed);
+        self.holding.store(1, Ordering::Release);
         self.accepted.fetch_add(1, Ordering::Release);
     }
 
     /// Counts one connection served to the end (child side).
     pub fn record_served(&self) {
-        self.served.fetch_add(1, Ordering::Release);
+        self.ended(&self.served);
     }
 
     /// Counts one connection closed after waiting too long for its first byte (child side).
     pub fn record_first_byte_timeout(&self) {
-        self.first_byte_timeouts.fetch_add(1, Ordering::Release);
+        self.ended(&self.first_byte_timeouts);
+    }
+
+    /// Counts the held connection as interrupted, right before the child exits on a stop
+    /// signal (child side).
+    pub fn record_interrupted(&self) {
+        self.ended(&self.interrupted);
+    }
+
+    fn ended(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Release);
+        self.holding.store(0, Ordering::Release);
     }
 
     /// Reads the slot (parent side).
@@ -101,6 +121,8 @@ impl Slot {
             accepted: self.accepted.load(Ordering::Acquire),
             served: self.served.load(Ordering::Acquire),
             first_byte_timeouts: self.first_byte_timeouts.load(Ordering::Acquire),
+            interrupted: self.interrupted.load(Ordering::Acquire),
+            holding: self.holding.load(Ordering::Acquire) != 0,
             last_accept_ns: self.last_accept_ns.load(Ordering::Relaxed),
         }
     }
@@ -109,6 +131,8 @@ impl Slot {
         self.accepted.store(0, Ordering::Relaxed);
         self.served.store(0, Ordering::Relaxed);
         self.first_byte_timeouts.store(0, Ordering::Relaxed);
+        self.interrupted.store(0, Ordering::Relaxed);
+        self.holding.store(0, Ordering::Relaxed);
         self.last_accept_ns.store(0, Ordering::Relaxed);
         self.set_state(state, now_ns);
     }
@@ -193,16 +217,19 @@ mod tests {
         board.slot(a).set_state(SlotState::Busy, 9);
         let view = board.slot(a).view();
         assert_eq!(
-            (view.state, view.accepted, view.last_accept_ns),
-            (SlotState::Busy, 1, 9)
+            (view.state, view.accepted, view.last_accept_ns, view.holding),
+            (SlotState::Busy, 1, 9, true)
         );
+        board.slot(a).record_interrupted();
+        let view = board.slot(a).view();
+        assert_eq!((view.interrupted, view.holding), (1, false));
         board.release(a);
         let again = board.claim(10).unwrap();
         assert_eq!(again, a);
         let view = board.slot(again).view();
         assert_eq!(
-            (view.state, view.accepted, view.since_ns),
-            (SlotState::Starting, 0, 10)
+            (view.state, view.accepted, view.since_ns, view.interrupted),
+            (SlotState::Starting, 0, 10, 0)
         );
     }
 }
