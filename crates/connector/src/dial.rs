@@ -124,7 +124,8 @@ impl Dialer {
     /// Opens one connection, from `source` when given (TCP only). Returns the connected
     /// socket's descriptor, which the caller holds.
     pub async fn dial(&self, source: Option<IpAddr>) -> Result<OwnedFd, DialErrorKind> {
-        let deadline = Instant::now() + self.timeout;
+        // `None` when the timeout reaches past what `Instant` can hold: no deadline.
+        let deadline = Instant::now().checked_add(self.timeout);
         // socket2 sets SOCK_CLOEXEC itself; NONBLOCK rides on the same socket(2) call.
         let socket = Socket::new(self.domain, Type::STREAM.nonblocking(), None)?;
         if let Some(ip) = source {
@@ -147,13 +148,18 @@ impl Dialer {
 }
 
 /// Sleeps before retrying a unix connect that met a full backlog, or fails with
-/// `Timeout` when the deadline leaves no time. The pause doubles from 1 ms to 20 ms.
-async fn backlog_pause(deadline: Instant, pause: &mut Duration) -> Result<(), DialErrorKind> {
+/// `Timeout` when the deadline (`None`: none) leaves no time. The pause doubles from 1 ms
+/// to 20 ms.
+async fn backlog_pause(
+    deadline: Option<Instant>,
+    pause: &mut Duration,
+) -> Result<(), DialErrorKind> {
     let now = Instant::now();
-    if now >= deadline {
+    if deadline.is_some_and(|d| now >= d) {
         return Err(DialErrorKind::Timeout);
     }
-    tokio::time::sleep_until((now + *pause).min(deadline)).await;
+    let wake = now + *pause; // at most 20 ms ahead
+    tokio::time::sleep_until(deadline.map_or(wake, |d| wake.min(d))).await;
     *pause = (*pause * 2).min(BACKLOG_RETRY.1);
     Ok(())
 }
@@ -162,11 +168,12 @@ async fn backlog_pause(deadline: Instant, pause: &mut Duration) -> Result<(), Di
 /// answers in one system call: 0 once the handshake is done (Linux moves the socket to
 /// connected), the pending error if it failed, `EALREADY` while it is still in progress.
 /// Only then is the socket registered with tokio, to wait for writability and read the
-/// outcome from `SO_ERROR` (connect(2), "EINPROGRESS").
+/// outcome from `SO_ERROR` (connect(2), "EINPROGRESS"). `deadline` `None` waits as long
+/// as the kernel keeps trying.
 async fn wait_connected(
     socket: Socket,
     addr: &SockAddr,
-    deadline: Instant,
+    deadline: Option<Instant>,
 ) -> Result<OwnedFd, DialErrorKind> {
     match socket.connect(addr) {
         Ok(()) => return Ok(socket.into()),
@@ -178,10 +185,13 @@ async fn wait_connected(
     // unchanged until `into_inner` gives the socket back.
     let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) }
         .map_err(io::Error::from)?;
-    match tokio::time::timeout_at(deadline, fd.writable()).await {
-        Ok(guard) => drop(guard?),
-        Err(_elapsed) => return Err(DialErrorKind::Timeout),
-    }
+    let writable = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, fd.writable())
+            .await
+            .map_err(|_elapsed| DialErrorKind::Timeout)?,
+        None => fd.writable().await,
+    };
+    drop(writable?);
     let socket = fd.into_inner();
     match socket.take_error()? {
         None => Ok(socket.into()),
@@ -236,6 +246,53 @@ mod tests {
         assert!(dialer.dial(None).await.is_ok());
         drop(listener);
         assert_eq!(dialer.dial(None).await.unwrap_err(), DialErrorKind::Refused);
+    }
+
+    #[tokio::test]
+    async fn a_timeout_past_what_instant_holds_means_no_deadline() {
+        // Instant::now() + Duration::MAX overflows; that used to panic the dial task.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dialer = Dialer::new(&Endpoint::Inet(addr), Duration::MAX, false).unwrap();
+        assert!(dialer.dial(None).await.is_ok());
+        drop(listener);
+        assert_eq!(dialer.dial(None).await.unwrap_err(), DialErrorKind::Refused);
+    }
+
+    #[tokio::test]
+    async fn a_connect_in_progress_without_a_deadline_keeps_waiting() {
+        // Backlog 0 holds one connection; Linux drops the next SYN, so that connect stays
+        // in progress (EINPROGRESS) and reaches wait_connected.
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        socket.listen(0).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let dialer = Dialer::new(&Endpoint::Inet(addr), Duration::MAX, false).unwrap();
+        let _first = dialer.dial(None).await.unwrap();
+        let pending = tokio::time::timeout(Duration::from_millis(100), dialer.dial(None)).await;
+        assert!(
+            pending.is_err(),
+            "neither connected nor timed out: {pending:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn backlog_pause_without_a_deadline_sleeps_and_doubles() {
+        let mut pause = Duration::from_millis(1);
+        backlog_pause(None, &mut pause).await.unwrap();
+        assert_eq!(pause, Duration::from_millis(2));
+        let past = Some(Instant::now());
+        assert_eq!(
+            backlog_pause(past, &mut pause).await,
+            Err(DialErrorKind::Timeout)
+        );
     }
 
     #[tokio::test]

@@ -89,6 +89,18 @@ fn rejects_bad_durations() {
     );
     assert_usage_error(&["--inet", "127.0.0.1:1", "--hold", "2x"], "not a duration");
     assert_usage_error(&["--inet", "127.0.0.1:1", "--timeout", "0"], "--timeout 0");
+    // Once an `Instant` overflow in every dial task: 0 attempted, exit 0.
+    assert_usage_error(
+        &[
+            "-n",
+            "3",
+            "--inet",
+            "127.0.0.1:1",
+            "--timeout",
+            "10000000000000000000s",
+        ],
+        "longer than a year",
+    );
 }
 
 #[test]

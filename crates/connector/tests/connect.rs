@@ -217,6 +217,29 @@ fn source_range_form_is_accepted() {
 }
 
 #[test]
+fn a_timeout_of_a_year_still_connects() {
+    // The longest --timeout accepted; a longer one once overflowed `Instant` in every dial
+    // task, which reported 0 attempted with exit 0.
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let args = [
+        "-n",
+        "3",
+        "--timeout",
+        "365d",
+        "--inet",
+        &addr,
+        "--hold",
+        "0",
+    ];
+    let (report, done) = run_json(&args);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert_eq!((report.attempted, report.connected), (3, 3), "{report:?}");
+    assert_eq!(report.timeout_ms, 365 * 24 * 3600 * 1000);
+}
+
+#[test]
 fn rate_spaces_the_connects_on_a_schedule() {
     let listener = tcp_listener(64);
     let addr = listener.local_addr().unwrap().to_string();
