@@ -16,8 +16,8 @@ use clap::{ArgGroup, Parser};
 use listenlab_common::{Endpoint, Format, HostPort, UnixPath, parse_duration};
 
 use crate::config::{Config, Hold};
-use crate::limits;
 use crate::source::SourceList;
+use crate::{limits, run};
 
 /// Default for `--concurrency`. On loopback a connect completes inside the call, so any
 /// value from 16 to 1024 measured the same within noise (README, "Benchmark"); against a
@@ -131,6 +131,22 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `x` as users type it: plain for ordinary magnitudes, `1e-20` / `1.157e15` otherwise
+/// (f64's `Display` writes every digit: `0.00000000000000000001`).
+fn short_number(x: f64) -> String {
+    if x == 0.0 || (1e-4..1e15).contains(&x.abs()) {
+        x.to_string()
+    } else if x == x.trunc() || x.abs() < 1e-4 {
+        let e = format!("{x:.3e}");
+        // Drop the zeros a round mantissa gets: 1.000e-20 -> 1e-20.
+        let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        format!("{mantissa}e{exp}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// Exits 2 with a one-line usage error naming the problem.
 fn usage_error(msg: impl std::fmt::Display) -> ! {
     listenlab_common::cli::usage_error::<Cli>(msg)
@@ -230,6 +246,18 @@ impl Cli {
             .hard;
         if let Some(msg) = limits::nofile_shortfall(count, hard) {
             return Err(msg);
+        }
+        if let Some(rate) = self.rate
+            && run::schedule_span(count, rate).is_none()
+        {
+            let days = count.saturating_sub(1) as f64 / rate / 86_400.0;
+            return Err(format!(
+                "--rate {} with --count {count} would take {} days to schedule (the last \
+                 connect starts (count - 1) / rate seconds after the first), more than 365; \
+                 raise --rate or lower --count",
+                short_number(rate),
+                short_number(days.round()),
+            ));
         }
         let concurrency = self
             .concurrency
@@ -339,6 +367,10 @@ mod tests {
                 "applies to --unix",
             ),
             (&["--inet", "127.0.0.1:1", "--timeout", "0"], "--timeout 0"),
+            (
+                &["--inet", "127.0.0.1:1", "-n", "2", "--rate", "1e-20"],
+                "--rate 1e-20 with --count 2 would take 1.157e15 days",
+            ),
         ];
         for (args, reason) in table {
             let err = parse(args)
@@ -346,6 +378,21 @@ mod tests {
                 .check()
                 .expect_err(&format!("{args:?}"));
             assert!(err.contains(reason), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn numbers_in_messages_stay_short() {
+        let table = [
+            (200.0, "200"),
+            (0.5, "0.5"),
+            (0.0, "0"),
+            (1e-20, "1e-20"),
+            (3.17e-8, "3.17e-8"),
+            (1_157_407_407_407_407.4_f64.round(), "1.157e15"),
+        ];
+        for (x, want) in table {
+            assert_eq!(short_number(x), want, "{x}");
         }
     }
 

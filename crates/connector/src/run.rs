@@ -33,11 +33,29 @@ pub struct Schedule {
     pub rate: Option<f64>,
 }
 
+/// The longest a `--rate` schedule may run, from the first scheduled connect to the last:
+/// the ceiling every duration flag has.
+pub const MAX_SCHEDULE: Duration = listenlab_common::duration::MAX_DURATION;
+
+/// How long `count` connects at `rate` per second take to schedule (`(count - 1) / rate`
+/// seconds), or `None` when that is longer than [`MAX_SCHEDULE`] or than a `Duration`
+/// holds at all.
+pub fn schedule_span(count: u64, rate: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(count.saturating_sub(1) as f64 / rate)
+        .ok()
+        .filter(|span| *span <= MAX_SCHEDULE)
+}
+
 impl Schedule {
     /// The scheduled start of connect `i`, or `None` without `--rate`.
     pub fn at(&self, i: u64) -> Option<Instant> {
-        self.rate
-            .map(|rate| self.start + Duration::from_secs_f64(i as f64 / rate))
+        let rate = self.rate?;
+        // `cli` rejects a rate whose schedule outlasts MAX_SCHEDULE (`schedule_span`); the
+        // clamp only keeps an unchecked one from panicking. A monotonic instant plus a year
+        // cannot overflow.
+        let offset = Duration::try_from_secs_f64(i as f64 / rate)
+            .map_or(MAX_SCHEDULE, |offset| offset.min(MAX_SCHEDULE));
+        Some(self.start + offset)
     }
 }
 
@@ -149,6 +167,26 @@ mod tests {
         assert_eq!(paced.at(0), Some(start));
         assert_eq!(paced.at(2), Some(start + Duration::from_millis(500)));
         assert_eq!(Schedule { start, rate: None }.at(7), None);
+        let slow = Schedule {
+            start,
+            rate: Some(1e-20),
+        };
+        assert_eq!(slow.at(1), Some(start + MAX_SCHEDULE), "clamped, no panic");
+    }
+
+    #[test]
+    fn schedule_span_fits_a_year_or_is_refused() {
+        assert_eq!(schedule_span(11, 200.0), Some(Duration::from_millis(50)));
+        assert_eq!(schedule_span(1, 1e-300), Some(Duration::ZERO));
+        let a_year = MAX_SCHEDULE.as_secs_f64();
+        assert_eq!(schedule_span(2, 1.0 / a_year), Some(MAX_SCHEDULE));
+        assert_eq!(schedule_span(3, 1.0 / a_year), None);
+        assert_eq!(schedule_span(2, 1e-20), None);
+        assert_eq!(
+            schedule_span(2, f64::MIN_POSITIVE),
+            None,
+            "infinite seconds"
+        );
     }
 
     #[tokio::test]

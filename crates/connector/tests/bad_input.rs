@@ -47,6 +47,11 @@ fn rejects_bad_counts_and_numbers() {
         &["--inet", "127.0.0.1:1", "--rate", "fast"],
         "positive number",
     );
+    // Once a panic in a dial task (`Duration::from_secs_f64`): 1 of 2 attempted, exit 0.
+    assert_usage_error(
+        &["--inet", "127.0.0.1:1", "-n", "2", "--rate", "1e-20"],
+        "--rate 1e-20 with --count 2",
+    );
 }
 
 #[test]
