@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use listenlab_common::{Endpoint, Format, HostPort, UnixPath, parse_duration};
+use listenlab_common::{Endpoint, Format, HostPort, UnixPath, file_kind, parse_duration};
 
 use crate::config::{Config, Hold};
 use crate::source::SourceList;
@@ -157,19 +157,11 @@ fn check_unix(path: &UnixPath) -> Result<PathBuf, String> {
     let p = path.as_path();
     match std::fs::metadata(p) {
         Ok(meta) if meta.file_type().is_socket() => Ok(p.to_path_buf()),
-        Ok(meta) => {
-            let what = if meta.is_dir() {
-                "a directory"
-            } else if meta.is_file() {
-                "a regular file"
-            } else {
-                "not a socket"
-            };
-            Err(format!(
-                "--unix '{}' is {what}, not a unix socket; give the path a listener is bound to",
-                p.display()
-            ))
-        }
+        Ok(meta) => Err(format!(
+            "--unix '{}' is {}, not a unix socket; give the path a listener is bound to",
+            p.display(),
+            file_kind(&meta.file_type())
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
             "--unix '{}' does not exist; start the listener first or fix the path",
             p.display()

@@ -84,6 +84,10 @@ fn rejects_bad_unix_paths() {
         &["--unix", dir.path().to_str().unwrap()],
         "directory, not a unix socket",
     );
+    assert_usage_error(
+        &["--unix", "/dev/null"],
+        "'/dev/null' is a special file, not a unix socket",
+    );
 }
 
 #[test]
