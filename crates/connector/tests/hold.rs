@@ -108,15 +108,23 @@ fn peer_closes_and_resets_are_counted_while_holding() {
     assert_eq!(holding(&mut c).open, 12);
     let mut accepted = drain_tcp(&listener);
     assert_eq!(accepted.len(), 12);
+    let server = listener.local_addr().unwrap();
+    let peers: Vec<_> = accepted.iter().map(|(_, peer)| *peer).collect();
+    // The wait below reads /proc/net/tcp; it must see these connections to mean anything.
+    assert_eq!(util::established(&peers, server).len(), 12);
     // Data alone is not a close.
     accepted[0].0.write_all(b"hello").unwrap();
     // Three reset (SO_LINGER 0 makes close send RST), five closed with FIN, four kept.
-    for (stream, _) in accepted.drain(..3) {
+    let mut reset = Vec::new();
+    for (stream, peer) in accepted.drain(..3) {
         socket2::SockRef::from(&stream)
             .set_linger(Some(Duration::ZERO))
             .unwrap();
+        reset.push(peer);
     }
-    accepted.drain(..5);
+    let closed: Vec<_> = accepted.drain(..5).map(|(_, peer)| peer).collect();
+    // Release only once the connector's kernel side has seen all eight FINs and RSTs.
+    util::wait_until_not_established(&[reset, closed].concat(), server);
     c.send_line();
     let done = c.finish();
     let report = parse_report(&done);

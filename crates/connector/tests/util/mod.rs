@@ -280,6 +280,68 @@ pub fn drain_unix(listener: &UnixListener) -> usize {
     n
 }
 
+/// Waits (bounded by `WAIT`) until the kernel has processed the FIN or RST of every
+/// connection from `clients` to `server` on the client side: none of them is still
+/// ESTABLISHED in /proc/net/tcp{,6}. A FIN leaves it in CLOSE_WAIT, a reset removes it.
+///
+/// Closing our end sends the FIN or RST, but whether the peer's receive path has run when
+/// close() returns depends on the softirq: on loopback it usually runs inline, but it can
+/// be deferred to ksoftirqd under load, so a test must not assume it. The state change
+/// and the wakeup that queues the epoll event run together, under the socket lock, in
+/// that receive path (`tcp_fin`, `tcp_reset`).
+pub fn wait_until_not_established(clients: &[SocketAddr], server: SocketAddr) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = established(clients, server);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still ESTABLISHED after {WAIT:?}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Those of the TCP connections from `clients` to `server` whose client side is
+/// ESTABLISHED, per /proc/net/tcp{,6} (each as its `local remote` pair there).
+pub fn established(clients: &[SocketAddr], server: SocketAddr) -> Vec<String> {
+    let wanted: Vec<String> = clients
+        .iter()
+        .map(|c| format!("{} {}", proc_net_addr(*c), proc_net_addr(server)))
+        .collect();
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            // sl local_address rem_address st ...; st 01 is TCP_ESTABLISHED.
+            let f: Vec<&str> = line.split_whitespace().take(4).collect();
+            if let [_, local, remote, "01"] = f[..] {
+                let pair = format!("{local} {remote}");
+                if wanted.contains(&pair) {
+                    found.push(pair);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// An address as /proc/net/tcp{,6} prints it: each 32-bit word of the address in network
+/// byte order printed as a native integer (`%08X`), then the port (`%04X`).
+fn proc_net_addr(addr: SocketAddr) -> String {
+    let words: String = match addr.ip() {
+        std::net::IpAddr::V4(ip) => format!("{:08X}", u32::from_ne_bytes(ip.octets())),
+        std::net::IpAddr::V6(ip) => ip
+            .octets()
+            .chunks(4)
+            .map(|w| format!("{:08X}", u32::from_ne_bytes(w.try_into().unwrap())))
+            .collect(),
+    };
+    format!("{words}:{:04X}", addr.port())
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on: bound, then closed.
 pub fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
