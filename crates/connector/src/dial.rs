@@ -181,8 +181,13 @@ async fn wait_connected(
         Err(e) if matches!(e.raw_os_error(), Some(libc::EALREADY | libc::EINPROGRESS)) => {}
         Err(e) => return Err(e.into()),
     }
-    // SAFETY: `Socket` owns its descriptor (an `OwnedFd` inside), which stays open and
-    // unchanged until `into_inner` gives the socket back.
+    // Not the safe-looking `AsyncFd::with_interest`: tokio 1.54 deprecates it as unsound
+    // (no I/O safety, tokio-rs/tokio#8587; `-D warnings` rejects it) and it is this same
+    // call inside. The contract is ours to keep either way.
+    // SAFETY: `Socket` owns its descriptor (an `OwnedFd` inside), so `as_raw_fd` always
+    // returns the same open descriptor; nothing here closes or replaces it while the
+    // `AsyncFd` holds the socket (on every path it is either dropped whole or given back by
+    // `into_inner`, which deregisters it first).
     let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) }
         .map_err(io::Error::from)?;
     let writable = match deadline {
