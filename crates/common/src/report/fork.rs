@@ -80,6 +80,19 @@ pub enum ForkEvent {
         /// The error.
         error: String,
     },
+    /// More than 10 children died within 1 s (e.g. each accept failed with `EMFILE`), so
+    /// no child is forked for a while: no fork storm. After PHP-FPM's
+    /// `emergency_restart_threshold` / `emergency_restart_interval`.
+    ForkThrottled {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Children that died within the window.
+        died: u64,
+        /// The window, in milliseconds.
+        within_ms: f64,
+        /// How long forking stays off, in milliseconds.
+        backoff_ms: f64,
+    },
     /// A child accepted a connection (seen by the parent in the scoreboard).
     ChildAccepted {
         /// Milliseconds since start, when the parent saw it.
@@ -172,6 +185,7 @@ impl ForkEvent {
             Self::Fork { .. } => "fork",
             Self::RefusedFork { .. } => "refused_fork",
             Self::ForkFailed { .. } => "fork_failed",
+            Self::ForkThrottled { .. } => "fork_throttled",
             Self::ChildAccepted { .. } => "child_accepted",
             Self::ChildEmpty { .. } => "child_empty",
             Self::ChildExited { .. } => "child_exited",
@@ -189,6 +203,7 @@ impl ForkEvent {
             | Self::Fork { t_ms, .. }
             | Self::RefusedFork { t_ms, .. }
             | Self::ForkFailed { t_ms, .. }
+            | Self::ForkThrottled { t_ms, .. }
             | Self::ChildAccepted { t_ms, .. }
             | Self::ChildEmpty { t_ms, .. }
             | Self::ChildExited { t_ms, .. }
@@ -223,6 +238,8 @@ pub struct ForkCounts {
     pub refused_forks: u64,
     /// `fork()` calls that failed (e.g. `EAGAIN`).
     pub fork_failures: u64,
+    /// Times forking was throttled after a burst of children dying (`fork_throttled`).
+    pub fork_throttles: u64,
     /// Connections accepted by children.
     pub accepted: u64,
     /// Accepted connections served to the end (`--sleep` elapsed, then closed).
@@ -278,13 +295,14 @@ pub struct ChildEnd {
 impl ForkCounts {
     /// The counts as `(name, value)` pairs in declaration order, named as in JSON (for the
     /// text summary table).
-    pub fn fields(&self) -> [(&'static str, u64); 20] {
+    pub fn fields(&self) -> [(&'static str, u64); 21] {
         [
             ("wakeups", self.wakeups),
             ("events", self.events),
             ("forks", self.forks),
             ("refused_forks", self.refused_forks),
             ("fork_failures", self.fork_failures),
+            ("fork_throttles", self.fork_throttles),
             ("accepted", self.accepted),
             ("served", self.served),
             ("first_byte_timeouts", self.first_byte_timeouts),
@@ -610,6 +628,12 @@ mod tests {
             ForkEvent::ForkFailed {
                 t_ms: 0.0,
                 error: "x".into(),
+            },
+            ForkEvent::ForkThrottled {
+                t_ms: 0.0,
+                died: 11,
+                within_ms: 1000.0,
+                backoff_ms: 1000.0,
             },
             ForkEvent::ChildAccepted {
                 t_ms: 0.0,

@@ -119,7 +119,14 @@ fn told_to_stop_now() -> bool {
 }
 
 /// The child's body: returns its exit code. Runs in the forked child only.
-pub fn run(spec: &ChildSpec, listener: BorrowedFd<'_>, slot: &Slot, doorbell: &EventFd) -> i32 {
+/// `number` is the child's number in reports (its stderr lines name it).
+pub fn run(
+    spec: &ChildSpec,
+    number: u64,
+    listener: BorrowedFd<'_>,
+    slot: &Slot,
+    doorbell: &EventFd,
+) -> i32 {
     // A parent killed outright (SIGKILL cannot be handled) takes its children with it, so
     // no orphan goes on accepting on the listener (prctl(2) PR_SET_PDEATHSIG).
     let _ = set_pdeathsig(Signal::SIGKILL);
@@ -129,6 +136,7 @@ pub fn run(spec: &ChildSpec, listener: BorrowedFd<'_>, slot: &Slot, doorbell: &E
     install_stop_handlers();
     let child = Child {
         spec,
+        number,
         listener,
         slot,
         doorbell,
@@ -138,6 +146,7 @@ pub fn run(spec: &ChildSpec, listener: BorrowedFd<'_>, slot: &Slot, doorbell: &E
 
 struct Child<'a> {
     spec: &'a ChildSpec,
+    number: u64,
     listener: BorrowedFd<'a>,
     slot: &'a Slot,
     doorbell: &'a EventFd,
@@ -177,7 +186,14 @@ impl Child<'_> {
                 Ok(Accepted::Conn(conn)) => conn,
                 Ok(Accepted::Empty) => return EXIT_EMPTY,
                 Ok(Accepted::Stop) => return EXIT_STOPPED_IDLE,
-                Err(_) => return EXIT_FAILED,
+                Err(e) => {
+                    // The exit status alone does not say why; stderr is unbuffered.
+                    eprintln!(
+                        "epoll-listen-fork: child {}: accept failed: {e}",
+                        self.number
+                    );
+                    return EXIT_FAILED;
+                }
             };
             self.slot.record_accept(self.now_ns());
             if self.spec.greet {

@@ -7,8 +7,10 @@
 //! readiness to the model, run due timers, flush the output, and check whether to stop.
 //! With level triggering a wakeup that forked nothing pauses the listener
 //! (`EPOLL_CTL_MOD` with no events) until a child changes state or exits; otherwise the
-//! loop would spin on a connection no child can take yet. Edge-triggered listeners are
-//! never paused (PHP-FPM does not either).
+//! loop would spin on a connection no child can take yet. A failed or throttled fork pauses
+//! either trigger and re-arms it after a back-off ([`FORK_RETRY`], or the end of the
+//! throttle), since no child may be running to change anything. Otherwise edge-triggered
+//! listeners are never paused (PHP-FPM does not either).
 //!
 //! Stopping: the listener leaves epoll, the queue is sampled one last time, the children
 //! get SIGTERM and are reaped (SIGKILL after [`GRACE`]), and the summary is written.
@@ -26,7 +28,7 @@ use super::Config;
 use super::child::ChildSpec;
 use super::model::{self, Model};
 use super::observer::{Observer, RunInfo};
-use super::pool::Pool;
+use super::pool::{Pool, Spawn};
 use crate::events;
 use crate::poller::{Poller, Trigger};
 use crate::signals::{drain, signal_fd};
@@ -34,6 +36,11 @@ use crate::socket::Listener;
 
 /// How often the accept queue is sampled while anything is pending.
 pub const QUEUE_SAMPLE_EVERY: Duration = Duration::from_millis(10);
+
+/// How long the listener stays paused after a failed `fork()` (e.g. `EAGAIN` at
+/// `RLIMIT_NPROC`) before the loop tries again: long enough not to spin, short enough that a
+/// waiting connection hardly notices once forking works again.
+pub const FORK_RETRY: Duration = Duration::from_millis(50);
 
 /// How long children get to exit after SIGTERM before SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -70,15 +77,45 @@ struct Timers {
     next_tick: Option<Instant>,
     tick_every: Option<Duration>,
     deadline: Option<Instant>,
+    /// Re-arm the listener then (after a failed or throttled fork).
+    retry: Option<Instant>,
 }
 
 impl Timers {
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        [self.next_sample, self.next_tick, self.deadline]
+        [self.next_sample, self.next_tick, self.deadline, self.retry]
             .into_iter()
             .flatten()
             .min()
             .map(|t| t.saturating_duration_since(now))
+    }
+}
+
+/// What to do with the listener after a wakeup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listen {
+    /// Leave it armed.
+    Keep,
+    /// Pause it until a child changes state or exits.
+    PauseUntilPoolChange,
+    /// Pause it, and re-arm it at this instant at the latest (a pool change may come first).
+    /// Re-arming (`EPOLL_CTL_MOD`) also re-reports a connection still pending on an
+    /// edge-triggered listener, so nothing waits for the next client.
+    PauseUntil(Instant),
+}
+
+/// The decision after a wakeup that brought `spawn`. Level triggering would report a
+/// connection nobody takes on every wait, so a wakeup that forked nothing pauses: until the
+/// pool changes if nothing could be forked anyway, or for a short back-off if the fork
+/// failed or is throttled, since then no child may be running to change the pool (a
+/// listener paused until a pool change would stay paused forever).
+fn after_wakeup(spawn: Spawn, trigger: Trigger, now: Instant) -> Listen {
+    match spawn {
+        Spawn::Forked => Listen::Keep,
+        Spawn::Declined if trigger == Trigger::Level => Listen::PauseUntilPoolChange,
+        Spawn::Declined => Listen::Keep,
+        Spawn::Failed => Listen::PauseUntil(now + FORK_RETRY),
+        Spawn::Throttled(until) => Listen::PauseUntil(until.max(now + FORK_RETRY)),
     }
 }
 
@@ -169,6 +206,7 @@ impl<'a> EventLoop<'a> {
             next_tick: tick_every.map(|every| start + every),
             tick_every,
             deadline: config.duration.map(|d| start + d),
+            retry: None,
         };
         Ok(Self {
             config,
@@ -192,6 +230,11 @@ impl<'a> EventLoop<'a> {
                 turn.pool_changed = true;
                 self.model
                     .on_child_exit(&mut self.pool, &mut self.obs, &exited)?;
+            }
+            // A throttle that began here (ondemand replacements) must end with a re-arm,
+            // or an edge-triggered connection that came meanwhile would wait for the next.
+            if let Some(until) = self.pool.throttled_until() {
+                self.retry_at(until);
             }
         }
         if turn.pool_changed {
@@ -257,12 +300,23 @@ impl<'a> EventLoop<'a> {
     /// fork is paused until the pool changes.
     fn on_wakeup(&mut self, ready: usize) -> Result<(), RunError> {
         self.obs.wakeup(ready as u32)?;
-        let forked = self.model.on_wakeup(&mut self.pool, &mut self.obs)?;
-        self.timers.next_sample.get_or_insert_with(Instant::now);
-        if !forked && self.config.trigger == Trigger::Level {
-            self.set_armed(false)?;
+        let spawn = self.model.on_wakeup(&mut self.pool, &mut self.obs)?;
+        let now = Instant::now();
+        self.timers.next_sample.get_or_insert(now);
+        match after_wakeup(spawn, self.config.trigger, now) {
+            Listen::Keep => {}
+            Listen::PauseUntilPoolChange => self.set_armed(false)?,
+            Listen::PauseUntil(at) => {
+                self.set_armed(false)?;
+                self.retry_at(at);
+            }
         }
         Ok(())
+    }
+
+    /// Re-arms the listener at `at` at the latest (a later request wins: the throttle).
+    fn retry_at(&mut self, at: Instant) {
+        self.timers.retry = Some(self.timers.retry.map_or(at, |r| r.max(at)));
     }
 
     fn set_armed(&mut self, armed: bool) -> Result<(), RunError> {
@@ -280,8 +334,13 @@ impl<'a> EventLoop<'a> {
 
     /// Runs whatever timers are due: the queue sample (rescheduled while anything is
     /// pending) and the model's maintenance tick.
-    fn run_timers(&mut self) -> io::Result<()> {
+    fn run_timers(&mut self) -> Result<(), RunError> {
         let now = Instant::now();
+        if self.timers.retry.is_some_and(|t| now >= t) {
+            self.timers.retry = None;
+            // Also when armed: the MOD re-reports an edge-triggered pending connection.
+            self.set_armed(true)?;
+        }
         let timers = &mut self.timers;
         if timers.next_sample.is_some_and(|t| now >= t) {
             let len = self.obs.sample_queue(self.listener)?;
@@ -322,5 +381,62 @@ impl<'a> EventLoop<'a> {
         // Every child is reaped by now, so the counts must add up (checked in test builds).
         debug_assert_eq!(self.obs.counts().check(), Ok(()));
         Ok(self.obs.summary(info)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_fork_pauses_the_listener_for_a_short_backoff_not_for_ever() {
+        let now = Instant::now();
+        for trigger in [Trigger::Level, Trigger::Edge] {
+            let Listen::PauseUntil(at) = after_wakeup(Spawn::Failed, trigger, now) else {
+                panic!("{trigger}: a failed fork must schedule a retry");
+            };
+            let wait = at - now;
+            assert!(
+                wait >= Duration::from_millis(10) && wait <= Duration::from_millis(100),
+                "{wait:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_throttled_fork_pauses_until_the_throttle_ends() {
+        let now = Instant::now();
+        let until = now + Duration::from_secs(1);
+        assert_eq!(
+            after_wakeup(Spawn::Throttled(until), Trigger::Level, now),
+            Listen::PauseUntil(until)
+        );
+        // A throttle about to end still leaves a back-off: no spin.
+        assert_eq!(
+            after_wakeup(Spawn::Throttled(now), Trigger::Edge, now),
+            Listen::PauseUntil(now + FORK_RETRY)
+        );
+    }
+
+    #[test]
+    fn a_declined_fork_pauses_only_a_level_listener_until_the_pool_changes() {
+        let now = Instant::now();
+        let table = [
+            (Spawn::Forked, Trigger::Level, Listen::Keep),
+            (Spawn::Forked, Trigger::Edge, Listen::Keep),
+            (
+                Spawn::Declined,
+                Trigger::Level,
+                Listen::PauseUntilPoolChange,
+            ),
+            (Spawn::Declined, Trigger::Edge, Listen::Keep),
+        ];
+        for (spawn, trigger, want) in table {
+            assert_eq!(
+                after_wakeup(spawn, trigger, now),
+                want,
+                "{spawn:?} {trigger}"
+            );
+        }
     }
 }

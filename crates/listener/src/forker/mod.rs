@@ -6,7 +6,8 @@
 //!
 //! - [`cli`]: flags and their validation into a [`Config`];
 //! - [`child`]: what a child does, and its exit codes;
-//! - [`pool`]: forking, reaping and classifying children.
+//! - [`pool`]: forking, reaping and classifying children;
+//! - [`throttle`]: no fork storm when children keep dying.
 //!
 //! The counts and their accounting identities are `listenlab_common::report::fork::ForkCounts`.
 
@@ -19,6 +20,7 @@ pub mod ondemand;
 pub mod per_event;
 pub mod pool;
 pub mod scoreboard;
+pub mod throttle;
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::child::ChildLife;
 use super::observer::{Exited, Observer};
-use super::pool::Pool;
+use super::pool::{Pool, Spawn};
 use super::{Config, ModelKind};
 
 /// A process-manager policy.
@@ -20,10 +20,11 @@ pub trait Model {
     /// What each child does: serve one connection, or loop.
     fn child_life(&self) -> ChildLife;
 
-    /// The listener was reported ready once. Returns true when a child was forked; a
-    /// level-triggered loop pauses the listener after a wakeup that forked nothing, until
-    /// a child changes state or exits (otherwise it would spin while connections wait).
-    fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<bool>;
+    /// The listener was reported ready once. Returns what came of it; the loop pauses a
+    /// level-triggered listener after a wakeup that forked nothing, until a child changes
+    /// state or exits, or (a failed or throttled fork) until a retry timer fires, so it
+    /// never spins while connections wait.
+    fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn>;
 
     /// A child was reaped (already reported and counted).
     fn on_child_exit(

@@ -160,6 +160,22 @@ impl Observer {
         })
     }
 
+    /// `died` children within `within` throttled forking for `backoff`.
+    pub fn fork_throttled(
+        &mut self,
+        died: u64,
+        within: Duration,
+        backoff: Duration,
+    ) -> io::Result<()> {
+        self.counts.fork_throttles += 1;
+        self.emit(ForkEvent::ForkThrottled {
+            t_ms: self.now_ms(),
+            died,
+            within_ms: ms(within),
+            backoff_ms: ms(backoff),
+        })
+    }
+
     /// A child's accept counter grew by `new` (to `child_accepted`).
     pub fn accepted(
         &mut self,
@@ -311,6 +327,14 @@ fn text_line(event: &ForkEvent) -> String {
             format!("at --max-children, no fork (running {running})")
         }
         ForkEvent::ForkFailed { error, .. } => error.clone(),
+        ForkEvent::ForkThrottled {
+            died,
+            within_ms,
+            backoff_ms,
+            ..
+        } => {
+            format!("{died} children died within {within_ms:.0} ms: no fork for {backoff_ms:.0} ms")
+        }
         ForkEvent::ChildAccepted {
             child,
             pid,

@@ -13,7 +13,8 @@
 //!   later if it is still alive, so a stuck child cannot outlive the run's accounting.
 //! - `fpm_children_bury`: every child that exits is replaced at once
 //!   (`fpm_children_make(wp, 1, 1, 0)`), unless it was idle-killed. That is how
-//!   `pm.max_requests` recycles children.
+//!   `pm.max_requests` recycles children. Children that keep dying are not replaced for a
+//!   while ([`super::throttle`], after PHP-FPM's `emergency_restart_threshold`).
 
 use std::io;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use listenlab_common::report::fork::ChildOutcome;
 use super::child::ChildLife;
 use super::model::Model;
 use super::observer::{Exited, Observer};
-use super::pool::Pool;
+use super::pool::{Pool, Spawn};
 use super::scoreboard::SlotState;
 
 /// How often the maintenance runs (`FPM_IDLE_SERVER_MAINTENANCE_HEARTBEAT`, 1 s).
@@ -55,16 +56,16 @@ impl Model for Ondemand {
         ChildLife::Loop
     }
 
-    fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<bool> {
+    fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn> {
         if pool.running() >= pool.max_children() {
             if !self.warned_max_children {
                 obs.max_children(pool.max_children())?;
                 self.warned_max_children = true;
             }
-            return Ok(false);
+            return Ok(Spawn::Declined);
         }
         if pool.any_idle() {
-            return Ok(false);
+            return Ok(Spawn::Declined);
         }
         self.warned_max_children = false;
         pool.fork(obs, false)
@@ -76,6 +77,8 @@ impl Model for Ondemand {
         obs: &mut Observer,
         exited: &Exited,
     ) -> io::Result<()> {
+        // A replacement that fails or is throttled is not retried as such: the next
+        // wakeup forks on demand (the loop re-arms the listener when the back-off ends).
         if !pool.stopping() && exited.end.outcome != ChildOutcome::IdleTimeout {
             pool.fork(obs, true)?;
         }

@@ -13,7 +13,7 @@ use std::io;
 use super::child::ChildLife;
 use super::model::Model;
 use super::observer::Observer;
-use super::pool::Pool;
+use super::pool::{Pool, Spawn};
 
 /// One child per event.
 #[derive(Debug, Default)]
@@ -28,10 +28,10 @@ impl Model for PerEvent {
         ChildLife::OneConnection
     }
 
-    fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<bool> {
+    fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn> {
         if pool.running() >= pool.max_children() {
             obs.refused_fork(pool.running())?;
-            return Ok(false);
+            return Ok(Spawn::Declined);
         }
         pool.fork(obs, false)
     }

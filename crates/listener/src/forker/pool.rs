@@ -21,8 +21,24 @@ use super::child::{
 };
 use super::observer::{Exited, Observer};
 use super::scoreboard::{Scoreboard, SlotState, SlotView};
+use super::throttle::RestartThrottle;
 use crate::process::{ChildSet, exit_code, reap_within, try_reap_any};
 use crate::socket::Listener;
+
+/// What [`Pool::fork`] (and a model's wakeup) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spawn {
+    /// A child was forked.
+    Forked,
+    /// No fork, and none to retry: at `--max-children`, the run is stopping, or (ondemand)
+    /// an idle child will take the connection. A change in the pool is the next chance.
+    Declined,
+    /// `fork()` failed (counted and reported); worth retrying after a short back-off even
+    /// if no child is running to change anything.
+    Failed,
+    /// Forking is throttled after a burst of children dying, until this instant.
+    Throttled(Instant),
+}
 
 /// What the pool knows about a live child.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +87,7 @@ pub struct Pool<'a> {
     max_children: usize,
     forked: u64,
     stopping: bool,
+    throttle: RestartThrottle,
 }
 
 impl<'a> Pool<'a> {
@@ -92,6 +109,7 @@ impl<'a> Pool<'a> {
             max_children,
             forked: 0,
             stopping: false,
+            throttle: RestartThrottle::new(),
         })
     }
 
@@ -136,21 +154,29 @@ impl<'a> Pool<'a> {
         self.children().any(|c| c.slot.state == SlotState::Idle)
     }
 
-    /// Forks one child into a free slot. Returns false when it could not (no slot: the
-    /// caller should have checked the cap; or `fork()` failed, which is counted).
-    pub fn fork(&mut self, obs: &mut Observer, replacement: bool) -> io::Result<bool> {
+    /// When forking resumes, while the restart throttle holds it.
+    pub fn throttled_until(&self) -> Option<Instant> {
+        self.throttle.blocked_until(Instant::now())
+    }
+
+    /// Forks one child into a free slot, unless stopping, at the cap (the caller should
+    /// have checked), or throttled. A failed `fork()` is counted and reported.
+    pub fn fork(&mut self, obs: &mut Observer, replacement: bool) -> io::Result<Spawn> {
         if self.stopping || self.live.len() >= self.max_children {
-            return Ok(false);
+            return Ok(Spawn::Declined);
+        }
+        if let Some(until) = self.throttled_until() {
+            return Ok(Spawn::Throttled(until));
         }
         let now_ns = self.now_ns();
         let Some(index) = self.scoreboard.claim(now_ns) else {
-            return Ok(false);
+            return Ok(Spawn::Declined);
         };
         let number = self.forked + 1;
         let slot = self.scoreboard.slot(index);
         let (spec, listener, doorbell) = (self.spec, self.listener, self.doorbell);
         let spawned = self.children.spawn(number as usize, move || {
-            child::run(&spec, listener.as_fd(), slot, doorbell)
+            child::run(&spec, number, listener.as_fd(), slot, doorbell)
         });
         match spawned {
             Ok(pid) => {
@@ -167,12 +193,12 @@ impl<'a> Pool<'a> {
                     },
                 );
                 obs.forked(number, pid.as_raw(), self.running(), replacement)?;
-                Ok(true)
+                Ok(Spawn::Forked)
             }
             Err(e) => {
                 self.scoreboard.release(index);
                 obs.fork_failed(e)?;
-                Ok(false)
+                Ok(Spawn::Failed)
             }
         }
     }
@@ -259,6 +285,12 @@ impl<'a> Pool<'a> {
             },
         };
         obs.exited(exited)?;
+        if exited.end.outcome == ChildOutcome::Died
+            && !self.stopping
+            && let Some(burst) = self.throttle.died(Instant::now())
+        {
+            obs.fork_throttled(burst.died, burst.within, burst.backoff)?;
+        }
         Ok(Some(exited))
     }
 

@@ -18,13 +18,24 @@ pub const WAIT: Duration = Duration::from_secs(15);
 
 /// Starts `bin` with `args`, stdout and stderr piped.
 fn spawn(bin: &str, args: &[&str], stdin: Stdio) -> Child {
-    Command::new(bin)
+    spawn_with(bin, args, stdin, |_| {})
+}
+
+/// As [`spawn`], after `configure` had its say on the command (limits, credentials).
+fn spawn_with(
+    bin: &str,
+    args: &[&str],
+    stdin: Stdio,
+    configure: impl FnOnce(&mut Command),
+) -> Child {
+    let mut command = Command::new(bin);
+    command
         .args(args)
         .stdin(stdin)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn")
+        .stderr(Stdio::piped());
+    configure(&mut command);
+    command.spawn().expect("spawn")
 }
 
 /// Runs `bin` with `args` to completion (stdin closed), bounded by [`WAIT`].
@@ -46,7 +57,13 @@ pub struct Running {
 impl Running {
     /// Starts `bin` with `args` and waits (bounded) for its `listening` line.
     pub fn start(bin: &str, args: &[&str]) -> Running {
-        let mut child = spawn(bin, args, Stdio::piped());
+        Self::start_with(bin, args, |_| {})
+    }
+
+    /// As [`Running::start`], with `configure` applied to the command first (e.g. a
+    /// `pre_exec` that lowers a resource limit).
+    pub fn start_with(bin: &str, args: &[&str], configure: impl FnOnce(&mut Command)) -> Running {
+        let mut child = spawn_with(bin, args, Stdio::piped(), configure);
         let lines = pump_lines(child.stdout.take().unwrap());
         let stderr = pump_lines(child.stderr.take().unwrap());
         let mut running = Running {
@@ -68,7 +85,13 @@ impl Running {
     }
 
     fn next_line(&mut self) -> Option<Value> {
-        match self.lines.recv_timeout(WAIT) {
+        self.next_line_by(Instant::now() + WAIT)
+    }
+
+    /// The next line, waiting until `deadline` at most (then the test fails).
+    fn next_line_by(&mut self, deadline: Instant) -> Option<Value> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.lines.recv_timeout(left) {
             Ok(line) => {
                 let value: Value = serde_json::from_str(&line)
                     .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
@@ -76,7 +99,7 @@ impl Running {
                 Some(value)
             }
             Err(RecvTimeoutError::Timeout) => panic!(
-                "no line within {WAIT:?}; seen so far: {:#?}\nstderr: {}",
+                "not within {WAIT:?}; seen so far: {:#?}\nstderr: {}",
                 self.seen,
                 self.stderr_so_far()
             ),
@@ -84,13 +107,15 @@ impl Running {
         }
     }
 
-    /// Reads lines until one satisfies `pred` (bounded by [`WAIT`] per line); returns it.
+    /// Reads lines until one satisfies `pred` (bounded by [`WAIT`] in all, however many
+    /// other lines come meanwhile); returns it.
     pub fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         if let Some(v) = self.seen.iter().find(|v| pred(v)) {
             return v.clone();
         }
+        let deadline = Instant::now() + WAIT;
         loop {
-            match self.next_line() {
+            match self.next_line_by(deadline) {
                 Some(v) if pred(&v) => return v,
                 Some(_) => {}
                 None => panic!("exited before {what}; seen: {:#?}", self.seen),
