@@ -3,8 +3,9 @@
 
 mod util;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use listenlab_common::report::fork::ForkSummary;
 use nix::sys::signal::Signal;
@@ -131,4 +132,51 @@ fn with_first_byte_a_silent_client_keeps_its_child_idle_so_nothing_forks() {
         (1, 1, 1)
     );
     assert_eq!(s.counts.children_busy_at_exit, 1);
+}
+
+#[test]
+fn a_child_that_takes_a_request_after_its_idle_sigquit_finishes_it_and_is_not_killed() {
+    let mut run = start(&[
+        "--request-starts",
+        "first-byte",
+        "--process-idle-timeout",
+        "1s",
+        "--sleep",
+        "1500ms",
+    ]);
+    let mut client = TcpStream::connect(&run.addr).unwrap();
+    run.wait_event("child_accepted", |v| total_accepted(v) == 1);
+    // Silent, the client leaves its child idle: the idle timeout sends SIGQUIT.
+    let quit = run.wait_event("idle_kill", |_| true);
+    assert_eq!(quit["signal"], "SIGQUIT");
+    // Now the request starts; it lasts past the next maintenance tick, which must not
+    // SIGKILL the (busy) child.
+    client.write_all(b"x").unwrap();
+    let sent = Instant::now();
+    client.set_read_timeout(Some(util::WAIT)).unwrap();
+    let mut rest = Vec::new();
+    client
+        .read_to_end(&mut rest)
+        .expect("served to the end, not reset by a SIGKILL");
+    // Closed after the whole --sleep, not at the next tick (about 1 s after the byte).
+    assert!(
+        sent.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        sent.elapsed()
+    );
+    let exited = run.wait_event("child_exited", |_| true);
+    assert_eq!(
+        (exited["status"].as_i64(), exited["outcome"].as_str()),
+        (Some(0), Some("idle_timeout"))
+    );
+    let s = stop(&mut run);
+    assert_eq!(
+        (
+            s.counts.idle_kills,
+            s.counts.idle_kills_escalated,
+            s.counts.served
+        ),
+        (1, 0, 1),
+        "{s:?}"
+    );
 }

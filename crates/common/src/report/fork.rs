@@ -18,7 +18,7 @@ pub enum ChildOutcome {
     Completed,
     /// Found nothing to accept (`--accept nonblocking`, `EAGAIN`).
     Empty,
-    /// Told to exit by the ondemand idle timeout (SIGQUIT, then SIGKILL one tick later).
+    /// Told to exit by the ondemand idle timeout (SIGQUIT, then SIGKILL one tick later if still idle).
     IdleTimeout,
     /// Still waiting for a connection (blocked in accept, or starting) when the run stopped.
     KilledAtExit,
@@ -273,7 +273,7 @@ pub struct ForkCounts {
     pub max_children_warnings: u64,
     /// Ondemand: children told to exit by the idle timeout (SIGQUIT).
     pub idle_kills: u64,
-    /// Ondemand: idle-killed children still alive one tick later, sent SIGKILL.
+    /// Ondemand: idle-killed children still idle one tick later, sent SIGKILL.
     pub idle_kills_escalated: u64,
 }
 

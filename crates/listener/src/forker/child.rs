@@ -15,7 +15,7 @@
 //! with SIGTERM, so that their exits are classified as part of the stop. We call `accept4`
 //! through nix rather than std, because std retries on `EINTR`.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::eventfd::EventFd;
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-use nix::sys::socket::{SockFlag, accept4};
+use nix::sys::socket::{MsgFlags, SockFlag, accept4, recv};
 use nix::unistd::{Pid, getppid};
 
 use super::scoreboard::{Slot, SlotState};
@@ -202,7 +202,7 @@ impl Child<'_> {
             if self.spec.request_starts == RequestStarts::FirstByte {
                 self.ring();
                 match wait_fd(conn.as_fd(), Some(FIRST_BYTE_WAIT), told_to_stop_now) {
-                    Wait::Ready => {}
+                    Wait::Ready => read_request(&conn),
                     Wait::TimedOut => {
                         self.slot.record_first_byte_timeout();
                         drop(conn);
@@ -257,6 +257,13 @@ impl Child<'_> {
             }
         }
     }
+}
+
+/// Reads what the client sent so far (without waiting), as a server reads its request:
+/// closing a socket with unread data would reset the connection (RST) instead of ending it.
+fn read_request(conn: &OwnedFd) {
+    let mut buf = [0u8; 4096];
+    let _ = recv(conn.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT);
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -80,7 +80,7 @@ pub struct Cli {
     pub greet: bool,
 
     /// Ondemand: once a second, one child idle longer than this is told to exit (SIGQUIT,
-    /// then SIGKILL a tick later) [default: 10s].
+    /// then SIGKILL a tick later if still idle) [default: 10s].
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub process_idle_timeout: Option<Duration>,
 

@@ -228,7 +228,7 @@ impl Observer {
         })
     }
 
-    /// An idle child was told to exit with `signal` (SIGQUIT, or SIGKILL a tick later).
+    /// An idle child was told to exit with `signal` (SIGQUIT, or SIGKILL a tick later if still idle).
     pub fn idle_kill(
         &mut self,
         child: u64,

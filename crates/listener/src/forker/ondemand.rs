@@ -9,8 +9,10 @@
 //! - `fpm_pctl_perform_idle_server_maintenance` (a 1 s heartbeat): among the idle children,
 //!   take the one started first (`last_idle_child`, by `child->started`), and if its last
 //!   activity is older than `pm.process_idle_timeout`, send it SIGQUIT (`idle_kill`). One
-//!   child per tick at most. PHP-FPM's children handle SIGQUIT; we add a SIGKILL one tick
-//!   later if it is still alive, so a stuck child cannot outlive the run's accounting.
+//!   child per tick at most. PHP-FPM's children handle SIGQUIT, finishing a request they
+//!   have started; we add a SIGKILL one tick later if it is still alive *and still idle*
+//!   (a child that took a connection meanwhile is left to finish it), so a stuck child
+//!   cannot outlive the run's accounting.
 //! - `fpm_children_bury`: every child that exits is replaced at once
 //!   (`fpm_children_make(wp, 1, 1, 0)`), unless it was idle-killed. That is how
 //!   `pm.max_requests` recycles children. Children that keep dying are not replaced for a
@@ -90,10 +92,17 @@ impl Model for Ondemand {
     }
 
     fn on_tick(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<()> {
-        // Children told to quit a tick ago and still here get SIGKILL.
+        // Children told to quit a tick ago and still idle get SIGKILL. One that took a
+        // connection since (busy, or holding one while it waits for the first byte) saw the
+        // SIGQUIT and leaves once that request is done, as a PHP-FPM child does: killing it
+        // would reset its client.
         let stuck: Vec<_> = pool
             .children()
-            .filter(|c| c.idle_kill.is_some_and(|k| !k.escalated))
+            .filter(|c| {
+                c.idle_kill.is_some_and(|k| !k.escalated)
+                    && c.slot.state == SlotState::Idle
+                    && !c.slot.holding
+            })
             .map(|c| (c.pid, pool.in_state_for(&c)))
             .collect();
         for (pid, idle) in stuck {
