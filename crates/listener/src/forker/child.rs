@@ -14,6 +14,14 @@
 //! reaches the whole process group, and the parent, which handles it, stops the children
 //! with SIGTERM, so that their exits are classified as part of the stop. We call `accept4`
 //! through nix rather than std, because std retries on `EINTR`.
+//!
+//! The flag has the classic race: a signal that lands after the check and before the
+//! blocking call (`accept4`, `poll`) only sets the flag, and the call blocks on. `ppoll`
+//! with a signal mask would close it for the polls but not for a blocking `accept4` on the
+//! shared listener (polling first and then accepting would wake every idle child for each
+//! connection, a thundering herd the tool does not mean to show). So the parent repeats
+//! its signals instead: SIGTERM every 20 ms while it waits for the children to stop, and an
+//! idle-killed child still idle a tick after its SIGQUIT gets SIGKILL.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -25,6 +25,9 @@ use super::throttle::RestartThrottle;
 use crate::process::{ChildSet, exit_code, reap_within, try_reap_any};
 use crate::socket::Listener;
 
+/// How often [`Pool::stop_all`] repeats SIGTERM to children that have not exited yet.
+pub const TERM_AGAIN_EVERY: Duration = Duration::from_millis(20);
+
 /// What [`Pool::fork`] (and a model's wakeup) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spawn {
@@ -294,8 +297,9 @@ impl<'a> Pool<'a> {
         Ok(Some(exited))
     }
 
-    /// Stops the pool: no more forks, SIGTERM to every child, reap them as they exit, and
-    /// SIGKILL whatever is left after `grace`.
+    /// Stops the pool: no more forks, SIGTERM to every child (again every
+    /// [`TERM_AGAIN_EVERY`] until it exits), reap them as they exit, and SIGKILL whatever is
+    /// left after `grace`.
     pub fn stop_all(&mut self, obs: &mut Observer, grace: Duration) -> io::Result<()> {
         // Children that exited before the stop (e.g. killed from outside just before it)
         // are classified as such, not as part of the stop.
@@ -303,7 +307,14 @@ impl<'a> Pool<'a> {
         self.stopping = true;
         self.children.signal_all(Signal::SIGTERM);
         let deadline = Instant::now() + grace;
+        let mut again = Instant::now() + TERM_AGAIN_EVERY;
         while !self.live.is_empty() && Instant::now() < deadline {
+            if Instant::now() >= again {
+                // A SIGTERM that lands between a child's flag check and its blocking call
+                // only sets the flag; the next one interrupts the call (see `child`).
+                self.children.signal_all(Signal::SIGTERM);
+                again += TERM_AGAIN_EVERY;
+            }
             if self.reap(obs)?.is_empty() {
                 // A bounded poll for exits (the loop's epoll is done by now).
                 std::thread::sleep(Duration::from_millis(1));
