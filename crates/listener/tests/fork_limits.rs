@@ -33,8 +33,9 @@ fn start_limited(args: &[&str], as_nobody: bool, limit: fn() -> nix::Result<()>)
         if as_nobody {
             command.uid(NOBODY).gid(NOBODY);
         }
-        // SAFETY: the hook runs in the forked child before exec and only makes one raw
-        // syscall (setrlimit): no allocation, no locks.
+        // SAFETY: the hook runs in the forked child before exec and only makes raw
+        // syscalls (close, setrlimit): no allocation, no locks. Closing a descriptor std
+        // keeps for reporting exec errors at worst hides such an error, in a test.
         unsafe {
             command.pre_exec(move || limit().map_err(std::io::Error::from));
         }
@@ -49,7 +50,13 @@ fn stop(run: &mut Running) -> ForkSummary {
     s
 }
 
+/// Exactly the parent's descriptors: descriptors 3 to 6 are freed first, so that none the
+/// test process leaves open without `FD_CLOEXEC` (cargo's jobserver pipe, say) takes a place
+/// the parent needs. Descriptors above the limit may stay: they do not count against it.
 fn few_fds() -> nix::Result<()> {
+    for fd in 3..PARENT_FDS as i32 {
+        let _ = nix::unistd::close(fd); // EBADF for most: nothing there
+    }
     setrlimit(Resource::RLIMIT_NOFILE, PARENT_FDS, PARENT_FDS)
 }
 
