@@ -52,8 +52,9 @@ const DOORBELL: u64 = 2;
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// A system call needed to set up or run the loop failed.
-    #[error("{what}: {source}")]
+    /// A system call needed to set up or run the loop failed. The errno is the source,
+    /// which `{err:#}` prints after this context: not formatted here too.
+    #[error("{what}")]
     Sys {
         /// The step that failed.
         what: &'static str,
