@@ -1,9 +1,10 @@
 //! `listenlab-common`: what the listener and the connector must agree on. No I/O, but
-//! for the usage-error exit in [`cli`].
+//! for the usage-error exit in [`cli`] and the rlimit raise in [`limits`].
 //!
 //! - [`cli`]: one-line usage errors (exit 2) and broken-pipe detection for the binaries.
 //! - [`addr`]: the unix and inet addresses users type (`--unix PATH`, `--inet HOST:PORT`).
 //! - [`duration`]: durations users type (`250ms`, `2s`, `1m`, or a bare number of seconds).
+//! - [`limits`]: raising the open-file limit before opening many sockets.
 //! - [`latency`]: a [`latency::LatencySummary`] built from an HDR histogram.
 //! - [`report`]: the serde report types each binary prints.
 //! - `testing` (feature `testing`): bounded waits and line readers for integration tests.
@@ -12,6 +13,7 @@ pub mod addr;
 pub mod cli;
 pub mod duration;
 pub mod latency;
+pub mod limits;
 pub mod report;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -3,7 +3,7 @@
 //! `RLIMIT_NOFILE` is raised to the hard limit; if that is still too few, the flag that
 //! needs them is named, with both numbers (a usage error).
 
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use listenlab_common::limits::raise_nofile;
 
 use super::reuseport::connections_for;
 use super::{Config, Part};
@@ -35,14 +35,7 @@ pub fn files_needed(cfg: &Config) -> (u64, &'static str) {
 /// Raises the soft open-file limit to the hard one and checks that `cfg` fits.
 pub fn ensure_open_files(cfg: &Config) -> Result<(), String> {
     let (need, flag) = files_needed(cfg);
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
-        .map_err(|e| format!("reading the open-file limit: {e}"))?;
-    if soft < need && soft < hard {
-        // Raising the soft limit up to the hard one needs no privilege.
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE)
-        .map_err(|e| format!("reading the open-file limit: {e}"))?;
+    let soft = raise_nofile().map_err(|e| format!("raising the open-file limit: {e}"))?;
     if soft < need {
         let value = if flag == "--backlog" {
             cfg.backlog
