@@ -34,7 +34,10 @@ pub fn usage_exit<C: CommandFactory>(err: clap::Error) -> ! {
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => err.exit(),
         _ => {
             let bin = C::command().get_name().to_owned();
-            eprintln!("{bin}: {}", one_line(&err.render().to_string()));
+            stderr_line(format_args!(
+                "{bin}: {}",
+                one_line(&err.render().to_string())
+            ));
             std::process::exit(2)
         }
     }
@@ -49,6 +52,18 @@ fn one_line(rendered: &str) -> String {
         .flat_map(str::split_whitespace)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Writes `line` and a newline to stderr in one `write()`, so that lines from several
+/// processes sharing the stream (forked children, their parent) never interleave
+/// mid-line. `eprintln!` writes each formatted piece with its own `write()` (stderr is
+/// unbuffered), which a concurrent writer can split; a pipe keeps a single write of up
+/// to `PIPE_BUF` (4096) bytes whole (`pipe(7)`).
+pub fn stderr_line(line: impl Display) {
+    use std::io::Write;
+    let text = format!("{line}\n");
+    // Nothing useful can be done about a failed write to stderr.
+    let _ = io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// True when `err` or any error in its source chain is a broken pipe: the reader of our

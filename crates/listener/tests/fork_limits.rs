@@ -106,6 +106,15 @@ fn children_that_die_at_once_are_throttled_not_replaced_in_a_fork_storm() {
             stderr.contains("epoll-listen-fork: child 1: accept failed: EMFILE"),
             "{model:?}: {stderr}"
         );
+        // issue 12: children failing at once wrote their lines piecewise, and the pieces
+        // interleaved ("epoll-listen-fork: child epoll-listen-fork: child 19: ...").
+        for line in stderr.lines() {
+            assert_eq!(
+                line.matches("epoll-listen-fork:").count(),
+                1,
+                "{model:?}: a line split by another process's write: {line:?}"
+            );
+        }
     }
 }
 

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) if cli::is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("epoll-listen-fork: error: {err:#}");
+            cli::stderr_line(format_args!("epoll-listen-fork: error: {err:#}"));
             ExitCode::FAILURE
         }
     }

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             if cli::is_broken_pipe(err.as_ref()) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("epoll-socket-test: error: {err:#}");
+            cli::stderr_line(format_args!("epoll-socket-test: error: {err:#}"));
             let code = err
                 .downcast_ref::<ProbeError>()
                 .map_or(1, ProbeError::exit_code);

@@ -195,11 +195,12 @@ impl Child<'_> {
                 Ok(Accepted::Empty) => return EXIT_EMPTY,
                 Ok(Accepted::Stop) => return EXIT_STOPPED_IDLE,
                 Err(e) => {
-                    // The exit status alone does not say why; stderr is unbuffered.
-                    eprintln!(
+                    // The exit status alone does not say why. One write per line: many
+                    // children can fail at once on the same stderr (issue 12).
+                    listenlab_common::cli::stderr_line(format_args!(
                         "epoll-listen-fork: child {}: accept failed: {e}",
                         self.number
-                    );
+                    ));
                     return EXIT_FAILED;
                 }
             };

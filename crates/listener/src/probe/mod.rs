@@ -155,7 +155,7 @@ impl Progress {
     /// Prints `what` as `epoll-socket-test: <what>` on stderr if enabled.
     pub fn note(self, what: impl std::fmt::Display) {
         if self.enabled {
-            eprintln!("epoll-socket-test: {what}");
+            listenlab_common::cli::stderr_line(format_args!("epoll-socket-test: {what}"));
         }
     }
 
