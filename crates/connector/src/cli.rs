@@ -55,6 +55,8 @@ pub struct Cli {
 
     /// Connect over TCP to HOST:PORT: 127.0.0.1:9000, [::1]:9000, or localhost:9000 (a
     /// name is resolved once; its first IPv4 address is used if it has one).
+    // The doc is clap's help text, shown as written: `[::1]` stays plain, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "HOST:PORT", value_parser = HostPort::parse_target)]
     inet: Option<HostPort>,
 
