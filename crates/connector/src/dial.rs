@@ -45,7 +45,8 @@ pub enum DialErrorKind {
     AddrNotAvailable,
     /// `EMFILE` / `ENFILE`.
     TooManyFiles,
-    /// `ECONNRESET` / `ECONNABORTED`.
+    /// `ECONNRESET` / `ECONNABORTED` before the handshake completed (a reset after it is
+    /// a connection the peer closed; see `reset_after_handshake`).
     Reset,
     /// `ENETUNREACH` / `EHOSTUNREACH`.
     Unreachable,
@@ -179,6 +180,7 @@ async fn wait_connected(
         Ok(()) => return Ok(socket.into()),
         Err(e) if e.raw_os_error() == Some(libc::EISCONN) => return Ok(socket.into()),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EALREADY | libc::EINPROGRESS)) => {}
+        Err(e) if reset_after_handshake(&e) => return Ok(socket.into()),
         Err(e) => return Err(e.into()),
     }
     // Not the safe-looking `AsyncFd::with_interest`: tokio 1.54 deprecates it as unsound
@@ -200,8 +202,20 @@ async fn wait_connected(
     let socket = fd.into_inner();
     match socket.take_error()? {
         None => Ok(socket.into()),
+        Some(err) if reset_after_handshake(&err) => Ok(socket.into()),
         Some(err) => Err(err.into()),
     }
+}
+
+/// True for the `ECONNRESET` that the confirming `connect(2)` (or `SO_ERROR`) reports when
+/// the peer accepted and reset the connection before we asked: the handshake completed,
+/// so the connect succeeded and the peer then closed it (issue 12). The kernel tells the
+/// two apart: an RST answering our SYN (state `SYN_SENT`) sets `ECONNREFUSED`, and only an
+/// RST on a connection past the SYN-ACK sets `ECONNRESET` (`tcp_reset` in
+/// net/ipv4/tcp_input.c). Such a socket is held like any other; it is in `TCP_CLOSE`,
+/// which polls as `EPOLLHUP`, so the peer-close watch counts it in `closed_by_peer`.
+fn reset_after_handshake(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::ECONNRESET)
 }
 
 #[cfg(test)]

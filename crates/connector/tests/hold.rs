@@ -169,3 +169,53 @@ fn sigint_during_the_connect_phase_reports_what_was_done() {
     );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+#[test]
+fn issue_12_a_handshake_the_peer_resets_at_once_counts_as_connected() {
+    // A server that accepts and resets at once: the RST can reach our socket before the
+    // confirming connect(), which then reports ECONNRESET for a handshake that completed.
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    const N: usize = 500;
+    let listener = tcp_listener(1024);
+    let server = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let resetter = std::thread::spawn(move || {
+        let deadline = Instant::now() + util::WAIT;
+        let mut peers = Vec::with_capacity(N);
+        while peers.len() < N && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    // SO_LINGER 0: close() sends RST instead of FIN.
+                    socket2::SockRef::from(&stream)
+                        .set_linger(Some(Duration::ZERO))
+                        .unwrap();
+                    drop(stream);
+                    peers.push(peer);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let mut ready = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+                    poll(&mut ready, PollTimeout::from(100u16)).unwrap();
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+        peers
+    });
+    let addr = server.to_string();
+    let n = N.to_string();
+    let mut c = Connector::spawn(&["-n", &n, "--inet", &addr, "--format", "json", "-q"]);
+    let peers = resetter.join().unwrap();
+    assert_eq!(peers.len(), N, "the listener accepted every handshake");
+    // Release only once the connector's kernel side has seen every RST.
+    util::wait_until_not_established(&peers, server);
+    c.close_stdin();
+    let done = c.finish();
+    let report = parse_report(&done);
+    report.check_invariants();
+    assert_eq!(
+        (report.connected, report.failed, report.closed_by_peer),
+        (500, 0, 500),
+        "{report:?}"
+    );
+}

@@ -48,7 +48,8 @@ pub struct ConnectReport {
     pub source_addresses: u64,
     /// How long the open connections were held before being closed, in milliseconds.
     pub held_ms: u64,
-    /// Held connections that the peer closed (FIN) or reset (RST) before we released them.
+    /// Held connections that the peer closed (FIN) or reset (RST) before we released them,
+    /// including those it reset right after accepting them.
     pub closed_by_peer: u64,
     /// `true` when SIGINT or SIGTERM stopped the connect phase early.
     pub interrupted: bool,
@@ -70,7 +71,9 @@ pub struct ConnectErrors {
     pub addr_not_available: u64,
     /// `EMFILE` / `ENFILE`: out of file descriptors, per process or system-wide.
     pub too_many_files: u64,
-    /// `ECONNRESET` / `ECONNABORTED` during the handshake.
+    /// `ECONNRESET` / `ECONNABORTED` before the handshake completed. A connect whose
+    /// handshake completed and that the peer then reset (even before `socket-connect`
+    /// confirmed it) counts as `connected` and in `closed_by_peer`, not here.
     pub reset: u64,
     /// `ENETUNREACH` / `EHOSTUNREACH`: no route to the target.
     pub unreachable: u64,
