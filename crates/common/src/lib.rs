@@ -4,6 +4,7 @@
 //! - [`cli`]: one-line usage errors (exit 2) and broken-pipe detection for the binaries.
 //! - [`addr`]: the unix and inet addresses users type (`--unix PATH`, `--inet HOST:PORT`).
 //! - [`duration`]: durations users type (`250ms`, `2s`, `1m`, or a bare number of seconds).
+//! - [`number`]: whole numbers users type (`--count 500`), one clap parser for all flags.
 //! - [`limits`]: raising the open-file limit before opening many sockets.
 //! - [`latency`]: a [`latency::LatencySummary`] built from an HDR histogram.
 //! - [`report`]: the serde report types each binary prints.
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod duration;
 pub mod latency;
 pub mod limits;
+pub mod number;
 pub mod report;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -21,4 +23,5 @@ pub mod testing;
 pub use addr::{AddrError, Endpoint, HostPort, UnixPath, file_kind};
 pub use duration::{DurationError, parse_duration};
 pub use latency::LatencySummary;
+pub use number::{NumberError, whole_number};
 pub use report::{Format, Listening};

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use listenlab_common::{Endpoint, Format, HostPort, UnixPath, file_kind, parse_duration};
+use listenlab_common::{
+    Endpoint, Format, HostPort, UnixPath, file_kind, parse_duration, whole_number,
+};
 
 use crate::config::{Config, Hold};
 use crate::source::SourceList;
@@ -27,7 +29,7 @@ pub const DEFAULT_CONCURRENCY: u32 = 128;
 
 /// Most `--threads`. More worker threads than this buys nothing for a connect storm, and
 /// tokio aborts the process (not a clean error) when the OS refuses to start one.
-pub const MAX_THREADS: i64 = 1024;
+pub const MAX_THREADS: u64 = 1024;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -61,26 +63,32 @@ pub struct Cli {
     inet: Option<HostPort>,
 
     /// Number of connections to open.
-    #[arg(long, short = 'n', value_name = "N", default_value = "1", value_parser = parse_count)]
+    // Numeric flags allow negative numbers so that `-1` reaches the parser (and its
+    // message naming the range) instead of being read as an unknown flag.
+    #[arg(long, short = 'n', value_name = "N", default_value = "1", allow_negative_numbers = true,
+          value_parser = whole_number::<NonZeroU32>(1..))]
     count: NonZeroU32,
 
     /// Most connects in flight at once [default: the smaller of --count and 128].
-    #[arg(long, short = 'c', value_name = "C")]
+    #[arg(long, short = 'c', value_name = "C", allow_negative_numbers = true,
+          value_parser = whole_number::<NonZeroU32>(1..))]
     concurrency: Option<NonZeroU32>,
 
     /// Open R connections per second on a fixed schedule instead of as fast as possible;
     /// latency is then measured from each connect's scheduled start, so a stalled listener
     /// shows up as latency (no coordinated omission).
-    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = parse_rate)]
     rate: Option<f64>,
 
     /// Give up on one connect after this long: 250ms, 2s, 1m.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", allow_negative_numbers = true,
+          value_parser = parse_duration)]
     timeout: Duration,
 
     /// Hold the connections for this long, ignoring stdin (0 closes them at once). Without
     /// it, hold until a line or EOF on stdin, or SIGINT/SIGTERM.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true,
+          value_parser = parse_duration)]
     hold: Option<Duration>,
 
     /// On a unix socket whose accept queue is full, retry until --timeout (as a blocking
@@ -114,15 +122,9 @@ pub struct Cli {
 
     /// Runtime worker threads, 1 to 1024 [default: the number of CPUs]. 1 runs everything
     /// on the main thread (a current-thread runtime).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = whole_number::<u32>(1..=MAX_THREADS))]
     threads: Option<u32>,
-}
-
-/// `--count`: a whole number of connections, at least 1.
-fn parse_count(text: &str) -> Result<NonZeroU32, String> {
-    text.trim()
-        .parse::<NonZeroU32>()
-        .map_err(|_| "expected a whole number of connections, at least 1 (e.g. 500)".into())
 }
 
 /// `--rate`: a positive, finite number of connects per second.

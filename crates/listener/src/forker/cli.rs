@@ -49,13 +49,13 @@ pub struct Cli {
 
     /// Most children running at once (per-event: further events are refused forks;
     /// ondemand: pm.max_children).
-    #[arg(long, value_name = "N", default_value_t = 256,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, value_name = "N", default_value_t = 256, allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u32>(1..=100_000))]
     pub max_children: u32,
 
     /// The listen(2) backlog (the kernel caps it at net.core.somaxconn).
-    #[arg(long, value_name = "N", default_value_t = 128,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, value_name = "N", default_value_t = 128, allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u32>(1..=1_000_000))]
     pub backlog: u32,
 
     /// Event lines as text, or as JSON lines (first the readiness line, last the summary).
@@ -67,7 +67,8 @@ pub struct Cli {
     pub duration: Option<Duration>,
 
     /// Stop after this many connections have been accepted.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u64>(1..))]
     pub exit_after: Option<u64>,
 
     /// Children accept blocking (wait for a connection), or non-blocking (a per-event
@@ -85,7 +86,8 @@ pub struct Cli {
     pub process_idle_timeout: Option<Duration>,
 
     /// Ondemand: a child exits after serving this many connections and is replaced at once.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u64>(1..))]
     pub max_requests: Option<u64>,
 
     /// Ondemand: a connection makes its child busy on accept, or only once the client

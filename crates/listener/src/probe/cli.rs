@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 
-use clap::{Parser, value_parser};
+use clap::Parser;
 use listenlab_common::{Endpoint, Format, HostPort, UnixPath};
 
 use super::{Config, ConnectFrom, Expect, Part, limits};
@@ -45,14 +45,14 @@ pub struct Cli {
     pub inet: Option<HostPort>,
 
     /// Waiter processes in each several-waiters scenario (1-64).
-    #[arg(long, value_name = "K", default_value_t = 4,
-          value_parser = value_parser!(u32).range(1..=64))]
+    #[arg(long, value_name = "K", default_value_t = 4, allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u32>(1..=64))]
     pub waiters: u32,
 
     /// The listen() backlog of the overflow scenario (1-4096); it makes backlog + 3
     /// connects.
-    #[arg(long, value_name = "B", default_value_t = 4,
-          value_parser = value_parser!(u32).range(1..=4096))]
+    #[arg(long, value_name = "B", default_value_t = 4, allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u32>(1..=4096))]
     pub backlog: u32,
 
     /// Run only this part; repeat for several [default: all].
