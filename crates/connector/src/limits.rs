@@ -34,15 +34,22 @@ pub fn prewarm_fd_table(count: u64) -> std::io::Result<()> {
 }
 
 /// The message for a `--count` that cannot fit under the hard open-file limit, or `None`
-/// when it fits.
+/// when it fits. It suggests a lower `--count` only when one would fit: a hard limit of
+/// at most [`RESERVED_FDS`] leaves room for no connection at all (issue 12: it once said
+/// "lower --count to 0", which `--count` refuses).
 pub fn nofile_shortfall(count: u64, hard: u64) -> Option<String> {
     let needed = count.saturating_add(RESERVED_FDS);
     (needed > hard).then(|| {
+        let fits = hard.saturating_sub(RESERVED_FDS);
+        let (room, lower) = if fits == 0 {
+            (", which leaves no room for connections", String::new())
+        } else {
+            ("", format!(" or lower --count to {fits}"))
+        };
         format!(
             "--count {count} needs {needed} open files (the connections plus {RESERVED_FDS}), \
-             but the hard open-file limit is {hard}; raise it (ulimit -Hn {needed} as root, or \
-             LimitNOFILE= / limits.conf) or lower --count to {}",
-            hard.saturating_sub(RESERVED_FDS)
+             but the hard open-file limit is {hard}{room}; raise it (ulimit -Hn {needed} as \
+             root, or LimitNOFILE= / limits.conf){lower}"
         )
     })
 }
@@ -186,6 +193,18 @@ mod tests {
         let msg = nofile_shortfall(30_000, 20_000).unwrap();
         assert!(msg.contains("30032") && msg.contains("20000"), "{msg}");
         assert!(msg.contains("lower --count to 19968"), "{msg}");
+        let msg = nofile_shortfall(2, 33).unwrap();
+        assert!(msg.ends_with("or lower --count to 1"), "{msg}");
+    }
+
+    #[test]
+    fn issue_12_no_lower_count_is_suggested_when_none_fits() {
+        for hard in [0, 20, RESERVED_FDS] {
+            let msg = nofile_shortfall(1, hard).unwrap();
+            assert!(!msg.contains("lower --count"), "{msg}");
+            assert!(msg.contains("leaves no room for connections"), "{msg}");
+            assert!(msg.contains("ulimit -Hn 33"), "{msg}");
+        }
     }
 
     #[test]
