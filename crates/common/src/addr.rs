@@ -33,6 +33,8 @@ enum AddrErrorKind {
     UnbracketedIpv6,
     PathTooLong(usize),
     PathHasNul,
+    /// `--unix ''`: a path, not a host:port, was expected (issue 12).
+    EmptyPath,
 }
 
 const INET_FORM: &str = "expected host:port (e.g. 127.0.0.1:8080, [::1]:8080 or localhost:8080)";
@@ -67,6 +69,10 @@ impl fmt::Display for AddrErrorKind {
                 "unix path is {len} bytes, the limit is {UNIX_PATH_MAX}; use a shorter path"
             ),
             Self::PathHasNul => write!(f, "unix path contains a NUL byte; use a plain path"),
+            Self::EmptyPath => write!(
+                f,
+                "the unix socket path is empty; give a path such as /tmp/listen.sock"
+            ),
         }
     }
 }
@@ -105,7 +111,7 @@ impl UnixPath {
         let path = path.into();
         let len = path.as_os_str().len();
         if len == 0 {
-            return Err(AddrError::new(AddrErrorKind::Empty));
+            return Err(AddrError::new(AddrErrorKind::EmptyPath));
         }
         if len > UNIX_PATH_MAX {
             return Err(AddrError::new(AddrErrorKind::PathTooLong(len)));
@@ -386,7 +392,10 @@ mod tests {
             err,
             "unix path is 140 bytes, the limit is 107; use a shorter path"
         );
-        assert!(UnixPath::new("").is_err());
+        assert_eq!(
+            UnixPath::new("").unwrap_err().to_string(),
+            "the unix socket path is empty; give a path such as /tmp/listen.sock"
+        );
         assert!("a\0b".parse::<UnixPath>().is_err());
     }
 

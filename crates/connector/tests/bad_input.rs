@@ -93,6 +93,16 @@ fn rejects_bad_inet_addresses() {
 }
 
 #[test]
+fn issue_12_an_empty_unix_path_is_called_empty() {
+    // Once answered with host:port advice ("empty address; expected host:port ...").
+    assert_usage_error(
+        &["--unix", ""],
+        "invalid value '' for '--unix <PATH>': the unix socket path is empty; give a path \
+         such as /tmp/listen.sock",
+    );
+}
+
+#[test]
 fn rejects_bad_unix_paths() {
     let long = format!("/tmp/{}", "a".repeat(130));
     assert_usage_error(&["--unix", &long], "the limit is 107");
