@@ -167,7 +167,9 @@ fn build_report(
         connect_rate_per_s: (rate * 10.0).round() / 10.0,
         target_rate_per_s: config.rate,
         concurrency: config.concurrency as u64,
-        timeout_ms: u64::try_from(config.timeout.as_millis()).unwrap_or(u64::MAX),
+        // Rounded up, as tokio's millisecond timer applies it (1.5ms fires at 2 ms).
+        timeout_ms: u64::try_from(config.timeout.as_nanos().div_ceil(1_000_000))
+            .unwrap_or(u64::MAX),
         source_addresses: config.sources.len() as u64,
         held_ms: u64::try_from(held.as_millis()).unwrap_or(u64::MAX),
         closed_by_peer,

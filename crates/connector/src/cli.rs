@@ -236,6 +236,16 @@ impl Cli {
         if self.timeout.is_zero() {
             return Err("--timeout 0 would fail every connect; give a duration such as 5s".into());
         }
+        // tokio's timer counts whole milliseconds (it rounds a deadline up to the next
+        // one), and the report shows `timeout_ms`: a shorter timeout would be neither
+        // applied nor shown as given (issue 12: `--timeout 1ns` was shown as 0 ms).
+        if self.timeout < Duration::from_millis(1) {
+            return Err(format!(
+                "--timeout {:?} is shorter than 1 ms, the resolution of the connect timer; \
+                 give 1ms or more, such as 5s",
+                self.timeout
+            ));
+        }
         let count = u64::from(self.count.get());
         let hard = limits::nofile()
             .map_err(|e| format!("cannot read the open-file limit: {e}"))?
@@ -363,6 +373,10 @@ mod tests {
                 "applies to --unix",
             ),
             (&["--inet", "127.0.0.1:1", "--timeout", "0"], "--timeout 0"),
+            (
+                &["--inet", "127.0.0.1:1", "--timeout", "999us"],
+                "--timeout 999µs is shorter than 1 ms",
+            ),
             (
                 &["--inet", "127.0.0.1:1", "-n", "2", "--rate", "1e-20"],
                 "--rate 1e-20 with --count 2 would take 1.157e15 days",

@@ -132,6 +132,10 @@ fn rejects_bad_durations() {
     );
     assert_usage_error(&["--inet", "127.0.0.1:1", "--hold", "2x"], "not a duration");
     assert_usage_error(&["--inet", "127.0.0.1:1", "--timeout", "0"], "--timeout 0");
+    assert_usage_error(
+        &["--inet", "127.0.0.1:1", "--timeout", "-1"],
+        "not a duration",
+    );
     // Once an `Instant` overflow in every dial task: 0 attempted, exit 0.
     assert_usage_error(
         &[
@@ -144,6 +148,20 @@ fn rejects_bad_durations() {
         ],
         "longer than a year",
     );
+}
+
+#[test]
+fn issue_12_a_timeout_below_a_millisecond_is_refused() {
+    // Once accepted and reported as "timeout_ms": 0.
+    for (value, shown) in [("1ns", "1ns"), ("999us", "999µs"), ("0.0005", "500µs")] {
+        assert_usage_error(
+            &["--inet", "127.0.0.1:1", "--timeout", value],
+            &format!(
+                "--timeout {shown} is shorter than 1 ms, the resolution of the connect timer; \
+                 give 1ms or more, such as 5s"
+            ),
+        );
+    }
 }
 
 #[test]

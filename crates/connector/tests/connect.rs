@@ -240,6 +240,19 @@ fn a_timeout_of_a_year_still_connects() {
 }
 
 #[test]
+fn issue_12_the_shortest_timeouts_are_reported_as_applied() {
+    // The timer counts whole milliseconds: 1ms is 1, 1.5ms fires at 2 (once shown as 1).
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    for (timeout, ms) in [("1ms", 1), ("1500us", 2)] {
+        let args = ["--timeout", timeout, "--inet", &addr, "--hold", "0"];
+        let (report, done) = run_json(&args);
+        assert!(done.status.success(), "{done:?}");
+        assert_eq!(report.timeout_ms, ms, "{timeout}: {report:?}");
+    }
+}
+
+#[test]
 fn rate_spaces_the_connects_on_a_schedule() {
     let listener = tcp_listener(64);
     let addr = listener.local_addr().unwrap().to_string();

@@ -41,7 +41,8 @@ pub struct ConnectReport {
     pub target_rate_per_s: Option<f64>,
     /// Most connects in flight at once (`--concurrency`).
     pub concurrency: u64,
-    /// The per-connect timeout (`--timeout`), in milliseconds.
+    /// The per-connect timeout (`--timeout`, at least 1 ms), in milliseconds, rounded up
+    /// to a whole millisecond as the connect timer applies it.
     pub timeout_ms: u64,
     /// Number of local source addresses the connects were spread over (`--source`); 0 when
     /// the kernel chose the source address.
