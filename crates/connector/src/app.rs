@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::collect::{Tally, collect, progress_bar};
 use crate::config::{Config, Hold};
-use crate::dial::Dialer;
+use crate::dial::{Dialer, errno_name};
 use crate::hold::{self, Signals};
 use crate::run::{Plan, Schedule, join_dialers, spawn_dialers};
 use crate::watch::PeerCloseWatch;
@@ -162,6 +162,11 @@ fn build_report(
         connected,
         failed: tally.errors.total(),
         errors: tally.errors,
+        other_errors: tally
+            .other_errnos
+            .iter()
+            .map(|(&errno, &n)| (errno_name(errno), n))
+            .collect(),
         connect_latency_us: LatencySummary::from_histogram(&tally.histogram),
         elapsed_ms: (secs * 1e6).round() / 1e3,
         connect_rate_per_s: (rate * 10.0).round() / 10.0,

@@ -2,6 +2,7 @@
 //! this task alone owns the latency histogram, the error tally, the progress bar and the
 //! descriptors of the connections being held. No locks, no shared counters.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub struct Tally {
     pub histogram: Histogram<u64>,
     /// Failed connects by kind.
     pub errors: ConnectErrors,
+    /// The `other` failures by errno (`None`: no errno).
+    pub other_errnos: BTreeMap<Option<i32>, u64>,
     /// The open connections, held until they are dropped.
     pub held: Vec<OwnedFd>,
     /// When the last outcome arrived (`None` when none did).
@@ -76,6 +79,7 @@ pub async fn collect(
     let mut tally = Tally {
         histogram: new_histogram(),
         errors: ConnectErrors::default(),
+        other_errnos: BTreeMap::new(),
         held: Vec::with_capacity(capacity),
         last_outcome: None,
     };
@@ -87,7 +91,12 @@ pub async fn collect(
                     latency::record(&mut tally.histogram, outcome.latency);
                     tally.held.push(fd);
                 }
-                Err(kind) => kind.tally(&mut tally.errors),
+                Err(kind) => {
+                    kind.tally(&mut tally.errors);
+                    if let DialErrorKind::Other(errno) = kind {
+                        *tally.other_errnos.entry(errno).or_default() += 1;
+                    }
+                }
             }
         }
         tally.last_outcome = Some(Instant::now());
@@ -110,6 +119,8 @@ mod tests {
             (Ok(fd), 30),
             (Err(DialErrorKind::Refused), 0),
             (Err(DialErrorKind::Timeout), 0),
+            (Err(DialErrorKind::Other(Some(libc::EPROTOTYPE))), 0),
+            (Err(DialErrorKind::Other(Some(libc::EPROTOTYPE))), 0),
         ];
         for (result, us) in outcomes {
             let latency = Duration::from_micros(us);
@@ -117,7 +128,12 @@ mod tests {
         }
         drop(tx);
         let tally = collector.await.unwrap();
-        assert_eq!(tally.attempted(), 3);
+        assert_eq!(tally.attempted(), 5);
+        assert_eq!(tally.errors.other, 2);
+        assert_eq!(
+            tally.other_errnos,
+            BTreeMap::from([(Some(libc::EPROTOTYPE), 2)])
+        );
         assert_eq!(tally.held.len(), 1);
         assert_eq!((tally.errors.refused, tally.errors.timeout), (1, 1));
         assert_eq!(tally.histogram.len(), 1);

@@ -52,8 +52,9 @@ pub enum DialErrorKind {
     Unreachable,
     /// `EACCES` / `EPERM`.
     PermissionDenied,
-    /// Anything else.
-    Other,
+    /// Anything else, with its errno (`None`: the error carried none), so that the report
+    /// can name it (e.g. `EPROTOTYPE` from a unix datagram socket; issue 12).
+    Other(Option<i32>),
 }
 
 impl DialErrorKind {
@@ -68,7 +69,7 @@ impl DialErrorKind {
             Some(libc::ECONNRESET | libc::ECONNABORTED) => Self::Reset,
             Some(libc::ENETUNREACH | libc::EHOSTUNREACH) => Self::Unreachable,
             Some(libc::EACCES | libc::EPERM) => Self::PermissionDenied,
-            _ => Self::Other,
+            errno => Self::Other(errno),
         }
     }
 
@@ -83,9 +84,20 @@ impl DialErrorKind {
             Self::Reset => &mut errors.reset,
             Self::Unreachable => &mut errors.unreachable,
             Self::PermissionDenied => &mut errors.permission_denied,
-            Self::Other => &mut errors.other,
+            Self::Other(_) => &mut errors.other,
         };
         *slot += 1;
+    }
+}
+
+/// The name of an errno as `<errno.h>` spells it (`EPROTOTYPE`), as the report's
+/// `other_errors` keys it; `errno N` for a number nix does not know, `none` when the
+/// error carried no errno.
+pub fn errno_name(errno: Option<i32>) -> String {
+    match errno.map(nix::errno::Errno::from_raw) {
+        None => "none".to_owned(),
+        Some(nix::errno::Errno::UnknownErrno) => format!("errno {}", errno.unwrap_or(0)),
+        Some(known) => format!("{known:?}"),
     }
 }
 
@@ -234,7 +246,11 @@ mod tests {
             (libc::ECONNRESET, DialErrorKind::Reset),
             (libc::EHOSTUNREACH, DialErrorKind::Unreachable),
             (libc::EACCES, DialErrorKind::PermissionDenied),
-            (libc::ENOENT, DialErrorKind::Other),
+            (libc::ENOENT, DialErrorKind::Other(Some(libc::ENOENT))),
+            (
+                libc::EPROTOTYPE,
+                DialErrorKind::Other(Some(libc::EPROTOTYPE)),
+            ),
         ];
         for (errno, kind) in table {
             assert_eq!(
@@ -245,12 +261,20 @@ mod tests {
     }
 
     #[test]
+    fn errnos_are_named_as_errno_h_spells_them() {
+        assert_eq!(errno_name(Some(libc::EPROTOTYPE)), "EPROTOTYPE");
+        assert_eq!(errno_name(Some(libc::ENOENT)), "ENOENT");
+        assert_eq!(errno_name(Some(100_000)), "errno 100000");
+        assert_eq!(errno_name(None), "none");
+    }
+
+    #[test]
     fn tally_counts_each_kind_once() {
         let mut errors = ConnectErrors::default();
         for kind in [
             DialErrorKind::Refused,
             DialErrorKind::Refused,
-            DialErrorKind::Other,
+            DialErrorKind::Other(None),
         ] {
             kind.tally(&mut errors);
         }

@@ -41,7 +41,10 @@ pub fn render_text(r: &ConnectReport) -> String {
         .named()
         .iter()
         .filter(|(_, n)| *n > 0)
-        .map(|(name, n)| format!("{name} {n}"))
+        .map(|&(name, n)| match name {
+            "other" if !r.other_errors.is_empty() => format!("other {n} ({})", other_detail(r)),
+            _ => format!("{name} {n}"),
+        })
         .collect();
     let pace = match r.target_rate_per_s {
         Some(rate) => format!("{rate}/s scheduled"),
@@ -115,6 +118,15 @@ pub fn render_text(r: &ConnectReport) -> String {
     out
 }
 
+/// The `other` failures by errno: `EPROTOTYPE 3, ENOENT 1`.
+fn other_detail(r: &ConnectReport) -> String {
+    r.other_errors
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A microsecond value in the unit that keeps it readable: `16us`, `5.01ms`, `19.7s`
 /// (JSON keeps plain microseconds).
 fn human_us(us: f64) -> String {
@@ -163,6 +175,7 @@ mod tests {
             held_ms: 0,
             closed_by_peer: 0,
             interrupted: false,
+            other_errors: Default::default(),
         }
     }
 
@@ -196,5 +209,18 @@ mod tests {
         assert!(starts.windows(2).all(|w| w[0] == w[1]), "{text}");
         assert!(text.contains("errors         refused 1"), "{text}");
         assert!(text.contains("p99 20"), "{text}");
+    }
+
+    #[test]
+    fn other_failures_name_their_errno() {
+        let mut r = report();
+        r.errors.other = 3;
+        r.other_errors = [("ENOENT".to_owned(), 1), ("EPROTOTYPE".to_owned(), 2)].into();
+        let text = render_text(&r);
+        assert!(
+            text.contains("errors         refused 1, other 3 (ENOENT 1, EPROTOTYPE 2)"),
+            "{text}"
+        );
+        assert!(render_json(&r).contains(r#""other_errors":{"ENOENT":1,"EPROTOTYPE":2}"#));
     }
 }

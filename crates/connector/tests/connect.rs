@@ -240,6 +240,26 @@ fn a_timeout_of_a_year_still_connects() {
 }
 
 #[test]
+fn issue_12_a_datagram_unix_target_names_the_errno() {
+    // A stream connect to a SOCK_DGRAM socket fails with EPROTOTYPE; once counted as
+    // `other` with no errno anywhere in the report.
+    let (_dir, path) = socket_path();
+    let _dgram = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let path = path.to_str().unwrap();
+    let (report, done) = run_json(&["-n", "3", "--unix", path]);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert_eq!((report.failed, report.errors.other), (3, 3), "{report:?}");
+    assert_eq!(
+        report.other_errors,
+        std::collections::BTreeMap::from([("EPROTOTYPE".to_owned(), 3)])
+    );
+    let done = run(&["-n", "3", "--unix", path]);
+    let errors = done.stdout.iter().find(|l| l.starts_with("errors")).unwrap();
+    assert!(errors.ends_with("other 3 (EPROTOTYPE 3)"), "{errors}");
+}
+
+#[test]
 fn issue_12_the_shortest_timeouts_are_reported_as_applied() {
     // The timer counts whole milliseconds: 1ms is 1, 1.5ms fires at 2 (once shown as 1).
     let listener = tcp_listener(64);

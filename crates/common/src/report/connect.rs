@@ -6,6 +6,8 @@
 //! object holding them (`connect_latency_us`). Every field is always present, so scripts can
 //! read them without checking.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::LatencySummary;
@@ -28,6 +30,10 @@ pub struct ConnectReport {
     pub failed: u64,
     /// Failed connects by kind; the counts add up to `failed`.
     pub errors: ConnectErrors,
+    /// The connects counted in `errors.other`, by errno name as `<errno.h>` spells it
+    /// (`{"EPROTOTYPE": 3}`: the unix socket is not a stream socket); each a count of
+    /// connects, adding up to `errors.other`. Empty when there are none.
+    pub other_errors: BTreeMap<String, u64>,
     /// Latency of the successful connects, in microseconds: from the start of the connect
     /// (or, with `--rate`, from its scheduled start) to the connection being established.
     pub connect_latency_us: LatencySummary,

@@ -178,6 +178,7 @@ pub struct Report {
     pub connected: u64,
     pub failed: u64,
     pub errors: Errors,
+    pub other_errors: std::collections::BTreeMap<String, u64>,
     pub connect_latency_us: Latency,
     pub elapsed_ms: f64,
     pub connect_rate_per_s: f64,
@@ -232,6 +233,7 @@ impl Report {
             + e.permission_denied
             + e.other;
         assert_eq!(kinds, self.failed, "{self:?}");
+        assert_eq!(self.other_errors.values().sum::<u64>(), e.other, "{self:?}");
         let l = &self.connect_latency_us;
         assert_eq!(l.count, self.connected, "{self:?}");
         if l.count > 0 {
