@@ -118,12 +118,39 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             .and_then(|()| file.flush())
             .context("writing the --hgrm file")?;
     }
-    let all = report.connected == config.count;
-    Ok(if config.require_all && !all {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    if config.require_all && report.connected < config.count {
+        // Exit 1 must say why (issue 12: it once said nothing).
+        eprintln!(
+            "socket-connect: {}",
+            require_all_failure(&report, config.count)
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The one line explaining a `--require-all` exit 1: `--require-all: 497 of 500
+/// connected; 3 failed (refused 3)`, plus the connects an interruption left unmade.
+fn require_all_failure(report: &ConnectReport, count: u64) -> String {
+    let mut why = Vec::new();
+    if report.failed > 0 {
+        why.push(format!(
+            "{} failed ({})",
+            report.failed,
+            output::error_summary(report)
+        ));
+    }
+    let unmade = count.saturating_sub(report.attempted);
+    if unmade > 0 {
+        why.push(format!(
+            "{unmade} not made (SIGINT/SIGTERM interrupted the connect phase)"
+        ));
+    }
+    format!(
+        "--require-all: {} of {count} connected; {}",
+        report.connected,
+        why.join(", ")
+    )
 }
 
 fn warn_about_ports(config: &Config) {

@@ -36,16 +36,6 @@ pub fn render_json(report: &ConnectReport) -> String {
 /// The report as an aligned two-column table.
 pub fn render_text(r: &ConnectReport) -> String {
     let l = &r.connect_latency_us;
-    let errors: Vec<String> = r
-        .errors
-        .named()
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|&(name, n)| match name {
-            "other" if !r.other_errors.is_empty() => format!("other {n} ({})", other_detail(r)),
-            _ => format!("{name} {n}"),
-        })
-        .collect();
     let pace = match r.target_rate_per_s {
         Some(rate) => format!("{rate}/s scheduled"),
         None => "as fast as possible".to_owned(),
@@ -62,14 +52,7 @@ pub fn render_text(r: &ConnectReport) -> String {
                 if r.interrupted { " (interrupted)" } else { "" }
             ),
         ),
-        (
-            "errors",
-            if errors.is_empty() {
-                "none".to_owned()
-            } else {
-                errors.join(", ")
-            },
-        ),
+        ("errors", error_summary(r)),
         (
             "dialing",
             format!(
@@ -116,6 +99,26 @@ pub fn render_text(r: &ConnectReport) -> String {
         let _ = writeln!(out, "{key:<width$}  {value}");
     }
     out
+}
+
+/// The failed connects by kind, as the text report's `errors` row shows them: `refused
+/// 3, other 2 (EPROTOTYPE 2)`, or `none`.
+pub fn error_summary(r: &ConnectReport) -> String {
+    let errors: Vec<String> = r
+        .errors
+        .named()
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|&(name, n)| match name {
+            "other" if !r.other_errors.is_empty() => format!("other {n} ({})", other_detail(r)),
+            _ => format!("{name} {n}"),
+        })
+        .collect();
+    if errors.is_empty() {
+        "none".to_owned()
+    } else {
+        errors.join(", ")
+    }
 }
 
 /// The `other` failures by errno: `EPROTOTYPE 3, ENOENT 1`.

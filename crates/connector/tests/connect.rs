@@ -100,6 +100,19 @@ fn require_all_exits_1_when_a_connect_fails() {
     let addr = listener.local_addr().unwrap().to_string();
     let (_, done) = run_json(&["-n", "2", "--inet", &addr, "--require-all", "--hold", "0"]);
     assert_eq!(done.status.code(), Some(0));
+    assert!(!done.stderr.contains("--require-all"), "{}", done.stderr);
+}
+
+#[test]
+fn issue_12_require_all_says_in_one_line_why_it_exits_1() {
+    // Once exit 1 with nothing on stderr.
+    let addr = closed_port().to_string();
+    let (_, done) = run_json(&["-n", "3", "--inet", &addr, "--require-all"]);
+    assert_eq!(done.status.code(), Some(1), "{done:?}");
+    assert_eq!(
+        done.stderr,
+        "socket-connect: --require-all: 0 of 3 connected; 3 failed (refused 3)\n"
+    );
 }
 
 #[test]
@@ -255,7 +268,11 @@ fn issue_12_a_datagram_unix_target_names_the_errno() {
         std::collections::BTreeMap::from([("EPROTOTYPE".to_owned(), 3)])
     );
     let done = run(&["-n", "3", "--unix", path]);
-    let errors = done.stdout.iter().find(|l| l.starts_with("errors")).unwrap();
+    let errors = done
+        .stdout
+        .iter()
+        .find(|l| l.starts_with("errors"))
+        .unwrap();
     assert!(errors.ends_with("other 3 (EPROTOTYPE 3)"), "{errors}");
 }
 

@@ -132,16 +132,15 @@ fn peer_closes_and_resets_are_counted_while_holding() {
     drop(accepted);
 }
 
-#[test]
-fn sigint_during_the_connect_phase_reports_what_was_done() {
-    // Backlog 1 holds two connections; the SYNs of the others are dropped, so those
-    // connects hang (for up to --timeout 30s) until SIGINT cancels them.
+/// Starts `-n 6` against a listener with backlog 1, which holds two connections and
+/// drops the SYNs of the others, so those connects hang (for up to --timeout 30s); sends
+/// SIGINT once dialing has begun, and returns the finished run.
+fn interrupted_run(extra: &[&str]) -> util::Finished {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
     let listener = tcp_listener(1);
     let addr = listener.local_addr().unwrap().to_string();
-    let started = Instant::now();
-    let c = Connector::spawn(&[
+    let mut args = vec![
         "-n",
         "6",
         "--inet",
@@ -150,13 +149,35 @@ fn sigint_during_the_connect_phase_reports_what_was_done() {
         "30s",
         "--format",
         "json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let c = Connector::spawn(&args);
     // A queued connection means dialing has begun (the handlers are installed before).
     let mut ready = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
     assert_eq!(poll(&mut ready, PollTimeout::from(20_000u16)).unwrap(), 1);
     let pid = nix::unistd::Pid::from_raw(c.pid() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let done = c.finish();
+    c.finish()
+}
+
+#[test]
+fn issue_12_require_all_names_the_connects_an_interruption_left_unmade() {
+    let done = interrupted_run(&["--require-all"]);
+    assert_eq!(done.status.code(), Some(1), "{done:?}");
+    let report = parse_report(&done);
+    let unmade = 6 - report.attempted;
+    let want = format!(
+        "socket-connect: --require-all: {} of 6 connected; {unmade} not made (SIGINT/SIGTERM \
+         interrupted the connect phase)\n",
+        report.connected
+    );
+    assert_eq!(done.stderr, want);
+}
+
+#[test]
+fn sigint_during_the_connect_phase_reports_what_was_done() {
+    let started = Instant::now();
+    let done = interrupted_run(&[]);
     assert!(done.status.success(), "{done:?}");
     assert_eq!(done.stdout.len(), 1, "no holding line: {:?}", done.stdout);
     let report = parse_report(&done);
