@@ -91,7 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let hold_started = Instant::now();
     if connected > 0 && !interrupted && config.hold != Hold::For(Duration::ZERO) {
         if config.format == Format::Json {
-            output::print_holding(connected).context("printing the holding line")?;
+            output::print_holding(connected).context("writing the holding line to stdout")?;
         }
         if !config.quiet {
             eprintln!(
@@ -112,11 +112,12 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     } = tally;
     drop(fds);
 
-    output::print_report(&report, config.format).context("printing the report")?;
-    if let Some(mut file) = hgrm_file {
+    // Name the stream: a full or closed stdout (`> /dev/full`) is otherwise a bare errno.
+    output::print_report(&report, config.format).context("writing the report to stdout")?;
+    if let (Some(mut file), Some(path)) = (hgrm_file, &config.hgrm) {
         file.write_all(latency::to_hgrm(&histogram, 1.0).as_bytes())
             .and_then(|()| file.flush())
-            .context("writing the --hgrm file")?;
+            .with_context(|| format!("writing the --hgrm file '{}'", path.display()))?;
     }
     if config.require_all && report.connected < config.count {
         // Exit 1 must say why (issue 12: it once said nothing).

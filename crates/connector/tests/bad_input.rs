@@ -247,6 +247,45 @@ fn help_shows_an_example_per_mode() {
 }
 
 #[test]
+fn issue_12_a_full_stdout_is_named_in_the_error() {
+    // `> /dev/full`: every write fails with ENOSPC; once reported without naming stdout.
+    let listener = util::tcp_listener(16);
+    let addr = listener.local_addr().unwrap().to_string();
+    for (args, what) in [
+        (&["--hold", "0"][..], "the report"),
+        (&["--hold", "0", "--format", "json"][..], "the report"),
+        (
+            &["--hold", "10ms", "--format", "json"][..],
+            "the holding line",
+        ),
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let child = std::process::Command::new(util::bin())
+            .args(["-n", "2", "--inet", &addr, "-q"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = listenlab_common::testing::output_within(child, util::WAIT);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "socket-connect: error: writing {what} to stdout: No space left on device \
+                 (os error 28)\n"
+            ),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
 fn a_closed_stdout_is_not_an_error() {
     let listener = util::tcp_listener(16);
     let addr = listener.local_addr().unwrap().to_string();
