@@ -402,3 +402,20 @@ fn a_live_socket_is_refused_as_in_use_and_a_stale_one_replaced() {
     stop(&mut again);
     assert!(!path.exists());
 }
+
+#[test]
+fn issue_12_a_unix_run_reports_no_tcp_netstat_deltas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.sock");
+    let mut run = start(&["--unix", path.to_str().unwrap(), "--duration", "0"]);
+    assert!(run.finish().success());
+    let summary = run.summary();
+    for name in ["listen_overflows_delta", "listen_drops_delta"] {
+        assert!(summary[name].is_null(), "{name} for unix: {summary}");
+    }
+    // A TCP run still reports them (system-wide counters, as a number).
+    let mut run = start(&["--inet", "127.0.0.1:0", "--duration", "0"]);
+    assert!(run.finish().success());
+    let summary = run.summary();
+    assert!(summary["listen_overflows_delta"].is_u64(), "{summary}");
+}

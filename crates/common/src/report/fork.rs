@@ -390,10 +390,10 @@ pub struct ForkSummary {
     /// Accept-queue length when the run stopped: connections no child accepted.
     pub pending_at_exit: u64,
     /// Growth of `TcpExt: ListenOverflows` in `/proc/net/netstat` over the run (system-wide;
-    /// TCP only).
-    pub listen_overflows_delta: u64,
-    /// Growth of `TcpExt: ListenDrops` over the run (system-wide; TCP only).
-    pub listen_drops_delta: u64,
+    /// TCP only: `null` for a unix listener, which no such counter covers).
+    pub listen_overflows_delta: Option<u64>,
+    /// Growth of `TcpExt: ListenDrops` over the run (system-wide; TCP only, `null` for unix).
+    pub listen_drops_delta: Option<u64>,
     /// Why the run stopped: `SIGINT`, `SIGTERM`, `duration` or `exit-after`.
     pub stop_reason: String,
     /// Milliseconds from bind to the end of the run (children reaped).
@@ -419,16 +419,18 @@ impl ForkSummary {
         out.extend([
             ("max_listen_queue", self.max_listen_queue.to_string()),
             ("pending_at_exit", self.pending_at_exit.to_string()),
-            (
-                "listen_overflows_delta",
-                self.listen_overflows_delta.to_string(),
-            ),
-            ("listen_drops_delta", self.listen_drops_delta.to_string()),
+            ("listen_overflows_delta", shown(self.listen_overflows_delta)),
+            ("listen_drops_delta", shown(self.listen_drops_delta)),
             ("stop_reason", self.stop_reason.clone()),
             ("elapsed_ms", self.elapsed_ms.to_string()),
         ]);
         out
     }
+}
+
+/// A count that may not apply, as the text table shows it (`null`, as in JSON).
+fn shown(value: Option<u64>) -> String {
+    value.map_or_else(|| "null".to_owned(), |v| v.to_string())
 }
 
 #[cfg(test)]
@@ -553,8 +555,8 @@ mod tests {
             },
             max_listen_queue: 3,
             pending_at_exit: 3,
-            listen_overflows_delta: 0,
-            listen_drops_delta: 0,
+            listen_overflows_delta: None,
+            listen_drops_delta: None,
             stop_reason: "SIGTERM".into(),
             elapsed_ms: 1.5,
         };
@@ -580,8 +582,8 @@ mod tests {
             },
             max_listen_queue: 21,
             pending_at_exit: 22,
-            listen_overflows_delta: 23,
-            listen_drops_delta: 24,
+            listen_overflows_delta: Some(23),
+            listen_drops_delta: Some(24),
             stop_reason: "duration".into(),
             elapsed_ms: 1.25,
         };

@@ -378,6 +378,7 @@ impl<'a> EventLoop<'a> {
             addr: self.listener.endpoint().to_string(),
             stop_reason: reason,
             pending_at_exit,
+            tcp: self.listener.family() != crate::socket::Family::Unix,
         };
         // Every child is reaped by now, so the counts must add up (checked in test builds).
         debug_assert_eq!(self.obs.counts().check(), Ok(()));

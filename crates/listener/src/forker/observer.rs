@@ -51,6 +51,8 @@ pub struct RunInfo {
     pub stop_reason: String,
     /// Queue length at stop.
     pub pending_at_exit: u64,
+    /// A TCP listener (the netstat deltas apply), not a unix one.
+    pub tcp: bool,
 }
 
 /// Reports events and keeps the counts.
@@ -278,9 +280,10 @@ impl Observer {
 
     /// Writes the summary (JSON line, or an aligned table) and returns it.
     pub fn summary(mut self, info: RunInfo) -> io::Result<ForkSummary> {
+        // TCP only: the counters say nothing about a unix listener (None when unreadable).
         let netstat = match (self.netstat_start, ListenCounters::read().ok()) {
-            (Some(start), Some(end)) => end.since(start),
-            _ => ListenCounters::default(),
+            (Some(start), Some(end)) if info.tcp => Some(end.since(start)),
+            _ => None,
         };
         let summary = ForkSummary {
             model: info.model.to_owned(),
@@ -290,8 +293,8 @@ impl Observer {
             counts: self.counts,
             max_listen_queue: u64::from(self.max_queue_len),
             pending_at_exit: info.pending_at_exit,
-            listen_overflows_delta: netstat.overflows,
-            listen_drops_delta: netstat.drops,
+            listen_overflows_delta: netstat.map(|n| n.overflows),
+            listen_drops_delta: netstat.map(|n| n.drops),
             stop_reason: info.stop_reason,
             elapsed_ms: self.now_ms(),
         };
@@ -439,6 +442,7 @@ mod tests {
                 addr: "127.0.0.1:1".into(),
                 stop_reason: "duration".into(),
                 pending_at_exit: 2,
+                tcp: true,
             })
             .unwrap();
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
@@ -487,6 +491,7 @@ mod tests {
                 addr: "/tmp/x".into(),
                 stop_reason: "SIGTERM".into(),
                 pending_at_exit: 0,
+                tcp: false,
             })
             .unwrap();
         assert_eq!(
