@@ -191,3 +191,35 @@ fn a_failed_fork_with_no_child_running_is_retried_after_a_backoff_not_stalled() 
         );
     }
 }
+
+#[test]
+fn issue_12_a_root_owned_stale_socket_is_reported_as_permission_denied_and_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(why) = nobody_cannot_run() {
+        eprintln!("skipped: {why} (root may connect to any socket)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("root.sock");
+    // A stale socket file owned by root that nobody may write (connect needs write).
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = Command::new(BIN)
+        .args(["--unix", path.to_str().unwrap(), "--duration", "0"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("permission denied") && stderr.contains(path.to_str().unwrap()),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("in use"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(std::fs::symlink_metadata(&path).is_ok());
+}

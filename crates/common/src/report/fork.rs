@@ -382,6 +382,11 @@ pub struct ForkSummary {
     pub accept: String,
     /// The bound address.
     pub addr: String,
+    /// The `--backlog` passed to `listen(2)`, in connections.
+    pub backlog_requested: u32,
+    /// The backlog the kernel applies, read back from it after `listen(2)` (TCP_INFO or
+    /// sock_diag): the request capped at `net.core.somaxconn`. `null` if unreadable.
+    pub backlog_effective: Option<u32>,
     /// The counts (flattened: `forks`, `accepted`, ... are fields of the summary itself).
     #[serde(flatten)]
     pub counts: ForkCounts,
@@ -409,6 +414,11 @@ impl ForkSummary {
             ("trigger", self.trigger.clone()),
             ("accept", self.accept.clone()),
             ("addr", self.addr.clone()),
+            ("backlog_requested", self.backlog_requested.to_string()),
+            (
+                "backlog_effective",
+                shown(self.backlog_effective.map(u64::from)),
+            ),
         ];
         out.extend(
             self.counts
@@ -549,6 +559,8 @@ mod tests {
             trigger: "edge".into(),
             accept: "blocking".into(),
             addr: "127.0.0.1:1".into(),
+            backlog_requested: 128,
+            backlog_effective: Some(128),
             counts: ForkCounts {
                 forks: 3,
                 ..ForkCounts::default()
@@ -575,6 +587,8 @@ mod tests {
             trigger: "level".into(),
             accept: "blocking".into(),
             addr: "/tmp/s".into(),
+            backlog_requested: 5000,
+            backlog_effective: None,
             counts: ForkCounts {
                 wakeups: 1,
                 idle_kills_escalated: 20,

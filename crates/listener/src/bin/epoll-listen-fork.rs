@@ -4,7 +4,6 @@
 use std::io;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use listenlab_common::cli;
 use listenlab_listener::forker::{self, cli::Cli};
 
@@ -25,7 +24,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Ok(listener) => listener,
         // Another address fixes it: a usage error, exit 2 (the path is never deleted).
         Err(err) if err.is_usage() => forker::cli::usage_error(err),
-        Err(err) => return Err(err).with_context(|| format!("listening on {}", config.endpoint)),
+        // The error names the step and the address itself ("listening on X"): no context
+        // added here, or it would print twice.
+        Err(err) => return Err(err.into()),
     };
     forker::run(&config, &listener, Box::new(io::stdout()))?;
     // Returning (not exiting) drops the listener, which removes our unix socket file.

@@ -31,6 +31,7 @@ use super::observer::{Observer, RunInfo};
 use super::pool::{Pool, Spawn};
 use crate::events;
 use crate::poller::{Poller, Trigger};
+use crate::queue::accept_queue;
 use crate::signals::{drain, signal_fd};
 use crate::socket::Listener;
 
@@ -63,7 +64,7 @@ pub enum RunError {
         source: nix::Error,
     },
     /// Writing events to stdout failed (a closed pipe included).
-    #[error("writing events")]
+    #[error("writing the report to stdout")]
     Output(#[from] io::Error),
 }
 
@@ -379,6 +380,9 @@ impl<'a> EventLoop<'a> {
             stop_reason: reason,
             pending_at_exit,
             tcp: self.listener.family() != crate::socket::Family::Unix,
+            backlog_requested: self.config.backlog,
+            // Observed, not computed: the kernel's cap (somaxconn) can change at any time.
+            backlog_effective: accept_queue(self.listener).ok().map(|q| q.max),
         };
         // Every child is reaped by now, so the counts must add up (checked in test builds).
         debug_assert_eq!(self.obs.counts().check(), Ok(()));

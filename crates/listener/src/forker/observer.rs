@@ -53,6 +53,10 @@ pub struct RunInfo {
     pub pending_at_exit: u64,
     /// A TCP listener (the netstat deltas apply), not a unix one.
     pub tcp: bool,
+    /// The backlog asked of `listen(2)`.
+    pub backlog_requested: u32,
+    /// The backlog the kernel applies, as read back from it.
+    pub backlog_effective: Option<u32>,
 }
 
 /// Reports events and keeps the counts.
@@ -290,6 +294,8 @@ impl Observer {
             trigger: info.trigger.to_owned(),
             accept: info.accept.to_owned(),
             addr: info.addr,
+            backlog_requested: info.backlog_requested,
+            backlog_effective: info.backlog_effective,
             counts: self.counts,
             max_listen_queue: u64::from(self.max_queue_len),
             pending_at_exit: info.pending_at_exit,
@@ -443,6 +449,8 @@ mod tests {
                 stop_reason: "duration".into(),
                 pending_at_exit: 2,
                 tcp: true,
+                backlog_requested: 128,
+                backlog_effective: Some(128),
             })
             .unwrap();
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
@@ -492,6 +500,8 @@ mod tests {
                 stop_reason: "SIGTERM".into(),
                 pending_at_exit: 0,
                 tcp: false,
+                backlog_requested: 128,
+                backlog_effective: None,
             })
             .unwrap();
         assert_eq!(
