@@ -16,10 +16,11 @@ use util::Running;
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
 
-/// The parent's own descriptors: stdin, stdout, stderr, the listener, the signalfd, the
-/// doorbell and the epoll instance. With this limit the parent runs, and every child's
-/// `accept()` fails with `EMFILE` (it inherits all seven).
-const PARENT_FDS: u64 = 7;
+/// The parent's own descriptors: stdin, stdout, stderr, stdout reopened non-blocking (a
+/// pipe here), the listener, the signalfd, the doorbell and the epoll instance. With this
+/// limit the parent runs, and every child's `accept()` fails with `EMFILE` (it inherits
+/// all eight).
+const PARENT_FDS: u64 = 8;
 
 /// The conventional uid and gid of `nobody` / `nogroup`.
 const NOBODY: u32 = 65534;
@@ -50,7 +51,7 @@ fn stop(run: &mut Running) -> ForkSummary {
     s
 }
 
-/// Exactly the parent's descriptors: descriptors 3 to 6 are freed first, so that none the
+/// Exactly the parent's descriptors: descriptors 3 to 7 are freed first, so that none the
 /// test process leaves open without `FD_CLOEXEC` (cargo's jobserver pipe, say) takes a place
 /// the parent needs. Descriptors above the limit may stay: they do not count against it.
 fn few_fds() -> nix::Result<()> {

@@ -401,6 +401,9 @@ pub struct ForkSummary {
     pub listen_drops_delta: Option<u64>,
     /// Why the run stopped: `SIGINT`, `SIGTERM`, `duration` or `exit-after`.
     pub stop_reason: String,
+    /// Event lines dropped because stdout was not read fast enough (the tool never blocks
+    /// on its output); 0 when the reader kept up.
+    pub output_lines_dropped: u64,
     /// Milliseconds from bind to the end of the run (children reaped).
     pub elapsed_ms: f64,
 }
@@ -432,6 +435,10 @@ impl ForkSummary {
             ("listen_overflows_delta", shown(self.listen_overflows_delta)),
             ("listen_drops_delta", shown(self.listen_drops_delta)),
             ("stop_reason", self.stop_reason.clone()),
+            (
+                "output_lines_dropped",
+                self.output_lines_dropped.to_string(),
+            ),
             ("elapsed_ms", self.elapsed_ms.to_string()),
         ]);
         out
@@ -570,6 +577,7 @@ mod tests {
             listen_overflows_delta: None,
             listen_drops_delta: None,
             stop_reason: "SIGTERM".into(),
+            output_lines_dropped: 0,
             elapsed_ms: 1.5,
         };
         let json = serde_json::to_value(&summary).unwrap();
@@ -599,6 +607,7 @@ mod tests {
             listen_overflows_delta: Some(23),
             listen_drops_delta: Some(24),
             stop_reason: "duration".into(),
+            output_lines_dropped: 25,
             elapsed_ms: 1.25,
         };
         // serde_json's Map is sorted, so take the key order from the text itself.

@@ -1,9 +1,9 @@
 //! `epoll-listen-fork`: parse, validate, bind, run the simulator, map the outcome to an
 //! exit code. Everything else lives in `listenlab_listener::forker`.
 
-use std::io;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use listenlab_common::cli;
 use listenlab_listener::forker::{self, cli::Cli};
 
@@ -28,7 +28,8 @@ fn run() -> anyhow::Result<ExitCode> {
         // added here, or it would print twice.
         Err(err) => return Err(err.into()),
     };
-    forker::run(&config, &listener, Box::new(io::stdout()))?;
+    let out = forker::output::Output::stdout().context("preparing stdout for the report")?;
+    forker::run(&config, &listener, out)?;
     // Returning (not exiting) drops the listener, which removes our unix socket file.
     Ok(ExitCode::SUCCESS)
 }
