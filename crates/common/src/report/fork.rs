@@ -93,7 +93,10 @@ pub enum ForkEvent {
         /// How long forking stays off, in milliseconds.
         backoff_ms: f64,
     },
-    /// A child accepted a connection (seen by the parent in the scoreboard).
+    /// A child accepted one or more connections since the parent last looked at its
+    /// scoreboard slot: one line per look, not per accept (a busy ondemand child can accept
+    /// several between two looks; `batch` says how many this line covers, and the lines'
+    /// `batch` values add up to `accepted`).
     ChildAccepted {
         /// Milliseconds since start, when the parent saw it.
         t_ms: f64,
@@ -101,8 +104,11 @@ pub enum ForkEvent {
         child: u64,
         /// Process id.
         pid: i32,
-        /// Milliseconds since start at which the child accepted (its latest accept).
+        /// Milliseconds since start at which the child accepted the latest of the batch.
         accepted_at_ms: f64,
+        /// Connections this line reports: how much the child's counter grew since the
+        /// parent's previous look (1 unless the child accepted faster than it was watched).
+        batch: u64,
         /// Connections this child has accepted so far.
         child_accepted: u64,
         /// Connections accepted by all children so far.
@@ -665,6 +671,7 @@ mod tests {
                 child: 1,
                 pid: 1,
                 accepted_at_ms: 0.0,
+                batch: 1,
                 child_accepted: 1,
                 total_accepted: 1,
             },

@@ -187,7 +187,8 @@ impl Observer {
         })
     }
 
-    /// A child's accept counter grew by `new` (to `child_accepted`).
+    /// A child's accept counter grew by `new` (to `child_accepted`): one line for the batch,
+    /// since the scoreboard keeps the time of the latest accept only.
     pub fn accepted(
         &mut self,
         child: u64,
@@ -202,6 +203,7 @@ impl Observer {
             child,
             pid,
             accepted_at_ms: ms(accepted_at),
+            batch: new,
             child_accepted,
             total_accepted: self.counts.accepted,
         })
@@ -376,11 +378,12 @@ fn text_line(event: &ForkEvent) -> String {
             child,
             pid,
             accepted_at_ms,
+            batch,
             child_accepted,
             total_accepted,
             ..
         } => format!(
-            "child {child} pid {pid} accepted at {accepted_at_ms:.3} ms (its #{child_accepted}, #{total_accepted} in all)"
+            "child {child} pid {pid} accepted {batch}, the last at {accepted_at_ms:.3} ms (its #{child_accepted}, #{total_accepted} in all)"
         ),
         ForkEvent::ChildEmpty { child, pid, .. } => {
             format!("child {child} pid {pid} found nothing to accept")
