@@ -189,7 +189,9 @@ impl<'a> EventLoop<'a> {
             start,
             parent: nix::unistd::getpid(),
         };
-        let pool = Pool::new(spec, listener, doorbell, config.max_children)
+        // --exit-after N: the children take one of N tickets before each accept.
+        let tickets = config.exit_after.unwrap_or(u64::MAX);
+        let pool = Pool::new(spec, listener, doorbell, config.max_children, tickets)
             .map_err(sys("mapping the scoreboard"))?;
         let poller = Poller::new().map_err(sys("creating an epoll instance"))?;
         poller
