@@ -33,13 +33,18 @@ pub const FINAL_FLUSH: Duration = Duration::from_secs(2);
 
 /// The sink and its queue.
 pub struct Output {
-    /// Written to when `fd` is `None`.
-    sink: Box<dyn Write>,
-    /// Our non-blocking stdout, written to and polled for `EPOLLOUT` (one descriptor: the
-    /// open-file limit counts them). `None` for a regular file, or a writer in tests.
-    fd: Option<File>,
+    sink: Sink,
     queue: Vec<u8>,
     dropped_lines: u64,
+}
+
+/// Where the bytes go.
+enum Sink {
+    /// Our non-blocking stdout, written to and polled for `EPOLLOUT` (one descriptor: the
+    /// open-file limit counts them).
+    Pollable(File),
+    /// A writer that does not block: a regular file, or a test's buffer.
+    Writer(Box<dyn Write>),
 }
 
 impl Output {
@@ -65,8 +70,7 @@ impl Output {
             }
         };
         Ok(Self {
-            sink: Box::new(io::sink()),
-            fd: Some(file),
+            sink: Sink::Pollable(file),
             queue: Vec::new(),
             dropped_lines: 0,
         })
@@ -75,8 +79,7 @@ impl Output {
     /// Any writer (tests, a file): a `WouldBlock` from it is handled as from stdout.
     pub fn writer(sink: Box<dyn Write>) -> Self {
         Self {
-            sink,
-            fd: None,
+            sink: Sink::Writer(sink),
             queue: Vec::new(),
             dropped_lines: 0,
         }
@@ -103,7 +106,10 @@ impl Output {
 
     /// The descriptor to watch for `EPOLLOUT` while [`Output::pending`].
     pub fn pollable(&self) -> Option<BorrowedFd<'_>> {
-        self.fd.as_ref().map(AsFd::as_fd)
+        match &self.sink {
+            Sink::Pollable(file) => Some(file.as_fd()),
+            Sink::Writer(_) => None,
+        }
     }
 
     /// Writes what the sink takes without blocking. Errors other than `WouldBlock` (a
@@ -111,14 +117,14 @@ impl Output {
     pub fn flush(&mut self) -> io::Result<()> {
         let mut written = 0;
         let result = loop {
-            if written == self.queue.len() {
-                break self.sink.flush();
-            }
-            let rest = &self.queue[written..];
-            let wrote = match &mut self.fd {
-                Some(file) => file.write(rest),
-                None => self.sink.write(rest),
+            let sink: &mut dyn Write = match &mut self.sink {
+                Sink::Pollable(file) => file,
+                Sink::Writer(writer) => writer,
             };
+            if written == self.queue.len() {
+                break sink.flush();
+            }
+            let wrote = sink.write(&self.queue[written..]);
             match wrote {
                 Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
@@ -138,11 +144,11 @@ impl Output {
         self.flush()?;
         while self.pending() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Some(fd) = &self.fd else { break };
+            let Some(fd) = self.pollable() else { break };
             if left.is_zero() {
                 break;
             }
-            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+            let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
             // EINTR or a timeout: the loop checks the deadline again.
             let _ = poll(&mut fds, crate::poller::to_epoll_timeout(Some(left)));
             self.flush()?;
