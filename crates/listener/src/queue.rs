@@ -134,24 +134,13 @@ fn scan_vfs_dump(buf: &[u8], dev: u64, ino: u64) -> io::Result<Dump> {
             return Err(Errno::from_raw(-errno).into());
         }
         let end = (msg + msg_len).min(buf.len());
-        let mut at = msg + NLMSG_HDR_LEN + UNIX_DIAG_MSG_LEN;
-        while at + 4 <= end {
-            let attr_len = u16_at(buf, at).ok_or_else(bad)? as usize;
-            let attr_type = u16_at(buf, at + 2).ok_or_else(bad)?;
-            if attr_len < 4 {
-                break;
-            }
-            if attr_type == UNIX_DIAG_VFS {
-                // struct unix_diag_vfs { __u32 udiag_vfs_ino; __u32 udiag_vfs_dev; }. The
-                // device is the kernel's internal dev_t (MKDEV: major << 20 | minor), not
-                // stat(2)'s encoding (seen live: 0xfe00000 for st_dev 0xfe00).
-                let vfs_ino = u32_at(buf, at + 4).ok_or_else(bad)?;
-                let vfs_dev = u32_at(buf, at + 8).ok_or_else(bad)?;
-                let same_dev = (vfs_dev >> 20, vfs_dev & 0xf_ffff)
-                    == (libc::major(dev) as u32, libc::minor(dev) as u32);
-                found |= u64::from(vfs_ino) == ino && same_dev;
-            }
-            at += attr_len.div_ceil(4) * 4; // attributes are 4-byte aligned (RTA_ALIGN)
+        // struct unix_diag_vfs { __u32 udiag_vfs_ino; __u32 udiag_vfs_dev; }. The device is
+        // the kernel's internal dev_t (MKDEV: major << 20 | minor), not stat(2)'s encoding
+        // (seen live: 0xfe00000 for st_dev 0xfe00).
+        if let Some((vfs_ino, vfs_dev)) = attr_pair(buf, msg, end, UNIX_DIAG_VFS)? {
+            let same_dev = (vfs_dev >> 20, vfs_dev & 0xf_ffff)
+                == (libc::major(dev) as u32, libc::minor(dev) as u32);
+            found |= u64::from(vfs_ino) == ino && same_dev;
         }
         msg += msg_len.div_ceil(4) * 4; // messages too (NLMSG_ALIGN)
     }
@@ -207,6 +196,27 @@ fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(buf.get(at..at + 4)?.try_into().ok()?))
 }
 
+/// The first two `u32`s of attribute `wanted` in the `unix_diag_msg` that starts at `msg`
+/// and ends at `end`, if it has one.
+fn attr_pair(buf: &[u8], msg: usize, end: usize, wanted: u16) -> io::Result<Option<(u32, u32)>> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed sock_diag reply");
+    let mut at = msg + NLMSG_HDR_LEN + UNIX_DIAG_MSG_LEN;
+    while at + 4 <= end {
+        let attr_len = u16_at(buf, at).ok_or_else(bad)? as usize;
+        let attr_type = u16_at(buf, at + 2).ok_or_else(bad)?;
+        if attr_len < 4 {
+            break;
+        }
+        if attr_type == wanted {
+            let first = u32_at(buf, at + 4).ok_or_else(bad)?;
+            let second = u32_at(buf, at + 8).ok_or_else(bad)?;
+            return Ok(Some((first, second)));
+        }
+        at += attr_len.div_ceil(4) * 4; // attributes are 4-byte aligned (RTA_ALIGN)
+    }
+    Ok(None)
+}
+
 fn parse_unix_diag_reply(buf: &[u8]) -> io::Result<QueueLen> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed sock_diag reply");
     let msg_len = u32_at(buf, 0).ok_or_else(bad)? as usize;
@@ -216,19 +226,8 @@ fn parse_unix_diag_reply(buf: &[u8]) -> io::Result<QueueLen> {
         return Err(Errno::from_raw(-errno).into());
     }
     let end = msg_len.min(buf.len());
-    let mut at = NLMSG_HDR_LEN + UNIX_DIAG_MSG_LEN;
-    while at + 4 <= end {
-        let attr_len = u16_at(buf, at).ok_or_else(bad)? as usize;
-        let attr_type = u16_at(buf, at + 2).ok_or_else(bad)?;
-        if attr_len < 4 {
-            break;
-        }
-        if attr_type == UNIX_DIAG_RQLEN {
-            let len = u32_at(buf, at + 4).ok_or_else(bad)?;
-            let max = u32_at(buf, at + 8).ok_or_else(bad)?;
-            return Ok(QueueLen { len, max });
-        }
-        at += attr_len.div_ceil(4) * 4; // attributes are 4-byte aligned (RTA_ALIGN)
+    if let Some((len, max)) = attr_pair(buf, 0, end, UNIX_DIAG_RQLEN)? {
+        return Ok(QueueLen { len, max });
     }
     Err(io::Error::new(
         io::ErrorKind::NotFound,

@@ -506,26 +506,6 @@ fn issue_12_a_failed_bind_names_the_address_once() {
     assert!(!stderr.contains("--backlog"), "{stderr}");
 }
 
-/// `count` non-blocking connects to the unix socket at `path` (EAGAIN once the backlog is
-/// full is ignored), kept open until the returned sockets drop.
-fn unix_burst(path: &std::path::Path, count: usize) -> Vec<std::os::fd::OwnedFd> {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
-    let addr = UnixAddr::new(path).unwrap();
-    (0..count)
-        .map(|_| {
-            let fd = socket(
-                AddressFamily::Unix,
-                SockType::Stream,
-                SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-                None,
-            )
-            .unwrap();
-            let _ = connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr);
-            fd
-        })
-        .collect()
-}
-
 #[test]
 fn issue_12_exit_after_stops_accepting_at_the_count() {
     for model in [
@@ -540,7 +520,7 @@ fn issue_12_exit_after_stops_accepting_at_the_count() {
         let mut run = start(&args);
         // A storm well past the count: before the fix, children went on accepting while
         // the parent noticed the count (103-104 of 100).
-        let _clients = unix_burst(&path, 300);
+        let _clients = util::unix_burst(&path, 300);
         assert!(run.finish().success(), "{}", run.stderr_so_far());
         let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
         assert_eq!(

@@ -5,13 +5,12 @@
 mod util;
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use listenlab_common::testing::wait_bounded;
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::sys::signal::{Signal, kill};
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
 use nix::unistd::Pid;
 use util::{WAIT, eventually, gone};
 
@@ -61,29 +60,13 @@ fn start_unread(path: &str, extra: &[&str]) -> (Child, BufReader<ChildStdout>) {
     (child, reader)
 }
 
-/// Connects (non-blocking, so a full backlog cannot stall the test) until the tool has
-/// written far more than the pipe holds: ~4 lines of ~120 bytes per connection.
-fn flood(path: &str) {
-    let addr = UnixAddr::new(path).unwrap();
-    for _ in 0..300 {
-        let fd = socket(
-            AddressFamily::Unix,
-            SockType::Stream,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            None,
-        )
-        .unwrap();
-        // EAGAIN once the backlog is full (a stalled parent forks no more): ignored.
-        let _ = connect(fd.as_raw_fd(), &addr);
-    }
-}
-
 fn check_stops(extra: &[&str], stop: Option<Signal>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("o.sock");
     let p = path.to_str().unwrap();
     let (mut child, _unread) = start_unread(p, extra);
-    flood(p);
+    // Far more than the pipe holds: ~4 lines of ~120 bytes per connection.
+    drop(util::unix_burst(&path, 300));
     let kids = children_of(child.id());
     if let Some(signal) = stop {
         kill(Pid::from_raw(child.id() as i32), signal).unwrap();
