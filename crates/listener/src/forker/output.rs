@@ -24,8 +24,8 @@ use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::stat::{SFlag, fstat};
 
 /// Most bytes held for a reader that is behind: room for a storm's worth of lines (a
-/// per-event connection makes about four JSON lines of 100-150 bytes, so 19000 make some
-/// 10 MB), small enough to bound the parent's memory.
+/// per-event connection makes four JSON lines of 45-140 bytes (wakeup, fork, accept, exit),
+/// so 19000 make under 8 MB), small enough to bound the parent's memory.
 pub const QUEUE_LIMIT: usize = 16 * 1024 * 1024;
 
 /// How long the end of a run waits for a stalled stdout to take the rest (the summary).
