@@ -3,7 +3,12 @@
 //! Safety rules (the original C tool unlinked whatever was at the path):
 //! - a path that exists and is not a socket is never touched: [`ListenError::NotASocket`];
 //! - a socket file another process listens on is refused: [`ListenError::AddrInUse`];
-//! - a stale socket file (connect gives `ECONNREFUSED`) is replaced;
+//! - so is one a live process has only bound (it refuses connections as a stale one does,
+//!   but `sock_diag` shows its socket): [`ListenError::BoundElsewhere`];
+//! - a socket file we may not connect to (`EACCES`) is refused as such:
+//!   [`ListenError::PermissionDenied`];
+//! - a stale socket file (connect gives `ECONNREFUSED`, no live socket bound to it) is
+//!   replaced;
 //! - the socket file we create is removed when the [`Listener`] drops, but only if the path
 //!   still holds that same inode (a file someone put there since is left alone).
 //!
@@ -19,9 +24,11 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use listenlab_common::{Endpoint, file_kind};
+
+use crate::queue::unix_socket_bound_to;
 use nix::errno::Errno;
 use nix::sys::socket::{
-    self, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, UnixAddr, sockopt,
+    self, AddressFamily, SockFlag, SockType, SockaddrStorage, UnixAddr, sockopt,
 };
 
 /// The socket families the tools listen on.
@@ -105,6 +112,12 @@ pub enum ListenError {
     /// Someone else is listening there.
     #[error("address {0} is in use by another listener; stop it or pick another address")]
     AddrInUse(String),
+    /// A live socket that is bound but not listening holds the path; we never delete it.
+    #[error("{} is bound by another process's socket (not listening yet); it is left alone: stop that process or pick another path", .0.display())]
+    BoundElsewhere(PathBuf),
+    /// Permission denied on the socket file or its directory (e.g. a root-owned socket).
+    #[error("permission denied on {}: the socket file or its directory belongs to another user; it is left alone: pick another path", .0.display())]
+    PermissionDenied(PathBuf),
     /// The path exists and is not a socket; we never delete it.
     #[error("{path} exists and is not a socket ({kind}); it is left alone: pick another path", path = .0.display(), kind = .1)]
     NotASocket(PathBuf, &'static str),
@@ -131,12 +144,15 @@ impl ListenError {
         !matches!(self, Self::Io { .. })
     }
 
-    fn io(what: &'static str, addr: &Endpoint, err: impl Into<io::Error>) -> Self {
+    fn io(what: &'static str, endpoint: &Endpoint, err: impl Into<io::Error>) -> Self {
         let source = err.into();
-        let addr = addr.to_string();
+        let addr = endpoint.to_string();
         match source.raw_os_error().map(Errno::from_raw) {
             Some(Errno::EADDRINUSE) => Self::AddrInUse(addr),
             Some(Errno::EADDRNOTAVAIL) => Self::AddrNotAvailable(addr),
+            Some(Errno::EACCES) if matches!(endpoint, Endpoint::Unix(_)) => {
+                Self::PermissionDenied(addr.into())
+            }
             _ => Self::Io { what, addr, source },
         }
     }
@@ -161,11 +177,9 @@ impl Listener {
     /// Binds and listens. For `Endpoint::Inet` with port 0 the kernel picks a port;
     /// [`Listener::endpoint`] gives the real one.
     pub fn bind(endpoint: &Endpoint, opts: ListenOptions) -> Result<Listener, ListenError> {
-        let backlog = Backlog::new(opts.backlog.min(i32::MAX as u32) as i32)
-            .map_err(|e| ListenError::io("listening on", endpoint, e))?;
         let listener = match endpoint {
-            Endpoint::Unix(path) => bind_unix(path, backlog, opts)?,
-            Endpoint::Inet(addr) => bind_tcp(*addr, backlog, opts)?,
+            Endpoint::Unix(path) => bind_unix(path, opts)?,
+            Endpoint::Inet(addr) => bind_tcp(*addr, opts)?,
         };
         listener
             .set_nonblocking(opts.nonblocking)
@@ -223,7 +237,7 @@ pub fn connect(endpoint: &Endpoint) -> io::Result<OwnedFd> {
     }
 }
 
-fn bind_unix(path: &Path, backlog: Backlog, opts: ListenOptions) -> Result<Listener, ListenError> {
+fn bind_unix(path: &Path, opts: ListenOptions) -> Result<Listener, ListenError> {
     let endpoint = Endpoint::Unix(path.to_owned());
     let fail = |what, e: Errno| ListenError::io(what, &endpoint, e);
     clear_stale_socket(path)?;
@@ -243,7 +257,7 @@ fn bind_unix(path: &Path, backlog: Backlog, opts: ListenOptions) -> Result<Liste
     socket::bind(fd.as_raw_fd(), &addr).map_err(|e| fail("binding", e))?;
     // From here on the file is ours: the guard removes it on any later failure too.
     let file = SocketFile::adopt(path).map_err(|e| ListenError::io("binding", &endpoint, e))?;
-    socket::listen(&fd, backlog).map_err(|e| fail("listening on", e))?;
+    listen(&fd, opts.backlog).map_err(|e| ListenError::io("listening on", &endpoint, e))?;
     Ok(Listener {
         sock: Sock::Unix(UnixListener::from(fd)),
         endpoint,
@@ -263,7 +277,9 @@ fn clear_stale_socket(path: &Path) -> Result<(), ListenError> {
         return Err(ListenError::NotASocket(path.to_owned(), file_kind(&kind)));
     }
     // A non-blocking connect tells a live listener (connected, or EAGAIN when its backlog is
-    // full) from a stale file (ECONNREFUSED) without ever blocking.
+    // full) from a socket nobody listens on (ECONNREFUSED) without ever blocking. EACCES:
+    // the file is not ours to judge (a root-owned socket, a directory we cannot search).
+    let endpoint = Endpoint::Unix(path.into());
     let probe = socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
@@ -271,29 +287,38 @@ fn clear_stale_socket(path: &Path) -> Result<(), ListenError> {
         None,
     );
     let addr = UnixAddr::new(path);
-    let stale = match (probe, addr) {
-        (Ok(fd), Ok(addr)) => socket::connect(fd.as_raw_fd(), &addr) == Err(Errno::ECONNREFUSED),
+    let refused = match (probe, addr) {
+        (Ok(fd), Ok(addr)) => match socket::connect(fd.as_raw_fd(), &addr) {
+            Err(Errno::ECONNREFUSED) => true,
+            Err(Errno::EACCES) => return Err(ListenError::PermissionDenied(path.to_owned())),
+            _ => false,
+        },
         _ => false,
     };
+    if !refused {
+        return Err(ListenError::AddrInUse(path.display().to_string()));
+    }
+    // A socket another process has bound but not yet listened on also refuses connections:
+    // only a file no live socket is bound to is stale (issue 12). If the kernel cannot say
+    // (no sock_diag), the file is left alone.
+    match unix_socket_bound_to(meta.dev(), meta.ino()) {
+        Ok(false) => {}
+        Ok(true) => return Err(ListenError::BoundElsewhere(path.to_owned())),
+        Err(e) => return Err(ListenError::io("checking who holds", &endpoint, e)),
+    }
     // Unlink only the very file we examined: if the path changed meanwhile, leave it to
     // its new owner. (A window between this check and the unlink remains; no call unlinks
-    // by inode. A socket another process has bound but not yet listened on also refuses
-    // connections and so counts as stale, as it does for every server that cleans up.)
+    // by inode.)
     let unchanged = std::fs::symlink_metadata(path).is_ok_and(|now| {
         now.dev() == meta.dev() && now.ino() == meta.ino() && now.file_type().is_socket()
     });
-    if !stale || !unchanged {
+    if !unchanged {
         return Err(ListenError::AddrInUse(path.display().to_string()));
     }
-    std::fs::remove_file(path)
-        .map_err(|e| ListenError::io("removing stale socket", &Endpoint::Unix(path.into()), e))
+    std::fs::remove_file(path).map_err(|e| ListenError::io("removing stale socket", &endpoint, e))
 }
 
-fn bind_tcp(
-    addr: SocketAddr,
-    backlog: Backlog,
-    opts: ListenOptions,
-) -> Result<Listener, ListenError> {
+fn bind_tcp(addr: SocketAddr, opts: ListenOptions) -> Result<Listener, ListenError> {
     let endpoint = Endpoint::Inet(addr);
     let fail = |what, e: Errno| ListenError::io(what, &endpoint, e);
     let family = if addr.is_ipv4() {
@@ -314,7 +339,7 @@ fn bind_tcp(
         socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(|e| fail("configuring", e))?;
     }
     socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr)).map_err(|e| fail("binding", e))?;
-    socket::listen(&fd, backlog).map_err(|e| fail("listening on", e))?;
+    listen(&fd, opts.backlog).map_err(|e| ListenError::io("listening on", &endpoint, e))?;
     let listener = TcpListener::from(fd);
     let local = listener
         .local_addr()
@@ -324,6 +349,20 @@ fn bind_tcp(
         endpoint: Endpoint::Inet(local),
         _file: None,
     })
+}
+
+/// `listen(2)` with the backlog as given. nix's `Backlog::new` refuses values above its
+/// `SOMAXCONN` constant (4096) before the kernel is asked, but the kernel takes any value
+/// and caps it at `net.core.somaxconn`, which may be higher (issue 12): the effective
+/// backlog is read back from the kernel ([`crate::queue::accept_queue`]), never assumed.
+fn listen(fd: &OwnedFd, backlog: u32) -> io::Result<()> {
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    // SAFETY: `fd` is an open socket for the duration of the borrow; listen(2) takes no
+    // pointers.
+    if unsafe { libc::listen(fd.as_raw_fd(), backlog) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A socket file we created: removed on drop if the path still holds the same inode.

@@ -402,3 +402,132 @@ fn a_live_socket_is_refused_as_in_use_and_a_stale_one_replaced() {
     stop(&mut again);
     assert!(!path.exists());
 }
+
+#[test]
+fn issue_12_a_unix_run_reports_no_tcp_netstat_deltas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.sock");
+    let mut run = start(&["--unix", path.to_str().unwrap(), "--duration", "0"]);
+    assert!(run.finish().success());
+    let summary = run.summary();
+    for name in ["listen_overflows_delta", "listen_drops_delta"] {
+        assert!(summary[name].is_null(), "{name} for unix: {summary}");
+    }
+    // A TCP run still reports them (system-wide counters, as a number).
+    let mut run = start(&["--inet", "127.0.0.1:0", "--duration", "0"]);
+    assert!(run.finish().success());
+    let summary = run.summary();
+    assert!(summary["listen_overflows_delta"].is_u64(), "{summary}");
+}
+
+#[test]
+fn issue_12_a_socket_bound_but_not_listening_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bound.sock");
+    // Bound by this process, never listened on: connects are refused as for a stale file,
+    // but the socket is alive.
+    let fd = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let addr = nix::sys::socket::UnixAddr::new(&path).unwrap();
+    nix::sys::socket::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).unwrap();
+    let out = run_to_end(BIN, &["--unix", path.to_str().unwrap(), "--duration", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("bound by another process"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        std::fs::symlink_metadata(&path).is_ok(),
+        "the live socket's file was deleted"
+    );
+    drop(fd);
+}
+
+#[test]
+fn issue_12_a_backlog_above_4096_reaches_the_kernel_and_is_reported() {
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for args in [
+        ["--inet", "127.0.0.1:0"],
+        ["--unix", ""], // filled in below
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sock");
+        let mut args = args.to_vec();
+        if args[0] == "--unix" {
+            args[1] = path.to_str().unwrap();
+        }
+        args.extend(["--backlog", "100000", "--duration", "0"]);
+        let mut run = start(&args);
+        assert!(run.finish().success(), "{}", run.stderr_so_far());
+        let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
+        assert_eq!(s.backlog_requested, 100_000);
+        // The kernel caps it at somaxconn, as read back from the kernel.
+        assert_eq!(
+            s.backlog_effective,
+            Some(somaxconn.min(100_000)),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn issue_12_a_failed_report_write_names_stdout_once() {
+    let out = std::process::Command::new(BIN)
+        .args(["--inet", "127.0.0.1:0", "--duration", "0"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("writing the report to stdout"), "{stderr}");
+}
+
+#[test]
+fn issue_12_a_failed_bind_names_the_address_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("s.sock");
+    let p = path.to_str().unwrap();
+    let out = run_to_end(BIN, &["--unix", p, "--duration", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(stderr.matches(p).count(), 1, "{stderr}");
+    assert!(!stderr.contains("--backlog"), "{stderr}");
+}
+
+#[test]
+fn issue_12_exit_after_stops_accepting_at_the_count() {
+    for model in [
+        &["--model", "per-event"][..],
+        &["--model", "ondemand", "--max-children", "8"][..],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sock");
+        let mut args = vec!["--unix", path.to_str().unwrap(), "--sleep", "0"];
+        args.extend(["--exit-after", "100", "--backlog", "400"]);
+        args.extend_from_slice(model);
+        let mut run = start(&args);
+        // A storm well past the count: before the fix, children went on accepting while
+        // the parent noticed the count (103-104 of 100).
+        let _clients = util::unix_burst(&path, 300);
+        assert!(run.finish().success(), "{}", run.stderr_so_far());
+        let s: ForkSummary = serde_json::from_value(run.summary()).unwrap();
+        assert_eq!(
+            (s.stop_reason.as_str(), s.counts.accepted),
+            ("exit-after", 100),
+            "{model:?}: {s:?}"
+        );
+        assert_adds_up(&s);
+    }
+}

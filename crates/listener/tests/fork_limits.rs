@@ -16,10 +16,11 @@ use util::Running;
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
 
-/// The parent's own descriptors: stdin, stdout, stderr, the listener, the signalfd, the
-/// doorbell and the epoll instance. With this limit the parent runs, and every child's
-/// `accept()` fails with `EMFILE` (it inherits all seven).
-const PARENT_FDS: u64 = 7;
+/// The parent's own descriptors: stdin, stdout, stderr, stdout reopened non-blocking (a
+/// pipe here), the listener, the signalfd, the doorbell and the epoll instance. With this
+/// limit the parent runs, and every child's `accept()` fails with `EMFILE` (it inherits
+/// all eight).
+const PARENT_FDS: u64 = 8;
 
 /// The conventional uid and gid of `nobody` / `nogroup`.
 const NOBODY: u32 = 65534;
@@ -50,7 +51,7 @@ fn stop(run: &mut Running) -> ForkSummary {
     s
 }
 
-/// Exactly the parent's descriptors: descriptors 3 to 6 are freed first, so that none the
+/// Exactly the parent's descriptors: descriptors 3 to 7 are freed first, so that none the
 /// test process leaves open without `FD_CLOEXEC` (cargo's jobserver pipe, say) takes a place
 /// the parent needs. Descriptors above the limit may stay: they do not count against it.
 fn few_fds() -> nix::Result<()> {
@@ -190,4 +191,36 @@ fn a_failed_fork_with_no_child_running_is_retried_after_a_backoff_not_stalled() 
             "{trigger}: {s:?}"
         );
     }
+}
+
+#[test]
+fn issue_12_a_root_owned_stale_socket_is_reported_as_permission_denied_and_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(why) = nobody_cannot_run() {
+        eprintln!("skipped: {why} (root may connect to any socket)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("root.sock");
+    // A stale socket file owned by root that nobody may write (connect needs write).
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = Command::new(BIN)
+        .args(["--unix", path.to_str().unwrap(), "--duration", "0"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("permission denied") && stderr.contains(path.to_str().unwrap()),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("in use"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(std::fs::symlink_metadata(&path).is_ok());
 }

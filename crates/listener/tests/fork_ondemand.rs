@@ -180,3 +180,27 @@ fn a_child_that_takes_a_request_after_its_idle_sigquit_finishes_it_and_is_not_ki
         "{s:?}"
     );
 }
+
+#[test]
+fn issue_12_child_accepted_lines_say_how_many_accepts_each_covers() {
+    let mut run = start(&["--max-children", "2", "--sleep", "0"]);
+    // Connections faster than the parent looks: a child can take several between looks.
+    let clients: Vec<_> = (0..200)
+        .map(|_| TcpStream::connect(&run.addr).unwrap())
+        .collect();
+    run.wait_event("child_accepted", |v| total_accepted(v) == 200);
+    drop(clients);
+    let s = stop(&mut run);
+    let lines = run.events("child_accepted");
+    let batches: u64 = lines.iter().map(|v| v["batch"].as_u64().unwrap()).sum();
+    // The lines account for every accept, however many lines there are.
+    assert_eq!(
+        (batches, s.counts.accepted),
+        (200, 200),
+        "{} lines",
+        lines.len()
+    );
+    for v in &lines {
+        assert!(v["batch"].as_u64().unwrap() >= 1, "{v}");
+    }
+}

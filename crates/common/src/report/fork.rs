@@ -93,7 +93,10 @@ pub enum ForkEvent {
         /// How long forking stays off, in milliseconds.
         backoff_ms: f64,
     },
-    /// A child accepted a connection (seen by the parent in the scoreboard).
+    /// A child accepted one or more connections since the parent last looked at its
+    /// scoreboard slot: one line per look, not per accept (a busy ondemand child can accept
+    /// several between two looks; `batch` says how many this line covers, and the lines'
+    /// `batch` values add up to `accepted`).
     ChildAccepted {
         /// Milliseconds since start, when the parent saw it.
         t_ms: f64,
@@ -101,8 +104,11 @@ pub enum ForkEvent {
         child: u64,
         /// Process id.
         pid: i32,
-        /// Milliseconds since start at which the child accepted (its latest accept).
+        /// Milliseconds since start at which the child accepted the latest of the batch.
         accepted_at_ms: f64,
+        /// Connections this line reports: how much the child's counter grew since the
+        /// parent's previous look (1 unless the child accepted faster than it was watched).
+        batch: u64,
         /// Connections this child has accepted so far.
         child_accepted: u64,
         /// Connections accepted by all children so far.
@@ -382,6 +388,11 @@ pub struct ForkSummary {
     pub accept: String,
     /// The bound address.
     pub addr: String,
+    /// The `--backlog` passed to `listen(2)`, in connections.
+    pub backlog_requested: u32,
+    /// The backlog the kernel applies, read back from it after `listen(2)` (TCP_INFO or
+    /// sock_diag): the request capped at `net.core.somaxconn`. `null` if unreadable.
+    pub backlog_effective: Option<u32>,
     /// The counts (flattened: `forks`, `accepted`, ... are fields of the summary itself).
     #[serde(flatten)]
     pub counts: ForkCounts,
@@ -390,12 +401,15 @@ pub struct ForkSummary {
     /// Accept-queue length when the run stopped: connections no child accepted.
     pub pending_at_exit: u64,
     /// Growth of `TcpExt: ListenOverflows` in `/proc/net/netstat` over the run (system-wide;
-    /// TCP only).
-    pub listen_overflows_delta: u64,
-    /// Growth of `TcpExt: ListenDrops` over the run (system-wide; TCP only).
-    pub listen_drops_delta: u64,
+    /// TCP only: `null` for a unix listener, which no such counter covers).
+    pub listen_overflows_delta: Option<u64>,
+    /// Growth of `TcpExt: ListenDrops` over the run (system-wide; TCP only, `null` for unix).
+    pub listen_drops_delta: Option<u64>,
     /// Why the run stopped: `SIGINT`, `SIGTERM`, `duration` or `exit-after`.
     pub stop_reason: String,
+    /// Event lines dropped because stdout was not read fast enough (the tool never blocks
+    /// on its output); 0 when the reader kept up.
+    pub output_lines_dropped: u64,
     /// Milliseconds from bind to the end of the run (children reaped).
     pub elapsed_ms: f64,
 }
@@ -409,6 +423,11 @@ impl ForkSummary {
             ("trigger", self.trigger.clone()),
             ("accept", self.accept.clone()),
             ("addr", self.addr.clone()),
+            ("backlog_requested", self.backlog_requested.to_string()),
+            (
+                "backlog_effective",
+                shown(self.backlog_effective.map(u64::from)),
+            ),
         ];
         out.extend(
             self.counts
@@ -419,16 +438,22 @@ impl ForkSummary {
         out.extend([
             ("max_listen_queue", self.max_listen_queue.to_string()),
             ("pending_at_exit", self.pending_at_exit.to_string()),
-            (
-                "listen_overflows_delta",
-                self.listen_overflows_delta.to_string(),
-            ),
-            ("listen_drops_delta", self.listen_drops_delta.to_string()),
+            ("listen_overflows_delta", shown(self.listen_overflows_delta)),
+            ("listen_drops_delta", shown(self.listen_drops_delta)),
             ("stop_reason", self.stop_reason.clone()),
+            (
+                "output_lines_dropped",
+                self.output_lines_dropped.to_string(),
+            ),
             ("elapsed_ms", self.elapsed_ms.to_string()),
         ]);
         out
     }
+}
+
+/// A count that may not apply, as the text table shows it (`null`, as in JSON).
+fn shown(value: Option<u64>) -> String {
+    value.map_or_else(|| "null".to_owned(), |v| v.to_string())
 }
 
 #[cfg(test)]
@@ -547,15 +572,18 @@ mod tests {
             trigger: "edge".into(),
             accept: "blocking".into(),
             addr: "127.0.0.1:1".into(),
+            backlog_requested: 128,
+            backlog_effective: Some(128),
             counts: ForkCounts {
                 forks: 3,
                 ..ForkCounts::default()
             },
             max_listen_queue: 3,
             pending_at_exit: 3,
-            listen_overflows_delta: 0,
-            listen_drops_delta: 0,
+            listen_overflows_delta: None,
+            listen_drops_delta: None,
             stop_reason: "SIGTERM".into(),
+            output_lines_dropped: 0,
             elapsed_ms: 1.5,
         };
         let json = serde_json::to_value(&summary).unwrap();
@@ -573,6 +601,8 @@ mod tests {
             trigger: "level".into(),
             accept: "blocking".into(),
             addr: "/tmp/s".into(),
+            backlog_requested: 5000,
+            backlog_effective: None,
             counts: ForkCounts {
                 wakeups: 1,
                 idle_kills_escalated: 20,
@@ -580,9 +610,10 @@ mod tests {
             },
             max_listen_queue: 21,
             pending_at_exit: 22,
-            listen_overflows_delta: 23,
-            listen_drops_delta: 24,
+            listen_overflows_delta: Some(23),
+            listen_drops_delta: Some(24),
             stop_reason: "duration".into(),
+            output_lines_dropped: 25,
             elapsed_ms: 1.25,
         };
         // serde_json's Map is sorted, so take the key order from the text itself.
@@ -640,6 +671,7 @@ mod tests {
                 child: 1,
                 pid: 1,
                 accepted_at_ms: 0.0,
+                batch: 1,
                 child_accepted: 1,
                 total_accepted: 1,
             },

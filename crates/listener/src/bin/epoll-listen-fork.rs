@@ -1,7 +1,6 @@
 //! `epoll-listen-fork`: parse, validate, bind, run the simulator, map the outcome to an
 //! exit code. Everything else lives in `listenlab_listener::forker`.
 
-use std::io;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -25,9 +24,12 @@ fn run() -> anyhow::Result<ExitCode> {
         Ok(listener) => listener,
         // Another address fixes it: a usage error, exit 2 (the path is never deleted).
         Err(err) if err.is_usage() => forker::cli::usage_error(err),
-        Err(err) => return Err(err).with_context(|| format!("listening on {}", config.endpoint)),
+        // The error names the step and the address itself ("listening on X"): no context
+        // added here, or it would print twice.
+        Err(err) => return Err(err.into()),
     };
-    forker::run(&config, &listener, Box::new(io::stdout()))?;
+    let out = forker::output::Output::stdout().context("preparing stdout for the report")?;
+    forker::run(&config, &listener, out)?;
     // Returning (not exiting) drops the listener, which removes our unix socket file.
     Ok(ExitCode::SUCCESS)
 }

@@ -35,7 +35,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::socket::{MsgFlags, SockFlag, accept4, recv};
 use nix::unistd::{Pid, getppid};
 
-use super::scoreboard::{Slot, SlotState};
+use super::scoreboard::{Slot, SlotState, Tickets};
 use super::{AcceptMode, RequestStarts};
 
 /// Exit code: served its connection(s) and left on its own (per-event: one connection;
@@ -53,6 +53,9 @@ pub const EXIT_STOPPED_BUSY: i32 = 5;
 /// How long a `--request-starts first-byte` child waits for the first byte before it closes
 /// the connection, as PHP-FPM's `fcgi_accept_request` (a 5000 ms `poll`).
 pub const FIRST_BYTE_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a child with no accept ticket left looks again (`--exit-after` only).
+const TICKET_WAIT: Duration = Duration::from_millis(10);
 
 /// The byte `--greet` writes right after accept.
 pub const GREETING: u8 = b'!';
@@ -133,6 +136,7 @@ pub fn run(
     number: u64,
     listener: BorrowedFd<'_>,
     slot: &Slot,
+    tickets: &Tickets,
     doorbell: &EventFd,
 ) -> i32 {
     // A parent killed outright (SIGKILL cannot be handled) takes its children with it, so
@@ -147,6 +151,7 @@ pub fn run(
         number,
         listener,
         slot,
+        tickets,
         doorbell,
     };
     child.serve_all()
@@ -157,6 +162,7 @@ struct Child<'a> {
     number: u64,
     listener: BorrowedFd<'a>,
     slot: &'a Slot,
+    tickets: &'a Tickets,
     doorbell: &'a EventFd,
 }
 
@@ -242,7 +248,29 @@ impl Child<'_> {
         EXIT_STOPPED_BUSY
     }
 
+    /// Takes an accept ticket (waiting while none is left: `--exit-after` is about to be
+    /// reached, or a ticket may come back), accepts, and gives the ticket back unless a
+    /// connection used it.
     fn accept(&self) -> nix::Result<Accepted> {
+        loop {
+            if told_to_stop() {
+                return Ok(Accepted::Stop);
+            }
+            if self.tickets.take(self.slot) {
+                break;
+            }
+            // No ticket: the parent stops the run once the last holders accept; checked
+            // again every TICKET_WAIT in case a ticket comes back (a holder that left).
+            pause(TICKET_WAIT, told_to_stop);
+        }
+        let accepted = self.accept_with_ticket();
+        if !matches!(accepted, Ok(Accepted::Conn(_))) {
+            self.tickets.give_back(self.slot);
+        }
+        accepted
+    }
+
+    fn accept_with_ticket(&self) -> nix::Result<Accepted> {
         loop {
             if told_to_stop() {
                 return Ok(Accepted::Stop);

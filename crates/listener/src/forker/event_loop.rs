@@ -15,7 +15,7 @@
 //! Stopping: the listener leaves epoll, the queue is sampled one last time, the children
 //! get SIGTERM and are reaped (SIGKILL after [`GRACE`]), and the summary is written.
 
-use std::io::{self, Write};
+use std::io;
 use std::time::{Duration, Instant};
 
 use listenlab_common::report::fork::ForkSummary;
@@ -28,9 +28,11 @@ use super::Config;
 use super::child::ChildSpec;
 use super::model::{self, Model};
 use super::observer::{Observer, RunInfo};
+use super::output::Output;
 use super::pool::{Pool, Spawn};
 use crate::events;
 use crate::poller::{Poller, Trigger};
+use crate::queue::accept_queue;
 use crate::signals::{drain, signal_fd};
 use crate::socket::Listener;
 
@@ -48,6 +50,8 @@ pub const GRACE: Duration = Duration::from_secs(2);
 const LISTENER: u64 = 0;
 const SIGNALS: u64 = 1;
 const DOORBELL: u64 = 2;
+/// Stdout, registered for `EPOLLOUT` only while lines wait for a slow reader.
+const OUTPUT: u64 = 3;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +67,7 @@ pub enum RunError {
         source: nix::Error,
     },
     /// Writing events to stdout failed (a closed pipe included).
-    #[error("writing events")]
+    #[error("writing the report to stdout")]
     Output(#[from] io::Error),
 }
 
@@ -122,11 +126,7 @@ fn after_wakeup(spawn: Spawn, trigger: Trigger, now: Instant) -> Listen {
 
 /// Runs the simulator on `listener` until a signal, `--duration` or `--exit-after`, writing
 /// events to `out`. Returns the summary it wrote.
-pub fn run(
-    config: &Config,
-    listener: &Listener,
-    out: Box<dyn Write>,
-) -> Result<ForkSummary, RunError> {
+pub fn run(config: &Config, listener: &Listener, out: Output) -> Result<ForkSummary, RunError> {
     let start = Instant::now();
     // Block the signals before any child exists; children reset the mask after fork.
     let signals = signal_fd(&[Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM])
@@ -155,6 +155,8 @@ struct EventLoop<'a> {
     timers: Timers,
     /// False while a level-triggered listener is paused.
     armed: bool,
+    /// True while stdout is registered for `EPOLLOUT`.
+    watching_output: bool,
 }
 
 /// What one `epoll_wait` brought.
@@ -173,7 +175,7 @@ impl<'a> EventLoop<'a> {
         listener: &'a Listener,
         signals: &'a SignalFd,
         doorbell: &'a EventFd,
-        out: Box<dyn Write>,
+        out: Output,
         start: Instant,
     ) -> Result<Self, RunError> {
         let model = model::build(config);
@@ -187,7 +189,9 @@ impl<'a> EventLoop<'a> {
             start,
             parent: nix::unistd::getpid(),
         };
-        let pool = Pool::new(spec, listener, doorbell, config.max_children)
+        // --exit-after N: the children take one of N tickets before each accept.
+        let tickets = config.exit_after.unwrap_or(u64::MAX);
+        let pool = Pool::new(spec, listener, doorbell, config.max_children, tickets)
             .map_err(sys("mapping the scoreboard"))?;
         let poller = Poller::new().map_err(sys("creating an epoll instance"))?;
         poller
@@ -220,6 +224,7 @@ impl<'a> EventLoop<'a> {
             obs,
             timers,
             armed: true,
+            watching_output: false,
         })
     }
 
@@ -255,8 +260,30 @@ impl<'a> EventLoop<'a> {
         if turn.stop.is_none() && self.config.exit_after.is_some_and(|n| accepted >= n) {
             turn.stop = Some("exit-after".to_owned());
         }
-        self.obs.flush()?;
+        self.flush_output()?;
         Ok(turn.stop)
+    }
+
+    /// Writes what stdout takes now; while lines wait, watches it for `EPOLLOUT` so the
+    /// rest goes out as soon as the reader makes room, and the loop never blocks on it.
+    fn flush_output(&mut self) -> Result<(), RunError> {
+        self.obs.flush()?;
+        let pending = self.obs.output().pending();
+        if let Some(fd) = self.obs.output().pollable()
+            && pending != self.watching_output
+        {
+            if pending {
+                self.poller
+                    .add(fd, EpollFlags::EPOLLOUT, OUTPUT)
+                    .map_err(sys("adding stdout to epoll"))?;
+            } else {
+                self.poller
+                    .delete(fd)
+                    .map_err(sys("removing stdout from epoll"))?;
+            }
+            self.watching_output = pending;
+        }
+        Ok(())
     }
 
     /// Waits for events or the next timer and sorts out what arrived.
@@ -291,7 +318,9 @@ impl<'a> EventLoop<'a> {
                     let _ = self.doorbell.read();
                     turn.pool_changed = true;
                 }
-                _ => {} // nothing we asked for, or not ours (cannot happen: three tokens)
+                // Stdout has room (or failed): the flush at the end of the turn writes.
+                OUTPUT => {}
+                _ => {} // nothing we asked for, or not ours (cannot happen: four tokens)
             }
         }
         Ok(turn)
@@ -369,7 +398,7 @@ impl<'a> EventLoop<'a> {
         self.pool.scan(&mut self.obs)?;
         let pending_at_exit = u64::from(self.obs.sample_queue(self.listener)?);
         self.obs.stopping(&reason, self.pool.running())?;
-        self.obs.flush()?;
+        self.flush_output()?;
         self.pool.stop_all(&mut self.obs, GRACE)?;
         let info = RunInfo {
             model: self.model.name(),
@@ -378,6 +407,10 @@ impl<'a> EventLoop<'a> {
             addr: self.listener.endpoint().to_string(),
             stop_reason: reason,
             pending_at_exit,
+            tcp: self.listener.family() != crate::socket::Family::Unix,
+            backlog_requested: self.config.backlog,
+            // Observed, not computed: the kernel's cap (somaxconn) can change at any time.
+            backlog_effective: accept_queue(self.listener).ok().map(|q| q.max),
         };
         // Every child is reaped by now, so the counts must add up (checked in test builds).
         debug_assert_eq!(self.obs.counts().check(), Ok(()));

@@ -7,7 +7,8 @@
 //! - [`cli`]: flags and their validation into a [`Config`];
 //! - [`child`]: what a child does, and its exit codes;
 //! - [`pool`]: forking, reaping and classifying children;
-//! - [`throttle`]: no fork storm when children keep dying.
+//! - [`throttle`]: no fork storm when children keep dying;
+//! - [`output`]: event lines queued in front of stdout, never blocking the loop.
 //!
 //! The counts and their accounting identities are `listenlab_common::report::fork::ForkCounts`.
 
@@ -17,6 +18,7 @@ pub mod event_loop;
 pub mod model;
 pub mod observer;
 pub mod ondemand;
+pub mod output;
 pub mod per_event;
 pub mod pool;
 pub mod scoreboard;

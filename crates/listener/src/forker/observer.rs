@@ -3,15 +3,17 @@
 //! [`ForkCounts`], samples the accept queue, reads the netstat counters at start and end, and
 //! writes the summary.
 //!
-//! Output is buffered and flushed by the loop once per turn (and right after the readiness
-//! line), so a storm costs one write per turn, not one per line.
+//! Output is queued ([`Output`]) and flushed by the loop once per turn (and right after the
+//! readiness line), so a storm costs one write per turn, not one per line, and a stalled
+//! reader never blocks the loop.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use listenlab_common::report::fork::{ChildEnd, ChildOutcome, ForkCounts, ForkEvent, ForkSummary};
 use listenlab_common::{Endpoint, Format, Listening};
 
+use super::output::{FINAL_FLUSH, Output};
 use crate::netstat::ListenCounters;
 use crate::queue::accept_queue;
 use crate::socket::Listener;
@@ -51,11 +53,17 @@ pub struct RunInfo {
     pub stop_reason: String,
     /// Queue length at stop.
     pub pending_at_exit: u64,
+    /// A TCP listener (the netstat deltas apply), not a unix one.
+    pub tcp: bool,
+    /// The backlog asked of `listen(2)`.
+    pub backlog_requested: u32,
+    /// The backlog the kernel applies, as read back from it.
+    pub backlog_effective: Option<u32>,
 }
 
 /// Reports events and keeps the counts.
 pub struct Observer {
-    out: BufWriter<Box<dyn Write>>,
+    out: Output,
     format: Format,
     start: Instant,
     counts: ForkCounts,
@@ -66,9 +74,9 @@ pub struct Observer {
 
 impl Observer {
     /// An observer writing to `out`, timing from `start`. Reads the netstat counters now.
-    pub fn new(out: Box<dyn Write>, format: Format, start: Instant) -> Self {
+    pub fn new(out: Output, format: Format, start: Instant) -> Self {
         Self {
-            out: BufWriter::with_capacity(64 * 1024, out),
+            out,
             format,
             start,
             counts: ForkCounts::default(),
@@ -93,24 +101,27 @@ impl Observer {
         let line = Listening {
             addr: endpoint.to_string(),
         };
-        serde_json::to_writer(&mut self.out, &line)?;
-        self.out.write_all(b"\n")?;
+        self.out.line(&json_line(&line)?);
         self.out.flush()
     }
 
-    /// Flushes buffered lines.
+    /// Writes what stdout takes now, without blocking.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
+    /// The output, for the loop to watch for writability while lines wait.
+    pub fn output(&self) -> &Output {
+        &self.out
+    }
+
     fn emit(&mut self, event: ForkEvent) -> io::Result<()> {
-        match self.format {
-            Format::Json => {
-                serde_json::to_writer(&mut self.out, &event)?;
-                self.out.write_all(b"\n")
-            }
-            Format::Text => writeln!(self.out, "{}", text_line(&event)),
-        }
+        let line = match self.format {
+            Format::Json => json_line(&event)?,
+            Format::Text => format!("{}\n", text_line(&event)).into_bytes(),
+        };
+        self.out.line(&line);
+        Ok(())
     }
 
     /// `epoll_wait` returned `ready` events, the listener among them.
@@ -176,7 +187,8 @@ impl Observer {
         })
     }
 
-    /// A child's accept counter grew by `new` (to `child_accepted`).
+    /// A child's accept counter grew by `new` (to `child_accepted`): one line for the batch,
+    /// since the scoreboard keeps the time of the latest accept only.
     pub fn accepted(
         &mut self,
         child: u64,
@@ -191,6 +203,7 @@ impl Observer {
             child,
             pid,
             accepted_at_ms: ms(accepted_at),
+            batch: new,
             child_accepted,
             total_accepted: self.counts.accepted,
         })
@@ -278,33 +291,59 @@ impl Observer {
 
     /// Writes the summary (JSON line, or an aligned table) and returns it.
     pub fn summary(mut self, info: RunInfo) -> io::Result<ForkSummary> {
+        // TCP only: the counters say nothing about a unix listener (None when unreadable).
         let netstat = match (self.netstat_start, ListenCounters::read().ok()) {
-            (Some(start), Some(end)) => end.since(start),
-            _ => ListenCounters::default(),
+            (Some(start), Some(end)) if info.tcp => Some(end.since(start)),
+            _ => None,
         };
         let summary = ForkSummary {
             model: info.model.to_owned(),
             trigger: info.trigger.to_owned(),
             accept: info.accept.to_owned(),
             addr: info.addr,
+            backlog_requested: info.backlog_requested,
+            backlog_effective: info.backlog_effective,
             counts: self.counts,
             max_listen_queue: u64::from(self.max_queue_len),
             pending_at_exit: info.pending_at_exit,
-            listen_overflows_delta: netstat.overflows,
-            listen_drops_delta: netstat.drops,
+            listen_overflows_delta: netstat.map(|n| n.overflows),
+            listen_drops_delta: netstat.map(|n| n.drops),
             stop_reason: info.stop_reason,
+            output_lines_dropped: self.out.dropped_lines(),
             elapsed_ms: self.now_ms(),
         };
-        match self.format {
-            Format::Json => {
-                serde_json::to_writer(&mut self.out, &summary)?;
-                self.out.write_all(b"\n")?;
+        let text = match self.format {
+            Format::Json => json_line(&summary)?,
+            Format::Text => {
+                let mut table = Vec::new();
+                write_summary_table(&mut table, &summary)?;
+                table
             }
-            Format::Text => write_summary_table(&mut self.out, &summary)?,
+        };
+        self.out.line(&text);
+        let unwritten = self.out.finish(FINAL_FLUSH)?;
+        let dropped = self.out.dropped_lines();
+        if dropped > 0 || unwritten > 0 {
+            // Said on stderr too: the summary itself may be what was lost.
+            listenlab_common::cli::stderr_line(format_args!(
+                "epoll-listen-fork: stdout was not read fast enough: {dropped} output lines \
+                 dropped{}",
+                if unwritten > 0 {
+                    format!(", {unwritten} bytes (the summary) not written")
+                } else {
+                    String::new()
+                }
+            ));
         }
-        self.out.flush()?;
         Ok(summary)
     }
+}
+
+/// One JSON line with its newline.
+fn json_line(value: &impl serde::Serialize) -> io::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(value)?;
+    line.push(b'\n');
+    Ok(line)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -339,11 +378,12 @@ fn text_line(event: &ForkEvent) -> String {
             child,
             pid,
             accepted_at_ms,
+            batch,
             child_accepted,
             total_accepted,
             ..
         } => format!(
-            "child {child} pid {pid} accepted at {accepted_at_ms:.3} ms (its #{child_accepted}, #{total_accepted} in all)"
+            "child {child} pid {pid} accepted {batch}, the last at {accepted_at_ms:.3} ms (its #{child_accepted}, #{total_accepted} in all)"
         ),
         ForkEvent::ChildEmpty { child, pid, .. } => {
             format!("child {child} pid {pid} found nothing to accept")
@@ -430,7 +470,11 @@ mod tests {
     #[test]
     fn the_text_summary_lists_every_field_in_json_order() {
         let buf = Shared::default();
-        let obs = Observer::new(Box::new(buf.clone()), Format::Text, Instant::now());
+        let obs = Observer::new(
+            Output::writer(Box::new(buf.clone())),
+            Format::Text,
+            Instant::now(),
+        );
         let summary = obs
             .summary(RunInfo {
                 model: "ondemand",
@@ -439,6 +483,9 @@ mod tests {
                 addr: "127.0.0.1:1".into(),
                 stop_reason: "duration".into(),
                 pending_at_exit: 2,
+                tcp: true,
+                backlog_requested: 128,
+                backlog_effective: Some(128),
             })
             .unwrap();
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
@@ -459,7 +506,11 @@ mod tests {
     #[test]
     fn json_output_counts_each_event_once() {
         let buf = Shared::default();
-        let mut obs = Observer::new(Box::new(buf.clone()), Format::Json, Instant::now());
+        let mut obs = Observer::new(
+            Output::writer(Box::new(buf.clone())),
+            Format::Json,
+            Instant::now(),
+        );
         obs.listening(&Endpoint::Unix("/tmp/x".into())).unwrap();
         obs.wakeup(1).unwrap();
         obs.forked(1, 10, 1, false).unwrap();
@@ -487,6 +538,9 @@ mod tests {
                 addr: "/tmp/x".into(),
                 stop_reason: "SIGTERM".into(),
                 pending_at_exit: 0,
+                tcp: false,
+                backlog_requested: 128,
+                backlog_effective: None,
             })
             .unwrap();
         assert_eq!(

@@ -101,11 +101,12 @@ impl<'a> Pool<'a> {
         listener: &'a Listener,
         doorbell: &'a EventFd,
         max_children: usize,
+        tickets: u64,
     ) -> nix::Result<Self> {
         Ok(Self {
             children: ChildSet::new(),
             live: BTreeMap::new(),
-            scoreboard: Scoreboard::new(max_children)?,
+            scoreboard: Scoreboard::new(max_children, tickets)?,
             spec,
             listener,
             doorbell,
@@ -177,9 +178,10 @@ impl<'a> Pool<'a> {
         };
         let number = self.forked + 1;
         let slot = self.scoreboard.slot(index);
+        let tickets = self.scoreboard.tickets();
         let (spec, listener, doorbell) = (self.spec, self.listener, self.doorbell);
         let spawned = self.children.spawn(number as usize, move || {
-            child::run(&spec, number, listener.as_fd(), slot, doorbell)
+            child::run(&spec, number, listener.as_fd(), slot, tickets, doorbell)
         });
         match spawned {
             Ok(pid) => {
@@ -262,6 +264,10 @@ impl<'a> Pool<'a> {
         };
         let view = self.scoreboard.slot(live.slot).view();
         report_accepts(obs, pid, &mut live, &view)?;
+        // A child killed while it held an unused accept ticket: the ticket goes back.
+        self.scoreboard
+            .tickets()
+            .give_back(self.scoreboard.slot(live.slot));
         self.scoreboard.release(live.slot);
         let status = exit_code(status).unwrap_or(-1);
         let exited = Exited {

@@ -55,6 +55,49 @@ pub struct Slot {
     /// interrupted: a child that dies while it is 1 held a connection.
     holding: AtomicU32,
     last_accept_ns: AtomicU64,
+    /// 1 while the child holds a [`Tickets`] ticket it has not used for an accept yet:
+    /// the parent returns it if the child dies holding it.
+    ticket: AtomicU32,
+}
+
+/// The accepts the run may still make (`--exit-after`), shared by all children: a child
+/// takes a ticket before each `accept()`, so no more than N connections are ever accepted
+/// (issue 12: checking the count in the parent let children accept 3-4 more meanwhile).
+/// A ticket not used for an accept goes back.
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct Tickets {
+    remaining: AtomicU64,
+}
+
+impl Tickets {
+    /// Takes one ticket for `slot`'s child, if any is left (child side).
+    pub fn take(&self, slot: &Slot) -> bool {
+        // Marked first: a child killed between the two steps may return one ticket too
+        // many, never lose one (which could leave the run waiting for ever).
+        slot.ticket.store(1, Ordering::SeqCst);
+        let took = self
+            .remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !took {
+            slot.ticket.store(0, Ordering::SeqCst);
+        }
+        took
+    }
+
+    /// Returns `slot`'s ticket if it holds one that no accept used: the child when it
+    /// leaves `accept()` without a connection, the parent when it reaps the child.
+    pub fn give_back(&self, slot: &Slot) {
+        if slot.ticket.swap(0, Ordering::SeqCst) == 1 {
+            self.remaining.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Tickets left.
+    pub fn remaining(&self) -> u64 {
+        self.remaining.load(Ordering::SeqCst)
+    }
 }
 
 /// A copy of a slot's counters, read by the parent.
@@ -90,6 +133,7 @@ impl Slot {
         self.last_accept_ns.store(now_ns, Ordering::Relaxed);
         self.holding.store(1, Ordering::Release);
         self.accepted.fetch_add(1, Ordering::Release);
+        self.ticket.store(0, Ordering::SeqCst); // used
     }
 
     /// Counts one connection served to the end (child side).
@@ -134,6 +178,7 @@ impl Slot {
         self.interrupted.store(0, Ordering::Relaxed);
         self.holding.store(0, Ordering::Relaxed);
         self.last_accept_ns.store(0, Ordering::Relaxed);
+        self.ticket.store(0, Ordering::Relaxed);
         self.set_state(state, now_ns);
     }
 }
@@ -141,6 +186,8 @@ impl Slot {
 /// The shared slots and which of them the parent has handed out.
 #[derive(Debug)]
 pub struct Scoreboard {
+    /// The mapping: a [`Tickets`] header, then the slots.
+    map: NonNull<Tickets>,
     slots: NonNull<Slot>,
     len: usize,
     /// Parent-side bookkeeping (not shared): free slot indexes.
@@ -148,13 +195,14 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
-    /// Maps `len` zeroed slots shared with every child forked afterwards.
-    pub fn new(len: usize) -> nix::Result<Self> {
-        let bytes =
-            NonZeroUsize::new(len.max(1) * std::mem::size_of::<Slot>()).expect("a slot has a size");
+    /// Maps `len` zeroed slots shared with every child forked afterwards, and `tickets`
+    /// accepts in all.
+    pub fn new(len: usize, tickets: u64) -> nix::Result<Self> {
+        let bytes = NonZeroUsize::new(Self::bytes(len)).expect("a slot has a size");
         // SAFETY: a fresh anonymous mapping aliases nothing; the kernel zero-fills it, and
-        // all-zero bytes are a valid `Slot` (atomics of 0, state Free). Page alignment
-        // satisfies `Slot`'s 64-byte alignment.
+        // all-zero bytes are a valid `Tickets` and `Slot` (atomics of 0, state Free). Page
+        // alignment satisfies their 64-byte alignment, and the header's size is a multiple
+        // of 64, so the slots after it are aligned too.
         let ptr = unsafe {
             mmap_anonymous(
                 None,
@@ -163,11 +211,28 @@ impl Scoreboard {
                 MapFlags::MAP_SHARED,
             )?
         };
+        let map = ptr.cast::<Tickets>();
+        // SAFETY: the header is in bounds of the mapping just made; nothing else uses it yet.
+        unsafe { map.as_ref() }
+            .remaining
+            .store(tickets, Ordering::SeqCst);
         Ok(Self {
-            slots: ptr.cast(),
+            map,
+            // SAFETY: one header past the start stays inside the mapping (`bytes`).
+            slots: unsafe { map.add(1) }.cast(),
             len: len.max(1),
             free: (0..len.max(1)).rev().collect(),
         })
+    }
+
+    fn bytes(len: usize) -> usize {
+        std::mem::size_of::<Tickets>() + len.max(1) * std::mem::size_of::<Slot>()
+    }
+
+    /// The shared accept tickets.
+    pub fn tickets(&self) -> &Tickets {
+        // SAFETY: the header of a live mapping that lasts as long as `self`; atomics only.
+        unsafe { self.map.as_ref() }
     }
 
     /// The slot at `index`.
@@ -195,10 +260,10 @@ impl Scoreboard {
 
 impl Drop for Scoreboard {
     fn drop(&mut self) {
-        let bytes = self.len * std::mem::size_of::<Slot>();
+        let bytes = Self::bytes(self.len);
         // SAFETY: the mapping was made in `new` with this length and no reference into it
         // outlives `self` (`slot` borrows `self`). Children never run this: they `_exit`.
-        let _ = unsafe { munmap(self.slots.cast(), bytes) };
+        let _ = unsafe { munmap(self.map.cast(), bytes) };
     }
 }
 
@@ -207,8 +272,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tickets_bound_the_accepts_and_unused_ones_come_back() {
+        let mut board = Scoreboard::new(2, 1).unwrap();
+        let (a, b) = (board.claim(0).unwrap(), board.claim(0).unwrap());
+        let tickets = board.tickets();
+        assert!(tickets.take(board.slot(a)));
+        assert!(!tickets.take(board.slot(b)), "only one ticket");
+        tickets.give_back(board.slot(b)); // held none: nothing comes back
+        assert_eq!(tickets.remaining(), 0);
+        tickets.give_back(board.slot(a)); // unused: back
+        assert!(tickets.take(board.slot(b)));
+        board.slot(b).record_accept(1);
+        tickets.give_back(board.slot(b)); // used: stays taken
+        assert_eq!(tickets.remaining(), 0);
+    }
+
+    #[test]
     fn slots_are_claimed_reset_and_released() {
-        let mut board = Scoreboard::new(2).unwrap();
+        let mut board = Scoreboard::new(2, u64::MAX).unwrap();
         let a = board.claim(5).unwrap();
         let b = board.claim(6).unwrap();
         assert_ne!(a, b);

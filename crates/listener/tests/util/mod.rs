@@ -191,6 +191,28 @@ pub fn gone(pid: i32, comm: &str) -> bool {
     !comm.starts_with(name) || name.is_empty()
 }
 
+/// `count` non-blocking connects to the unix socket at `path`, so that a full backlog (a
+/// stalled server) cannot block the test: `EAGAIN` is ignored. The sockets stay open until
+/// the returned descriptors drop.
+pub fn unix_burst(path: &std::path::Path, count: usize) -> Vec<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    use std::os::fd::AsRawFd;
+    let addr = UnixAddr::new(path).unwrap();
+    (0..count)
+        .map(|_| {
+            let fd = socket(
+                AddressFamily::Unix,
+                SockType::Stream,
+                SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+                None,
+            )
+            .unwrap();
+            let _ = connect(fd.as_raw_fd(), &addr);
+            fd
+        })
+        .collect()
+}
+
 /// Polls `check` until it holds, at most [`WAIT`]; true if it did.
 pub fn eventually(check: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + WAIT;
