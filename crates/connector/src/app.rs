@@ -198,7 +198,7 @@ fn build_report(
         0.0
     };
     ConnectReport {
-        target: config.target.to_string(),
+        target: config.target.clone(),
         transport: config.transport(),
         attempted: tally.attempted(),
         connected,

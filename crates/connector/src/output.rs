@@ -162,7 +162,7 @@ mod tests {
         let mut errors = ConnectErrors::default();
         errors.add(ErrorKind::Refused);
         ConnectReport {
-            target: "127.0.0.1:9000".into(),
+            target: listenlab_common::Endpoint::Inet("127.0.0.1:9000".parse().unwrap()),
             transport: Transport::Tcp,
             attempted: 3,
             connected: 2,

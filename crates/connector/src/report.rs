@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
+use listenlab_common::Endpoint;
+
 use crate::latency::LatencySummary;
 
 /// What one `socket-connect` run saw: how many connects were attempted, how many succeeded,
@@ -19,8 +21,8 @@ use crate::latency::LatencySummary;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectReport {
     /// The address dialed: `ip:port` (IPv6 in brackets, names already resolved) or the
-    /// unix socket path.
-    pub target: String,
+    /// unix socket path (the endpoint's `Display`).
+    pub target: Endpoint,
     /// The transport: `"tcp"` or `"unix"`.
     pub transport: Transport,
     /// Connects made, each either connected or failed: `--count`, unless SIGINT/SIGTERM
