@@ -5,7 +5,9 @@ mod probe_util;
 
 use std::sync::OnceLock;
 
-use probe_util::{Report, parse, remaining, report, run, spawn_with_progress, wait_output};
+use probe_util::{
+    Report, parse, processes_mentioning, remaining, report, run, spawn_with_progress, wait_output,
+};
 
 const FAMILIES: [&str; 3] = ["unix", "inet", "inet6"];
 
@@ -467,23 +469,6 @@ fn a_full_unix_backlog_refuses_with_eagain_and_tcp_leaves_the_handshake_pending(
             assert!(record.listen_drops_delta >= Some(2), "{record:?}");
         }
     }
-}
-
-/// Processes whose command line mentions `marker` (forked children share the probe's).
-fn processes_mentioning(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmdline).contains(marker)
-        {
-            found.push(name);
-        }
-    }
-    found
 }
 
 #[test]

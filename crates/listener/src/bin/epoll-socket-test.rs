@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<ExitCode> {
     let config = cli::parse::<Cli>().into_config();
     // Before any thread or child exists, so that all of them inherit the blocked mask.
-    let intr = Interrupt::install().context("blocking SIGINT and SIGTERM")?;
+    let intr = Interrupt::install().context("blocking SIGINT, SIGTERM and SIGHUP")?;
     let report = probe::run(&config, &intr)?;
     let text = match config.format {
         Format::Json => serde_json::to_string(&report)? + "\n",

@@ -13,7 +13,7 @@
 //!
 //! Helpers: [`client`] (who connects), [`crew`] (forked waiters), [`ipc`] (line pipes
 //! to helpers), [`settle`] (bounded waits for kernel state), [`interrupt`]
-//! (SIGINT/SIGTERM via signalfd), [`limits`] (open-file headroom), [`error`]. Output:
+//! (SIGINT/SIGTERM/SIGHUP via signalfd), [`limits`] (open-file headroom), [`error`]. Output:
 //! [`render`] with [`table`], [`verdict`] and [`meaning`].
 
 pub mod accepting;
@@ -159,7 +159,7 @@ impl Progress {
         }
     }
 
-    /// The start of a scenario: stops here if SIGINT/SIGTERM arrived, else notes `what`.
+    /// The start of a scenario: stops here if SIGINT/SIGTERM/SIGHUP arrived, else notes `what`.
     pub fn start(self, what: impl std::fmt::Display, intr: &Interrupt) -> Result<(), ProbeError> {
         intr.check()?;
         self.note(what);
