@@ -104,9 +104,14 @@ pub struct WaitersRecord {
     /// Where each waiter was blocked just before the connect, from `/proc/<pid>/wchan`
     /// (e.g. `"ep_poll"`), in fork order; empty for `reuseport`.
     pub blocked_in: Vec<String>,
-    /// Why the scenario could not run (e.g. SO_REUSEPORT on a unix socket); `null` when
-    /// it ran.
+    /// Why the scenario could not run (e.g. SO_REUSEPORT on a unix socket) or could not be
+    /// observed (see `observed`); `null` when it ran.
     pub error: Option<String>,
+    /// False when the scenario could not be observed: a waiter or helper did not answer
+    /// within its bound (e.g. under heavy CPU contention), so the counts are empty and
+    /// `error` says what timed out. True otherwise, also when the kernel refused the
+    /// scenario (that refusal, in `error`, is itself the finding).
+    pub observed: bool,
 }
 
 /// The backlog overflow of one family: `backlog + 3` non-blocking connects, nobody

@@ -36,6 +36,13 @@ fn run() -> anyhow::Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
+    for r in report.waiters.iter().filter(|r| !r.observed) {
+        let why = r.error.as_deref().unwrap_or("no answer");
+        cli::stderr_line(format_args!(
+            "epoll-socket-test: {} {} {} not observed: {why}",
+            r.family, r.scenario, r.mode
+        ));
+    }
     let failed = config.expect == Some(Expect::StrictEdge) && report.differences > 0;
     Ok(if failed {
         ExitCode::FAILURE

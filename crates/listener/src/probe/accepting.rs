@@ -21,7 +21,7 @@ use super::crew::{Crew, Report, Reporter, START_WITHIN};
 use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use super::settle;
-use super::waiters::{wait_once, waiters_listener, watch};
+use super::waiters::{blank_record, wait_once, waiters_listener, watch};
 use crate::poller::Trigger;
 use crate::socket::{ListenOptions, Listener};
 
@@ -79,10 +79,6 @@ pub fn accept_loop(
         tally.record(&report)?;
     }
     Ok(WaitersRecord {
-        family: listener.family().name().to_owned(),
-        scenario: "accept_loop".to_owned(),
-        mode: mode.name().to_owned(),
-        waiters: k as u64,
         connections: connections as u64,
         woken: tally.accepted.iter().filter(|n| **n > 0).count() as u64,
         empty_wakeups_per_waiter: tally
@@ -94,10 +90,8 @@ pub fn accept_loop(
         per_waiter: tally.accepted,
         wakeups_per_waiter: tally.wakeups,
         eagain_per_waiter: tally.eagain,
-        order: Vec::new(),
-        fifo: None,
         blocked_in,
-        error: None,
+        ..blank_record(listener.family(), "accept_loop", mode.name(), k)
     })
 }
 
@@ -224,20 +218,13 @@ pub fn blocking_accept(
     }
     let fifo = order.iter().enumerate().all(|(i, w)| *w as usize == i % k);
     Ok(WaitersRecord {
-        family: listener.family().name().to_owned(),
-        scenario: "blocking_accept".to_owned(),
-        mode: "accept".to_owned(),
-        waiters: k as u64,
         connections: connections as u64,
         woken: accepted.iter().filter(|n| **n > 0).count() as u64,
         per_waiter: accepted,
-        wakeups_per_waiter: Vec::new(),
-        empty_wakeups_per_waiter: Vec::new(),
-        eagain_per_waiter: Vec::new(),
         order,
         fifo: Some(fifo),
         blocked_in,
-        error: None,
+        ..blank_record(listener.family(), "blocking_accept", "accept", k)
     })
 }
 

@@ -41,6 +41,13 @@ impl ProbeError {
         }
     }
 
+    /// True for a helper that did not answer within its bound: the scenario it belonged to
+    /// could not be observed, which the report records (a row with `observed: false`)
+    /// instead of ending the run. Interrupts, listener and system-call failures still end it.
+    pub fn leaves_unobserved(&self) -> bool {
+        matches!(self, Self::Helper(_))
+    }
+
     /// The process exit code for this error: 128 + signal number for an interrupt, as a
     /// shell shows it (130 SIGINT, 143 SIGTERM, 129 SIGHUP), 2 for an address the user can fix, 1 otherwise.
     pub fn exit_code(&self) -> u8 {

@@ -160,8 +160,10 @@ fn waiters_section(records: &[WaitersRecord]) -> String {
 }
 
 fn waiters_details(r: &WaitersRecord) -> String {
-    if let Some(error) = &r.error {
-        return format!("error: {error}");
+    match &r.error {
+        Some(error) if !r.observed => return format!("not observed: {error}"),
+        Some(error) => return format!("error: {error}"),
+        None => {}
     }
     match r.scenario.as_str() {
         "accept_loop" => format!(

@@ -165,6 +165,7 @@ pub struct Waiters {
     pub fifo: Option<bool>,
     pub blocked_in: Vec<String>,
     pub error: Option<String>,
+    pub observed: bool,
 }
 
 #[derive(Debug, Deserialize)]
