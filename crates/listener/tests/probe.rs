@@ -403,6 +403,33 @@ fn the_accept_loop_accepts_every_connection_exactly_once() {
 }
 
 #[test]
+fn issue_12_accept_loop_reports_woken_and_accepting_waiters_apart() {
+    let r = waiters_run();
+    let nonzero = |counts: &[u64]| counts.iter().filter(|n| **n > 0).count() as u64;
+    for family in FAMILIES {
+        for mode in ["level", "exclusive"] {
+            let record = r.waiters(family, "accept_loop", mode);
+            assert_eq!(
+                record.woken,
+                nonzero(&record.wakeups_per_waiter),
+                "woken counts waiters that woke: {record:?}"
+            );
+            assert_eq!(
+                record.accepting,
+                Some(nonzero(&record.per_waiter)),
+                "{record:?}"
+            );
+            assert!(record.accepting <= Some(record.woken), "{record:?}");
+        }
+        let blocking = r.waiters(family, "blocking_accept", "accept");
+        assert_eq!(blocking.accepting, Some(blocking.woken), "{blocking:?}");
+        for (scenario, mode) in [("own_epoll", "level"), ("shared_epoll", "edge")] {
+            assert_eq!(r.waiters(family, scenario, mode).accepting, None);
+        }
+    }
+}
+
+#[test]
 fn unix_refuses_so_reuseport_while_tcp_spreads_connections_over_every_listener() {
     let r = waiters_run();
     let unix = r.waiters("unix", "reuseport", "listeners");

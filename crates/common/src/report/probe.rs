@@ -81,9 +81,15 @@ pub struct WaitersRecord {
     pub waiters: u64,
     /// Connections made in the scenario.
     pub connections: u64,
-    /// Waiters that woke (`own_epoll`, `shared_epoll`), accepted at least one connection
-    /// (`accept_loop`, `blocking_accept`) or received one (`reuseport`).
+    /// Waiters that woke at least once: returned from `epoll_wait` (`own_epoll`,
+    /// `shared_epoll`, `accept_loop`) or from `accept()` (`blocking_accept`, where
+    /// returning means getting a connection). `reuseport`: listeners that received at
+    /// least one connection (nobody waits there).
     pub woken: u64,
+    /// Waiters that accepted at least one connection (`accept_loop`, `blocking_accept`);
+    /// `null` where nobody accepts (`own_epoll`, `shared_epoll`, `reuseport`). In
+    /// `accept_loop` it can be below `woken`: a woken waiter can find the queue empty.
+    pub accepting: Option<u64>,
     /// Per waiter, in fork order: 1 if it woke, else 0 (`own_epoll`, `shared_epoll`);
     /// connections accepted (`accept_loop`, `blocking_accept`); connections queued on
     /// that listener (`reuseport`).

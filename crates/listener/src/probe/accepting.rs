@@ -80,7 +80,8 @@ pub fn accept_loop(
     }
     Ok(WaitersRecord {
         connections: connections as u64,
-        woken: tally.accepted.iter().filter(|n| **n > 0).count() as u64,
+        woken: at_least_once(&tally.wakeups),
+        accepting: Some(at_least_once(&tally.accepted)),
         empty_wakeups_per_waiter: tally
             .wakeups
             .iter()
@@ -219,7 +220,9 @@ pub fn blocking_accept(
     let fifo = order.iter().enumerate().all(|(i, w)| *w as usize == i % k);
     Ok(WaitersRecord {
         connections: connections as u64,
-        woken: accepted.iter().filter(|n| **n > 0).count() as u64,
+        // Returning from a blocking accept() is getting a connection.
+        woken: at_least_once(&accepted),
+        accepting: Some(at_least_once(&accepted)),
         per_waiter: accepted,
         order,
         fifo: Some(fifo),
@@ -240,6 +243,11 @@ fn blocking_waiter(listener: &Listener, report: &Reporter<'_>) -> i32 {
             }
         }
     }
+}
+
+/// How many of the per-waiter counts are not zero.
+fn at_least_once(counts: &[u64]) -> u64 {
+    counts.iter().filter(|n| **n > 0).count() as u64
 }
 
 fn connect(listener: &Listener) -> Result<std::os::fd::OwnedFd, ProbeError> {

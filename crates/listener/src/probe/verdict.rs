@@ -117,10 +117,14 @@ fn waiters_value(r: &WaitersRecord) -> String {
     }
     match r.scenario.as_str() {
         "accept_loop" => format!(
-            "{} connections took {} wakeups, {} of them empty",
+            "{} connections took {} wakeups, {} of them empty; {} of {} waiters woke, {} \
+             accepted",
             r.connections,
             r.wakeups_per_waiter.iter().sum::<u64>(),
-            r.empty_wakeups_per_waiter.iter().sum::<u64>()
+            r.empty_wakeups_per_waiter.iter().sum::<u64>(),
+            r.woken,
+            r.waiters,
+            r.accepting.unwrap_or(0)
         ),
         "blocking_accept" => match r.fifo {
             Some(true) => "first in, first out".to_owned(),

@@ -75,6 +75,7 @@ pub fn blank_record(family: Family, scenario: &str, mode: &str, k: usize) -> Wai
         waiters: k as u64,
         connections: 0,
         woken: 0,
+        accepting: None,
         per_waiter: Vec::new(),
         wakeups_per_waiter: Vec::new(),
         empty_wakeups_per_waiter: Vec::new(),

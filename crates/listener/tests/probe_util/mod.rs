@@ -157,6 +157,7 @@ pub struct Waiters {
     pub waiters: u64,
     pub connections: u64,
     pub woken: u64,
+    pub accepting: Option<u64>,
     pub per_waiter: Vec<u64>,
     pub wakeups_per_waiter: Vec<u64>,
     pub empty_wakeups_per_waiter: Vec<u64>,
