@@ -173,7 +173,7 @@ fn every_way_of_connecting_sees_the_same_edge_counts() {
 }
 
 #[test]
-fn expect_strict_edge_exits_1_and_still_prints_the_report() {
+fn issue_12_expect_strict_edge_exits_1_says_why_on_stderr_and_still_prints_the_report() {
     let out = run(&[
         "--only",
         "single",
@@ -192,6 +192,17 @@ fn expect_strict_edge_exits_1_and_still_prints_the_report() {
     );
     let r = parse(&out.stdout);
     assert!(r.differences > 0);
+    // issue 12: the exit code 1 is explained in one line on stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "epoll-socket-test: --expect strict-edge: {} of {} single-waiter cells differ",
+            r.differences,
+            r.single_waiter.len()
+        )) && stderr.contains("(edge)"),
+        "{stderr}"
+    );
     // Level-triggered cells match the reading, so the same check passes for them.
     let out = run(&[
         "--only",
@@ -202,6 +213,23 @@ fn expect_strict_edge_exits_1_and_still_prints_the_report() {
         "strict-edge",
     ]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn issue_12_inet_localhost_is_accepted_as_its_hint_suggests() {
+    let r = report(&[
+        "--only",
+        "single",
+        "--trigger",
+        "level",
+        "--inet",
+        "localhost:0",
+    ]);
+    assert!(!r.single_waiter.is_empty());
+    for cell in &r.single_waiter {
+        let addr: std::net::SocketAddr = cell.address.parse().unwrap();
+        assert!(addr.ip().is_loopback() && addr.port() != 0, "{cell:?}");
+    }
 }
 
 #[test]

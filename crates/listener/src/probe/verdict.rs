@@ -32,6 +32,13 @@ fn unobserved(records: &[WaitersRecord]) -> Option<String> {
     })
 }
 
+/// The trigger modes with at least one single-waiter cell that differs from the
+/// strict-edge reading, in report order.
+pub fn differing_triggers(report: &ProbeReport) -> Vec<&str> {
+    let differing: Vec<_> = report.single_waiter.iter().filter(|r| r.differs).collect();
+    distinct(&differing, |r| r.trigger.as_str())
+}
+
 /// `value (family, family), other (family)`: families grouped by equal values.
 pub fn grouped(pairs: &[(String, String)]) -> String {
     distinct(pairs, |(_, value)| value.as_str())
