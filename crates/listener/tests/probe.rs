@@ -558,3 +558,49 @@ fn sigint_among_forked_waiters_reaps_every_child() {
         "no waiter outlives the probe"
     );
 }
+
+/// issue 12: the README's sample is a real run (bench/probe/readme-sample.sh), not one
+/// with rows collapsed into notes the tool never prints.
+#[test]
+fn issue_12_the_readme_sample_has_every_row_the_probe_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md next to the workspace");
+    let sample = readme
+        .split("### Sample (")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("a sample block after the sample heading");
+    assert!(
+        sample.starts_with("\nepoll-socket-test on Linux "),
+        "{sample}"
+    );
+    for family in ["unix  /", "inet  127.0.0.1:", "inet6  [::1]:"] {
+        let heading = format!("\n  {family}");
+        assert!(
+            sample.contains(&heading),
+            "no single-waiter table for {family}"
+        );
+    }
+    let waiter_rows = sample
+        .lines()
+        .filter(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() > 2
+                && FAMILIES.contains(&words[0])
+                && [
+                    "own_epoll",
+                    "shared_epoll",
+                    "accept_loop",
+                    "blocking_accept",
+                    "reuseport",
+                ]
+                .contains(&words[1])
+        })
+        .count();
+    assert_eq!(waiter_rows, 3 * 10, "every several-waiters row, per family");
+    assert!(
+        !sample.contains("\n  ("),
+        "no note in place of rows (wrapped verdicts are indented further)"
+    );
+    assert!(sample.contains("\nVerdicts\n"));
+}

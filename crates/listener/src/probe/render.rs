@@ -168,9 +168,10 @@ fn waiters_details(r: &WaitersRecord) -> String {
     }
     match r.scenario.as_str() {
         "accept_loop" => format!(
-            "{} connections, accepted by {} waiters; wakeups {}, of which empty {}",
+            "{} connections, accepted by {}/{}; wakeups {}, of which empty {}",
             r.connections,
             r.accepting.unwrap_or(0),
+            r.waiters,
             join(&r.wakeups_per_waiter),
             join(&r.empty_wakeups_per_waiter)
         ),
