@@ -204,8 +204,7 @@ mod tests {
     fn a_child_dies_with_its_parent_and_leaves_if_the_parent_is_already_gone() {
         let _g = FORK_MTX.lock().unwrap_or_else(|e| e.into_inner());
         let parent = nix::unistd::getpid();
-        let mut set = ChildSet::new();
-        set.spawn(1, || {
+        let armed = fork_child(|| {
             die_with_parent(parent);
             match nix::sys::prctl::get_pdeathsig() {
                 Ok(Some(Signal::SIGKILL)) => 0,
@@ -215,18 +214,13 @@ mod tests {
         .unwrap();
         // A recorded pid that is not the child's parent stands for a parent that died
         // between the fork and the prctl.
-        set.spawn(2, || {
+        let orphaned = fork_child(|| {
             die_with_parent(Pid::from_raw(i32::MAX));
             0
         })
         .unwrap();
-        let mut codes: Vec<_> = set
-            .reap_all(Duration::from_secs(5))
-            .into_iter()
-            .map(|(label, status)| (label, status.and_then(exit_code)))
-            .collect();
-        codes.sort();
-        assert_eq!(codes, vec![(1, Some(0)), (2, Some(1))]);
+        let code = |pid| reap_within(pid, Duration::from_secs(5)).and_then(exit_code);
+        assert_eq!((code(armed), code(orphaned)), (Some(0), Some(1)));
     }
 
     #[test]
