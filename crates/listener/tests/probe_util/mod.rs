@@ -221,13 +221,13 @@ pub fn alive(pid: i32) -> bool {
     matches!(state_and_parent(pid), Some((state, _)) if state != 'Z' && state != 'X')
 }
 
-/// The live processes whose parent is `parent`.
+/// The processes whose parent is `parent`, zombies (exited, not reaped yet) included.
 pub fn children_of(parent: i32) -> Vec<i32> {
     std::fs::read_dir("/proc")
         .expect("/proc is readable")
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| matches!(state_and_parent(pid), Some((s, p)) if p == parent && s != 'Z'))
+        .filter(|&pid| matches!(state_and_parent(pid), Some((_, p)) if p == parent))
         .collect()
 }
 
