@@ -4,7 +4,7 @@
 //! Each waiter sends `"<index> ready"` just before its blocking call; the probe then
 //! reads `/proc/<pid>/stat` until the waiter sleeps (see [`super::settle`]). After that,
 //! waiters send `"<index> <what> [detail]"` lines as things happen. Every child is killed
-//! and reaped when the crew drops ([`ChildSet`]).
+//! and reaped when the crew drops (`ChildSet`).
 
 use std::time::Duration;
 
