@@ -252,4 +252,103 @@ mod tests {
         lost.child_ended(end(ChildOutcome::BusyAtExit, 1, 0, 0));
         assert!(lost.check().unwrap_err().contains("interrupted 0"));
     }
+
+    #[test]
+    fn each_event_moves_exactly_its_counts() {
+        use crate::forker::event::{Accepted, Exited, Forked, IdleKilled, Throttled};
+        use crate::forker::report::StopReason;
+        use std::time::Duration;
+        let d = Duration::from_millis(1);
+        let table: Vec<(Event, &[(&str, u64)])> = vec![
+            (Event::Wakeup { ready: 2 }, &[("wakeups", 1), ("events", 1)]),
+            (
+                Event::Forked(Forked {
+                    child: 1,
+                    pid: 9,
+                    running: 4,
+                    replacement: true,
+                }),
+                &[
+                    ("forks", 1),
+                    ("children_replaced", 1),
+                    ("max_concurrent_children", 4),
+                ],
+            ),
+            (Event::RefusedFork { running: 3 }, &[("refused_forks", 1)]),
+            (
+                Event::ForkFailed(nix::Error::EAGAIN),
+                &[("fork_failures", 1)],
+            ),
+            (
+                Event::ForkThrottled(Throttled {
+                    died: 11,
+                    within: d,
+                    backoff: d,
+                }),
+                &[("fork_throttles", 1)],
+            ),
+            (
+                Event::Accepted(Accepted {
+                    child: 1,
+                    pid: 9,
+                    accepted_at: d,
+                    child_accepted: 5,
+                    batch: 3,
+                }),
+                &[("accepted", 3)],
+            ),
+            (
+                Event::Exited(Exited {
+                    child: 1,
+                    pid: 9,
+                    status: 0,
+                    lifetime: d,
+                    end: end(ChildOutcome::BusyAtExit, 2, 1, 1),
+                }),
+                &[
+                    ("children_busy_at_exit", 1),
+                    ("served", 1),
+                    ("interrupted_connections", 1),
+                ],
+            ),
+            (
+                Event::MaxChildren { max: 3 },
+                &[("max_children_warnings", 1)],
+            ),
+            (
+                Event::IdleKill(IdleKilled {
+                    child: 1,
+                    pid: 9,
+                    idle: d,
+                    signal: IdleSignal::Sigquit,
+                }),
+                &[("idle_kills", 1)],
+            ),
+            (
+                Event::IdleKill(IdleKilled {
+                    child: 1,
+                    pid: 9,
+                    idle: d,
+                    signal: IdleSignal::Sigkill,
+                }),
+                &[("idle_kills_escalated", 1)],
+            ),
+            (Event::Queue { len: 1, max: 2 }, &[]),
+            (
+                Event::Stopping {
+                    reason: StopReason::Sigterm,
+                    running: 1,
+                },
+                &[],
+            ),
+        ];
+        for (event, want) in table {
+            let mut counts = ForkCounts::default();
+            counts.count(&event);
+            for (name, value) in counts.fields() {
+                let expected = want.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v);
+                assert_eq!(value, expected, "{name} after {event:?}");
+            }
+        }
+    }
 }

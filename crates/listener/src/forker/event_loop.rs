@@ -214,7 +214,9 @@ impl<'a> EventLoop<'a> {
         obs.listening(listener.endpoint())?;
         let tick_every = model.tick_every();
         let timers = Timers {
-            next_sample: None,
+            // Sampling starts at the first wakeup, or at once for a model that never
+            // watches the listener (its children accept from the start).
+            next_sample: (!model.watches_listener()).then_some(start),
             next_tick: tick_every.map(|every| start + every),
             tick_every,
             deadline: config.duration.map(|d| start + d),
