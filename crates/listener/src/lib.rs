@@ -1,23 +1,25 @@
 //! `listenlab-listener`: synchronous, nix-based listeners for the `epoll-socket-test` probe
 //! and the `epoll-listen-fork` simulator.
 //!
-//! Shared building blocks:
-//! - [`socket`]: bind unix/TCP listeners safely (stale sockets, never deleting other files);
-//! - [`poller`]: epoll with the trigger modes we study and an EINTR-safe wait;
-//! - [`events`]: epoll flags decoded by name;
-//! - [`queue`]: a listener's accept-queue length (TCP_INFO, sock_diag);
-//! - [`netstat`]: `ListenOverflows` / `ListenDrops` from `/proc/net/netstat`;
-//! - [`process`]: fork with `_exit`, reaping, and a set of children reaped on drop;
-//! - [`signals`]: signals read from a signalfd inside the epoll loop.
+//! Shared building blocks (private modules; their docs: `--document-private-items`):
+//! - `socket`: bind unix/TCP listeners safely (stale sockets, never deleting other files);
+//! - `poller`: epoll with the trigger modes we study and an EINTR-safe wait;
+//! - `events`: epoll flags decoded by name;
+//! - `queue`: a listener's accept-queue length (TCP_INFO, sock_diag);
+//! - `netstat`: `ListenOverflows` / `ListenDrops` from `/proc/net/netstat`;
+//! - `process`: fork with `_exit`, reaping, and a set of children reaped on drop;
+//! - `signals`: signals read from a signalfd inside the epoll loop.
 //!
 //! Binary logic: [`probe`] (epoll-socket-test) and [`forker`] (epoll-listen-fork).
+//! The binaries and the tests need nothing from the building blocks directly: `forker` and
+//! `probe` are their whole interface.
 
-pub mod events;
+mod events;
 pub mod forker;
-pub mod netstat;
-pub mod poller;
+mod netstat;
+mod poller;
 pub mod probe;
-pub mod process;
-pub mod queue;
-pub mod signals;
-pub mod socket;
+mod process;
+mod queue;
+mod signals;
+mod socket;

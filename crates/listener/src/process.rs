@@ -120,19 +120,10 @@ impl ChildSet {
         Ok(pid)
     }
 
-    /// Number of children not reaped yet.
-    pub fn len(&self) -> usize {
-        self.live.len()
-    }
-
-    /// True when every child has been reaped.
+    /// True when every child has been reaped (the tests' view).
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.live.is_empty()
-    }
-
-    /// The pids not reaped yet, with their labels.
-    pub fn iter(&self) -> impl Iterator<Item = (Pid, usize)> + '_ {
-        self.live.iter().map(|(pid, label)| (*pid, *label))
     }
 
     /// Forgets a child the caller reaped itself (e.g. via [`try_reap_any`]); returns its label.

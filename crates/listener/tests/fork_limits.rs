@@ -9,10 +9,10 @@ use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use listenlab_common::report::fork::ForkSummary;
 use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::Signal;
 use util::Running;
+use util::report::ForkSummary;
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
 

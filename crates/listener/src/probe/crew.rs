@@ -4,8 +4,8 @@
 //! Each waiter sends `"<index> ready"` just before its blocking call; the probe then
 //! reads `/proc/<pid>/stat` until the waiter sleeps (see [`super::settle`]). After that,
 //! waiters send `"<index> <what> [detail]"` lines as things happen. Every child is killed
-//! and reaped when the crew drops ([`ChildSet`]), and dies with the probe if the probe is
-//! killed outright ([`die_with_parent`]).
+//! and reaped when the crew drops (`ChildSet`), and dies with the probe if the probe is
+//! killed outright (`die_with_parent`).
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Ctrl-C without losing cleanup: SIGINT, SIGTERM and SIGHUP (a closed terminal, an ssh
 //! session that drops) are blocked at start and read from a signalfd, which the probe checks between steps and inside every bounded wait. An
 //! interrupt becomes [`ProbeError::Interrupted`], which unwinds normally, so listeners
-//! remove their socket files and [`crate::process::ChildSet`] reaps every child.
+//! remove their socket files and `crate::process::ChildSet` reaps every child.
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
