@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use fpm_util::log::{self, What};
 use fpm_util::{Fpm, POOL, Pool, fastcgi};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 /// Sends `n` requests sleeping `sleep` each, all written before any answer is read, and
 /// returns when each answer completed (since the last was sent), sorted. Each response is
@@ -99,7 +101,7 @@ fn static_pool_of_three_serves_nine_one_second_requests_in_three_waves() {
 
 #[test]
 fn ondemand_pool_forks_at_most_max_children_and_warns() {
-    let Some(fpm) = Fpm::start(&Pool::ondemand(2)) else {
+    let Some(fpm) = Fpm::start(&Pool::ondemand(2).set("pm.process_idle_timeout", "1s")) else {
         return;
     };
     let lines = fpm.log();
@@ -135,6 +137,93 @@ fn ondemand_pool_forks_at_most_max_children_and_warns() {
     assert!(status.max_children_reached >= 1, "{status:?}");
     assert!(status.total_processes <= 2, "{status:?}");
     assert_eq!(log::started(&fpm.log()).len(), 2, "{}", fpm.log_text());
+    // Idle past the timeout, both are killed by the process manager (and not replaced).
+    let lines = fpm.wait_log("two idle kills", {
+        let seen = std::cell::Cell::new(0);
+        move |w| {
+            seen.set(seen.get() + usize::from(matches!(w, What::KilledByPm { .. })));
+            seen.get() == 2
+        }
+    });
+    assert_eq!(log::started(&lines).len(), 2, "{}", fpm.log_text());
+    stop(fpm);
+}
+
+#[test]
+fn static_pool_replaces_a_killed_child() {
+    let Some(fpm) = Fpm::start(&Pool::static_(2)) else {
+        return;
+    };
+    let first = log::started(&fpm.log());
+    assert_eq!(first.len(), 2, "{}", fpm.log_text());
+    kill(Pid::from_raw(first[0]), Signal::SIGKILL).expect("kill a child");
+    let lines = fpm.wait_log("the replacement", {
+        let first = first.clone();
+        move |w| matches!(w, What::Started { pid } if !first.contains(pid))
+    });
+    let exits: Vec<_> = lines
+        .iter()
+        .filter_map(|l| match &l.what {
+            What::Exited { pid, how } => Some((*pid, how.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        exits,
+        [(first[0], "on signal 9 (SIGKILL)")],
+        "{}",
+        fpm.log_text()
+    );
+    // The status page's idle and active counts are recomputed by the 1 s maintenance tick
+    // (for every pm) and moved by the children in between, so the dead child still
+    // counts (as idle) until the next tick: seen here, total 3 right after the
+    // replacement. Polled (bounded) until a tick has passed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = fpm.status();
+        if status.total_processes == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status:?}\n{}", fpm.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(fpm);
+}
+
+#[test]
+fn dynamic_pool_under_load_forks_one_per_tick_and_seems_busy_at_rate_eight() {
+    // 10 max children, 2 at start, 1-3 spare: with every child busy, each tick forks
+    // min(rate, min spare - idle) = 1 and doubles the rate (1, 2, 4, 8): the fourth
+    // spawning tick warns, naming the rate, not the one child it forks.
+    let Some(fpm) = Fpm::start(&Pool::dynamic(10, 2, 1, 3)) else {
+        return;
+    };
+    let request = fpm.sleep_request(Duration::from_secs(8));
+    // Held open, never read: the children stay busy; stopping PHP-FPM ends them.
+    let _streams: Vec<UnixStream> = (0..10)
+        .map(|_| fastcgi::send(&fpm.socket, &request).expect("connect and send"))
+        .collect();
+    let lines = fpm.wait_log("seems busy", |w| matches!(w, What::SeemsBusy { .. }));
+    assert_eq!(
+        lines.last().unwrap().what,
+        What::SeemsBusy {
+            spawning: 8,
+            idle: 0,
+            total: 5
+        },
+        "{}",
+        fpm.log_text()
+    );
+    assert_eq!(
+        log::started(&lines).len(),
+        5,
+        "2 at start, then one per tick:\n{}",
+        fpm.log_text()
+    );
+    assert_eq!(
+        log::count(&lines, |w| matches!(w, What::SeemsBusy { .. })),
+        1
+    );
     stop(fpm);
 }
 
