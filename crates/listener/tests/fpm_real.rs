@@ -41,6 +41,17 @@ fn burst(fpm: &Fpm, n: usize, sleep: Duration) -> Vec<Duration> {
     done
 }
 
+/// Asserts that `lines` (a prefix of PHP-FPM's log) hold `forks` `child N started` lines,
+/// showing the whole log otherwise.
+fn assert_forks(fpm: &Fpm, lines: &[log::Line], forks: usize, why: &str) {
+    assert_eq!(
+        log::started(lines).len(),
+        forks,
+        "{why}:\n{}",
+        fpm.log_text()
+    );
+}
+
 /// Stops PHP-FPM and checks that every child it started is gone.
 fn stop(fpm: Fpm) {
     let left = fpm.stop();
@@ -54,7 +65,7 @@ fn static_pool_of_three_serves_nine_one_second_requests_in_three_waves() {
     };
     // All three are forked before the event loop starts: their lines precede `ready`.
     let before_ready = fpm.wait_log("ready", |w| *w == What::Ready);
-    assert_eq!(log::started(&before_ready).len(), 3, "{}", fpm.log_text());
+    assert_forks(&fpm, &before_ready, 3, "forked before ready");
 
     let done = burst(&fpm, 9, Duration::from_secs(1));
     // Three children, one request each at a time: a wave of three per second. The i-th
@@ -86,12 +97,7 @@ fn static_pool_of_three_serves_nine_one_second_requests_in_three_waves() {
         "static never warns: {status:?}"
     );
     let lines = fpm.log();
-    assert_eq!(
-        log::started(&lines).len(),
-        3,
-        "no fork after the start:\n{}",
-        fpm.log_text()
-    );
+    assert_forks(&fpm, &lines, 3, "no fork after the start");
     assert_eq!(
         log::count(&lines, |w| matches!(w, What::MaxChildren { .. })),
         0
@@ -105,11 +111,7 @@ fn ondemand_pool_forks_at_most_max_children_and_warns() {
         return;
     };
     let lines = fpm.log();
-    assert!(
-        log::started(&lines).is_empty(),
-        "ondemand starts none:\n{}",
-        fpm.log_text()
-    );
+    assert_forks(&fpm, &lines, 0, "ondemand starts none");
 
     // Six one-second requests 50 ms apart: each connection is its own edge-triggered event;
     // the first two find no idle child (fork), the third and later find the pool full.
@@ -131,12 +133,12 @@ fn ondemand_pool_forks_at_most_max_children_and_warns() {
     let lines = fpm.wait_log("the max_children warning", |w| {
         *w == What::MaxChildren { max_children: 2 }
     });
-    assert_eq!(log::started(&lines).len(), 2, "{}", fpm.log_text());
+    assert_forks(&fpm, &lines, 2, "two forks, then the pool is full");
     let status = fpm.status();
     assert_eq!(status.process_manager, "ondemand");
     assert!(status.max_children_reached >= 1, "{status:?}");
     assert!(status.total_processes <= 2, "{status:?}");
-    assert_eq!(log::started(&fpm.log()).len(), 2, "{}", fpm.log_text());
+    assert_forks(&fpm, &fpm.log(), 2, "no fork since");
     // Idle past the timeout, both are killed by the process manager (and not replaced).
     let lines = fpm.wait_log("two idle kills", {
         let seen = std::cell::Cell::new(0);
@@ -145,7 +147,7 @@ fn ondemand_pool_forks_at_most_max_children_and_warns() {
             seen.get() == 2
         }
     });
-    assert_eq!(log::started(&lines).len(), 2, "{}", fpm.log_text());
+    assert_forks(&fpm, &lines, 2, "idle kills are not replaced");
     stop(fpm);
 }
 
@@ -214,12 +216,7 @@ fn dynamic_pool_under_load_forks_one_per_tick_and_seems_busy_at_rate_eight() {
         "{}",
         fpm.log_text()
     );
-    assert_eq!(
-        log::started(&lines).len(),
-        5,
-        "2 at start, then one per tick:\n{}",
-        fpm.log_text()
-    );
+    assert_forks(&fpm, &lines, 5, "2 at start, then one per tick");
     assert_eq!(
         log::count(&lines, |w| matches!(w, What::SeemsBusy { .. })),
         1
@@ -233,7 +230,7 @@ fn dynamic_pool_starts_start_servers_children() {
         return;
     };
     let before_ready = fpm.wait_log("ready", |w| *w == What::Ready);
-    assert_eq!(log::started(&before_ready).len(), 3, "{}", fpm.log_text());
+    assert_forks(&fpm, &before_ready, 3, "start_servers forked before ready");
     // The first maintenance tick (1 s after start) sees three idle children, within
     // [min, max] spare: it forks none and kills none.
     let to_tick = fpm.wait_log("a maintenance tick", |w| matches!(w, What::Tick { .. }));
@@ -253,6 +250,6 @@ fn dynamic_pool_starts_start_servers_children() {
         status.active_processes, 1,
         "the status request itself: {status:?}"
     );
-    assert_eq!(log::started(&fpm.log()).len(), 3, "{}", fpm.log_text());
+    assert_forks(&fpm, &fpm.log(), 3, "no fork since");
     stop(fpm);
 }
