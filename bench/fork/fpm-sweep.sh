@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Calibration for issue 8: forks of real PHP-FPM (pm = ondemand) beside epoll-listen-fork
+# --model ondemand on the same load, in one invocation. For each gap between connects
+# (GAPS, in ms): N connects of SLEEP_MS requests (bench/fork/fpm-client.c writes one
+# FastCGI request right after each connect and reads until the server closes), RUNS times
+# per server, alternating the order each round, each run on a fresh server. Prints every
+# run and, per gap, the forks of both (median and range) and their max_children warnings.
+#
+# PHP-FPM: `php-fpm8.2 -F -y CONF` (-R as root), one pool `pm = ondemand`,
+# pm.max_children = MAX_CHILDREN, on a unix socket, log_level notice, the distribution's
+# php.ini and extensions (so its master is as large as a real one). Its forks are its
+# children once the load is done (`pgrep -c -P MASTER`: none has exited yet, the idle
+# timeout is 10 s), its warnings the `reached max_children` lines of its log.
+# Simulator: `epoll-listen-fork --unix PATH --model ondemand --max-children MAX_CHILDREN
+# --sleep SLEEP_MSms --format json $SIM_EXTRA` (SIM_EXTRA: further flags, e.g. the cost
+# flags issue 8 adds); forks and max_children_warnings from its summary after SIGTERM.
+#
+# Unix sockets in a tempdir only; every run bounded. Needs cargo, gcc, python3 and
+# php-fpm8.2 (apt-get install php8.2-fpm); downloads nothing.
+# Usage: bench/fork/fpm-sweep.sh   (env: GAPS="0 0.1 0.2 0.5 1" N=50 SLEEP_MS=200 RUNS=5
+#        MAX_CHILDREN=10 SIM_EXTRA=)
+set -euo pipefail
+
+GAPS=${GAPS:-0 0.1 0.2 0.5 1}
+N=${N:-50}
+SLEEP_MS=${SLEEP_MS:-200}
+RUNS=${RUNS:-5}
+MAX_CHILDREN=${MAX_CHILDREN:-10}
+SIM_EXTRA=${SIM_EXTRA:-}
+
+fpm=$(command -v php-fpm8.2 || command -v php-fpm || true)
+[ -n "$fpm" ] || for f in /usr/sbin/php-fpm8.2 /usr/sbin/php-fpm; do [ -x "$f" ] && fpm=$f && break; done
+[ -n "$fpm" ] || { echo "fpm-sweep: php-fpm8.2 is not installed (apt-get install php8.2-fpm)" >&2; exit 1; }
+
+root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+cd "$root"
+cargo build --release --quiet -p listenlab-listener --bin epoll-listen-fork
+tool="$root/target/release/epoll-listen-fork"
+tmp=$(mktemp -d)
+server=
+cleanup() {
+    if [ -n "$server" ]; then kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+gcc -O2 -Wall -o "$tmp/fpm-client" bench/fork/fpm-client.c
+printf '<?php\nusleep((int)($_GET["us"] ?? 0));\necho "served by ", getmypid(), "\\n";\n' >"$tmp/sleep.php"
+cat >"$tmp/php-fpm.conf" <<CONF
+[global]
+pid = $tmp/php-fpm.pid
+error_log = $tmp/fpm.log
+daemonize = no
+process_control_timeout = 2s
+[bench]
+listen = $tmp/fpm.sock
+pm = ondemand
+pm.max_children = $MAX_CHILDREN
+CONF
+root_flag=
+[ "$(id -u)" = 0 ] && root_flag=-R
+sim_cmd="$tool --unix $tmp/sim.sock --model ondemand --max-children $MAX_CHILDREN --sleep ${SLEEP_MS}ms --format json $SIM_EXTRA"
+
+echo "# machine: $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# date: $(date -u +%FT%TZ)   GAPS=\"$GAPS\" ms  N=$N SLEEP_MS=$SLEEP_MS RUNS=$RUNS MAX_CHILDREN=$MAX_CHILDREN"
+echo "# php-fpm: $("$fpm" -v | head -1)"
+echo "#   $fpm -F -y CONF $root_flag   (pm = ondemand, pm.max_children = $MAX_CHILDREN, unix socket)"
+echo "# simulator: $sim_cmd"
+echo "# client: fpm-client SOCKET $N GAP_US SCRIPT $((SLEEP_MS * 1000)) (bench/fork/fpm-client.c)"
+
+results="$tmp/results.jsonl"
+# row SERVER GAP FORKS WARNINGS CLIENT_JSON: one result line, also shown.
+row() {
+    python3 -c 'import json, sys; c = json.loads(sys.argv[5]); c.update(server=sys.argv[1], gap_ms=float(sys.argv[2]), forks=int(sys.argv[3]), warnings=int(sys.argv[4])); print(json.dumps(c))' "$@" | tee -a "$results"
+}
+
+# fpm_run GAP: a fresh PHP-FPM master, ready (its log line, waited for at most 10 s), the
+# load, its children counted, then SIGTERM and reaped.
+fpm_run() {
+    local gap=$1 client forks warnings
+    rm -f "$tmp/fpm.log"
+    "$fpm" -F -y "$tmp/php-fpm.conf" $root_flag 2>/dev/null &
+    server=$!
+    for _ in $(seq 1000); do grep -qs 'ready to handle connections' "$tmp/fpm.log" && break; sleep 0.01; done
+    grep -qs 'ready to handle connections' "$tmp/fpm.log" || { echo "php-fpm did not start:" >&2; cat "$tmp/fpm.log" >&2; exit 1; }
+    client=$("$tmp/fpm-client" "$tmp/fpm.sock" "$N" "$(python3 -c "print($gap * 1000)")" "$tmp/sleep.php" $((SLEEP_MS * 1000)))
+    forks=$(pgrep -c -P "$server" || true)
+    warnings=$(grep -c 'reached max_children setting' "$tmp/fpm.log" || true)
+    kill -TERM "$server"
+    wait "$server" || true
+    server=
+    row php-fpm "$gap" "$forks" "$warnings" "$client"
+}
+
+# sim_run GAP: the simulator, its readiness line read (at most 10 s), the load, SIGTERM,
+# its summary.
+sim_run() {
+    local gap=$1 client line summary
+    rm -f "$tmp/fifo"
+    mkfifo "$tmp/fifo"
+    # shellcheck disable=SC2086 # SIM_EXTRA is meant to be split
+    $sim_cmd >"$tmp/fifo" 2>"$tmp/sim.err" &
+    server=$!
+    exec 3<"$tmp/fifo"
+    read -r -t 10 -u 3 line || { echo "no readiness line from the simulator" >&2; cat "$tmp/sim.err" >&2; exit 1; }
+    cat <&3 >"$tmp/sim.out" &
+    local drain=$!
+    client=$("$tmp/fpm-client" "$tmp/sim.sock" "$N" "$(python3 -c "print($gap * 1000)")" "$tmp/sleep.php" $((SLEEP_MS * 1000)))
+    kill -TERM "$server"
+    wait "$server" || true
+    server=
+    wait "$drain"
+    exec 3<&-
+    summary=$(tail -1 "$tmp/sim.out")
+    row simulator "$gap" \
+        "$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["forks"])' "$summary")" \
+        "$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["max_children_warnings"])' "$summary")" \
+        "$client"
+}
+
+for run in $(seq 1 "$RUNS"); do
+    for gap in $GAPS; do
+        # Alternate the order so drift (other load, thermal) hits both alike.
+        if ((run % 2)); then fpm_run "$gap"; sim_run "$gap"; else sim_run "$gap"; fpm_run "$gap"; fi
+    done
+done
+
+python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def cell(server, gap, key):
+    xs = [r[key] for r in rows if r["server"] == server and r["gap_ms"] == gap]
+    return f"{statistics.median(xs):g} [{min(xs)}-{max(xs)}]"
+bad = [r for r in rows if r["done"] != r["connections"]]
+print()
+print(f"{'gap ms':>7}  {'php-fpm forks':>16}  {'simulator forks':>16}  {'php-fpm warnings':>17}  {'simulator warnings':>18}")
+for gap in sorted({r["gap_ms"] for r in rows}):
+    print(f"{gap:>7g}  {cell('php-fpm', gap, 'forks'):>16}  {cell('simulator', gap, 'forks'):>16}"
+          f"  {cell('php-fpm', gap, 'warnings'):>17}  {cell('simulator', gap, 'warnings'):>18}")
+print("(median [min-max] over the runs)")
+if bad:
+    print(f"{len(bad)} runs did not finish every connection: {bad}")
+PY
