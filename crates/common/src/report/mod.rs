@@ -5,7 +5,6 @@
 //! name of the object that holds it (`connect_latency_us`). Field names are stable.
 
 pub mod fork;
-pub mod probe;
 
 use serde::{Deserialize, Serialize};
 

@@ -7,8 +7,8 @@
 
 use listenlab_common::limits::{OpenFiles, ensure_headroom};
 
-use super::reuseport::connections_for;
-use super::{Config, Part};
+use super::config::{Config, Part};
+use super::report::Scenario;
 
 /// Descriptors the probe needs besides its client sockets: stdio, listeners, epoll
 /// instances, pipes, the signalfd.
@@ -26,7 +26,7 @@ pub fn files_needed(cfg: &Config) -> OpenFiles {
     };
     let k = cfg.waiters as usize;
     let waiters = if cfg.runs(Part::Waiters) {
-        (connections_for(k) + k) as u64
+        Scenario::most_files_needed(k)
     } else {
         0
     };
@@ -62,7 +62,7 @@ pub fn ensure_open_files(cfg: &Config) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::poller::Trigger;
-    use crate::probe::ConnectFrom;
+    use crate::probe::report::ConnectFrom;
     use crate::socket::Family;
     use listenlab_common::Format;
 

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use nix::unistd::Pid;
 
-use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use super::ipc::{LineReader, LineWriter, channel};
 use super::settle;
+use crate::probe::error::ProbeError;
 use crate::process::{ChildSet, die_with_parent};
 
 /// How long a waiter may take to fork, set up and say `ready`, or to fall asleep.
@@ -101,11 +101,6 @@ impl Crew {
     /// Number of waiters forked.
     pub fn len(&self) -> usize {
         self.pids.len()
-    }
-
-    /// True before the first fork.
-    pub fn is_empty(&self) -> bool {
-        self.pids.is_empty()
     }
 
     /// The pid of waiter `index`.
