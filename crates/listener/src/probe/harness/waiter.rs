@@ -58,11 +58,6 @@ pub fn connect(listener: &Listener) -> Result<OwnedFd, ProbeError> {
         .map_err(|e| ProbeError::io(format!("connecting to {}", listener.endpoint()), e))
 }
 
-/// A waiter that reported `error <detail>`: the scenario cannot go on.
-pub fn waiter_error(waiter: usize, detail: &str) -> ProbeError {
-    ProbeError::Helper(format!("waiter {waiter}: {detail}"))
-}
-
 /// How many of the per-waiter counts are not zero.
 pub fn at_least_once(counts: &[u64]) -> u64 {
     counts.iter().filter(|n| **n > 0).count() as u64

@@ -9,11 +9,9 @@ use std::time::{Duration, Instant};
 use super::{Case, Spec};
 use crate::poller::Trigger;
 use crate::probe::error::ProbeError;
-use crate::probe::harness::crew::{Crew, Report, Reporter};
+use crate::probe::harness::crew::{Crew, Report, Reporter, Said};
 use crate::probe::harness::interrupt::Interrupt;
-use crate::probe::harness::waiter::{
-    at_least_once, connect, wait_once, waiter_error, waiters_listener, watch,
-};
+use crate::probe::harness::waiter::{at_least_once, connect, wait_once, waiters_listener, watch};
 use crate::probe::report::{Mode, Scenario, WaitersRecord};
 use crate::probe::text::words::join;
 use crate::socket::Listener;
@@ -101,7 +99,7 @@ fn accept_loop(case: Case<'_>, intr: &Interrupt) -> Result<WaitersRecord, ProbeE
                 deadline.saturating_duration_since(Instant::now())
             };
             match crew.next(wait, intr)? {
-                Some(report) => tally.record(&report)?,
+                Some(report) => tally.record(report)?,
                 None if taken && crew.others_asleep(&vec![false; k]) => break,
                 None => {}
             }
@@ -109,7 +107,7 @@ fn accept_loop(case: Case<'_>, intr: &Interrupt) -> Result<WaitersRecord, ProbeE
     }
     // Everyone is asleep, so every line has been written: read the last ones.
     while let Some(report) = crew.next(Duration::ZERO, intr)? {
-        tally.record(&report)?;
+        tally.record(report)?;
     }
     Ok(WaitersRecord {
         connections: connections as u64,
@@ -155,22 +153,24 @@ impl Tally {
         }
     }
 
-    fn record(&mut self, r: &Report) -> Result<(), ProbeError> {
+    fn record(&mut self, r: Report) -> Result<(), ProbeError> {
         let w = r.waiter;
-        match r.what.as_str() {
-            "woke" => {
+        match r.said {
+            Said::Woke => {
                 self.wakeups[w] += 1;
                 self.got_since_wake[w] = false;
             }
-            "accepted" => {
+            Said::Accepted => {
                 self.accepted[w] += 1;
                 if !std::mem::replace(&mut self.got_since_wake[w], true) {
                     self.fruitful[w] += 1;
                 }
             }
-            "eagain" => self.eagain[w] += 1,
-            "error" => return Err(waiter_error(w, &r.detail)),
-            _ => {}
+            Said::Eagain => self.eagain[w] += 1,
+            Said::Error => return Err(r.into_error()),
+            // `ready` came before the first connect; an accept-loop waiter that gives up
+            // waiting exits without a word.
+            Said::Ready | Said::Timeout => {}
         }
         Ok(())
     }
@@ -181,29 +181,29 @@ fn accept_loop_waiter(listener: &Listener, mode: Trigger, report: &Reporter<'_>)
     let epoll = match watch(listener, mode) {
         Ok(epoll) => epoll,
         Err(e) => {
-            report.send(&format!("error {e}"));
+            report.say_with(Said::Error, &e);
             return 1;
         }
     };
-    report.send("ready");
+    report.say(Said::Ready);
     loop {
         match wait_once(&epoll) {
             Ok((0, _)) => return 0,
-            Ok(_) => report.send("woke"),
+            Ok(_) => report.say(Said::Woke),
             Err(e) => {
-                report.send(&format!("error {e}"));
+                report.say_with(Said::Error, &e);
                 return 1;
             }
         }
         loop {
             match listener.accept() {
-                Ok(_connection) => report.send("accepted"),
+                Ok(_connection) => report.say(Said::Accepted),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    report.send("eagain");
+                    report.say(Said::Eagain);
                     break;
                 }
                 Err(e) => {
-                    report.send(&format!("error accept: {e}"));
+                    report.say_with(Said::Error, &format!("accept: {e}"));
                     return 1;
                 }
             }

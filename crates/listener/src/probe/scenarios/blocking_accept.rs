@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use super::{Case, Spec};
 use crate::probe::error::ProbeError;
-use crate::probe::harness::crew::{Crew, Reporter, START_WITHIN};
+use crate::probe::harness::crew::{Crew, Reporter, START_WITHIN, Said};
 use crate::probe::harness::interrupt::Interrupt;
 use crate::probe::harness::settle;
-use crate::probe::harness::waiter::{at_least_once, connect, waiter_error, waiters_listener};
+use crate::probe::harness::waiter::{at_least_once, connect, waiters_listener};
 use crate::probe::report::{Mode, Scenario, WaitersRecord};
 use crate::probe::text::words::join;
 use crate::socket::Listener;
@@ -76,8 +76,8 @@ fn blocking_accept(case: Case<'_>, intr: &Interrupt) -> Result<WaitersRecord, Pr
         clients.push(connect(&listener)?);
         let got = loop {
             match crew.next(ACCEPT_WITHIN, intr)? {
-                Some(r) if r.what == "accepted" => break r.waiter,
-                Some(r) if r.what == "error" => return Err(waiter_error(r.waiter, &r.detail)),
+                Some(r) if r.said == Said::Accepted => break r.waiter,
+                Some(r) if r.said == Said::Error => return Err(r.into_error()),
                 Some(_) => {}
                 None => {
                     return Err(ProbeError::Helper(format!(
@@ -107,12 +107,12 @@ fn blocking_accept(case: Case<'_>, intr: &Interrupt) -> Result<WaitersRecord, Pr
 
 /// A waiter blocked in `accept()`: report each connection, block again.
 fn blocking_waiter(listener: &Listener, report: &Reporter<'_>) -> i32 {
-    report.send("ready");
+    report.say(Said::Ready);
     loop {
         match listener.accept() {
-            Ok(_connection) => report.send("accepted"),
+            Ok(_connection) => report.say(Said::Accepted),
             Err(e) => {
-                report.send(&format!("error accept: {e}"));
+                report.say_with(Said::Error, &format!("accept: {e}"));
                 return 1;
             }
         }

@@ -18,9 +18,9 @@ use nix::sys::epoll::Epoll;
 use super::{Case, Spec};
 use crate::poller::Trigger;
 use crate::probe::error::ProbeError;
-use crate::probe::harness::crew::{Crew, Reporter};
+use crate::probe::harness::crew::{Crew, Reporter, Said};
 use crate::probe::harness::interrupt::Interrupt;
-use crate::probe::harness::waiter::{connect, wait_once, waiter_error, waiters_listener, watch};
+use crate::probe::harness::waiter::{connect, wait_once, waiters_listener, watch};
 use crate::probe::report::{Mode, Scenario, WaitersRecord};
 use crate::probe::text::words::distinct;
 use crate::socket::Listener;
@@ -121,16 +121,16 @@ fn waiter(
                 &own
             }
             Err(e) => {
-                report.send(&format!("error {e}"));
+                report.say_with(Said::Error, &e);
                 return 1;
             }
         },
     };
-    report.send("ready");
+    report.say(Said::Ready);
     match wait_once(epoll) {
-        Ok((0, _)) => report.send("timeout"),
-        Ok((n, flags)) => report.send(&format!("woke {n} {flags}")),
-        Err(e) => report.send(&format!("error {e}")),
+        Ok((0, _)) => report.say(Said::Timeout),
+        Ok((n, flags)) => report.say_with(Said::Woke, &format!("{n} {flags}")),
+        Err(e) => report.say_with(Said::Error, &e),
     }
     0
 }
@@ -156,13 +156,11 @@ fn collect_wakeups(crew: &mut Crew, intr: &Interrupt) -> Result<Vec<bool>, Probe
             }
         };
         match crew.next(wait, intr)? {
-            Some(report) if report.what == "woke" => {
+            Some(report) if report.said == Said::Woke => {
                 woke[report.waiter] = true;
                 first_at.get_or_insert_with(Instant::now);
             }
-            Some(report) if report.what == "error" => {
-                return Err(waiter_error(report.waiter, &report.detail));
-            }
+            Some(report) if report.said == Said::Error => return Err(report.into_error()),
             Some(_) => {}
             None if first_at.is_none() => break,
             None => {}
