@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
 use serde::{Serialize, Serializer};
 
-use super::single::Step;
+use super::single::step::Step;
 use crate::events;
 use crate::poller::Trigger;
 use crate::socket::Family;

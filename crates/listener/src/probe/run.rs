@@ -5,11 +5,12 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
-use listenlab_common::{Endpoint, cli};
+use listenlab_common::Endpoint;
 
 use super::config::{Config, Part};
 use super::error::ProbeError;
 use super::harness::interrupt::Interrupt;
+use super::harness::progress::Progress;
 use super::report::{ProbeReport, Scenario, WaitersRecord};
 use super::scenarios::Case;
 use super::{overflow, single};
@@ -57,28 +58,6 @@ impl Targets {
     }
 }
 
-/// Progress lines on stderr, one per scenario, when asked for.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Progress {
-    enabled: bool,
-}
-
-impl Progress {
-    /// Prints `what` as `epoll-socket-test: <what>` on stderr if enabled.
-    pub fn note(self, what: impl std::fmt::Display) {
-        if self.enabled {
-            cli::stderr_line(format_args!("epoll-socket-test: {what}"));
-        }
-    }
-
-    /// The start of a scenario: stops here if SIGINT/SIGTERM/SIGHUP arrived, else notes `what`.
-    pub fn start(self, what: impl std::fmt::Display, intr: &Interrupt) -> Result<(), ProbeError> {
-        intr.check()?;
-        self.note(what);
-        Ok(())
-    }
-}
-
 /// The kernel release, as `uname -r` prints it.
 fn kernel_release() -> String {
     nix::sys::utsname::uname()
@@ -91,9 +70,7 @@ fn kernel_release() -> String {
 /// also when interrupted or failing.
 pub fn run(cfg: &Config, intr: &Interrupt) -> Result<ProbeReport, ProbeError> {
     let started = Instant::now();
-    let progress = Progress {
-        enabled: cfg.progress,
-    };
+    let progress = Progress::new(cfg.progress);
     let targets = Targets::resolve(cfg)?;
     let mut report = ProbeReport {
         kernel: kernel_release(),

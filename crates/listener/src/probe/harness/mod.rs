@@ -4,11 +4,13 @@
 //! - [`waiter`]: what a waiter does (its listener, its epoll, one bounded wait);
 //! - [`ipc`]: line pipes to helpers, every read bounded;
 //! - [`settle`]: bounded waits for kernel state that has no notification;
-//! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP via signalfd, checked inside every wait.
+//! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP via signalfd, checked inside every wait;
+//! - [`progress`]: one stderr line as each scenario starts.
 
 pub mod client;
 pub mod crew;
 pub mod interrupt;
 pub mod ipc;
+pub mod progress;
 pub mod settle;
 pub mod waiter;

@@ -3,7 +3,7 @@
 //! the strict-edge prediction of [`predict`] beside every observed count.
 
 mod predict;
-mod step;
+pub(in crate::probe) mod step;
 
 use std::io;
 use std::time::Duration;
