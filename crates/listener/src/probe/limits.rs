@@ -8,7 +8,7 @@
 use listenlab_common::limits::{OpenFiles, ensure_headroom};
 
 use super::config::{Config, Part};
-use super::report::Scenario;
+use super::scenarios::Scenario;
 
 /// Descriptors the probe needs besides its client sockets: stdio, listeners, epoll
 /// instances, pipes, the signalfd.

@@ -37,9 +37,10 @@ pub use error::ProbeError;
 pub use harness::interrupt::Interrupt;
 pub use report::{
     ConnectFrom, ConnectResult, ConnectState, ExtraConnect, Flags, Mode, OverflowRecord,
-    ProbeReport, Scenario, SingleWaiterRecord, TimedEvent, WaitersRecord,
+    ProbeReport, SingleWaiterRecord, TimedEvent, WaitersRecord,
 };
 pub use run::run;
+pub use scenarios::Scenario;
 pub use single::Step;
 pub use text::render::text;
 pub use text::verdict::differing_triggers;

@@ -9,8 +9,9 @@
 //! enum to a string by hand. Counts are plain numbers of events, processes or
 //! connections; times carry their unit in the field name (`at_ms`, `window_ms`).
 //!
-//! This module holds data only: what a scenario does is in [`super::scenarios`], what a
-//! step does in [`super::single`].
+//! This module holds data only: what a step does is in [`super::single`]; the
+//! [`Scenario`] enum lives with the scenarios ([`super::scenarios`]), so that a new
+//! scenario is written in that folder alone.
 
 use std::fmt;
 
@@ -18,6 +19,7 @@ use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
 use serde::{Serialize, Serializer};
 
+use super::scenarios::Scenario;
 use super::single::step::Step;
 use crate::events;
 use crate::poller::Trigger;
@@ -90,34 +92,6 @@ pub struct SingleWaiterRecord {
     /// Why the step's own syscall failed, e.g. `"epoll_ctl(EPOLL_CTL_MOD): EINVAL"`;
     /// `null` when it succeeded. The two waits are made either way.
     pub error: Option<String>,
-}
-
-/// The several-waiters scenarios, in report order. What each one does, and how its rows
-/// read, is its own file in `probe/scenarios/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scenario {
-    /// Each waiter has its own epoll instance; one connect, nobody accepts.
-    OwnEpoll,
-    /// All waiters share one epoll instance; one connect, nobody accepts.
-    SharedEpoll,
-    /// Own epoll instances; each woken waiter accepts until `EAGAIN`.
-    AcceptLoop,
-    /// Waiters asleep in a blocking `accept()`.
-    BlockingAccept,
-    /// SO_REUSEPORT listeners, nobody accepting.
-    Reuseport,
-}
-
-impl Scenario {
-    /// Every scenario, in report order.
-    pub const ALL: [Scenario; 5] = [
-        Self::OwnEpoll,
-        Self::SharedEpoll,
-        Self::AcceptLoop,
-        Self::BlockingAccept,
-        Self::Reuseport,
-    ];
 }
 
 /// What the waiters of a scenario wait with: a trigger mode (`"level"`, ...), a blocking

@@ -11,8 +11,8 @@ use super::config::{Config, Part};
 use super::error::ProbeError;
 use super::harness::interrupt::Interrupt;
 use super::harness::progress::Progress;
-use super::report::{ProbeReport, Scenario, WaitersRecord};
-use super::scenarios::Case;
+use super::report::{ProbeReport, WaitersRecord};
+use super::scenarios::{Case, Scenario};
 use super::{overflow, single};
 use crate::socket::Family;
 

@@ -6,13 +6,13 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::{Case, Spec};
+use super::{Case, Scenario, Spec};
 use crate::poller::Trigger;
 use crate::probe::error::ProbeError;
 use crate::probe::harness::crew::{Crew, Report, Reporter, Said};
 use crate::probe::harness::interrupt::Interrupt;
 use crate::probe::harness::waiter::{at_least_once, connect, wait_once, waiters_listener, watch};
-use crate::probe::report::{Mode, Scenario, WaitersRecord};
+use crate::probe::report::{Mode, WaitersRecord};
 use crate::probe::text::words::join;
 use crate::socket::Listener;
 

@@ -7,13 +7,13 @@
 
 use std::time::Duration;
 
-use super::{Case, Spec};
+use super::{Case, Scenario, Spec};
 use crate::probe::error::ProbeError;
 use crate::probe::harness::crew::{Crew, Reporter, START_WITHIN, Said};
 use crate::probe::harness::interrupt::Interrupt;
 use crate::probe::harness::settle;
 use crate::probe::harness::waiter::{at_least_once, connect, waiters_listener};
-use crate::probe::report::{Mode, Scenario, WaitersRecord};
+use crate::probe::report::{Mode, WaitersRecord};
 use crate::probe::text::words::join;
 use crate::socket::Listener;
 

@@ -2,8 +2,8 @@
 //! [`Scenario`] enum: [`Scenario::spec`] is the one `match` that names them, and every
 //! part of the probe that differs per scenario (the modes it runs with, the files it
 //! needs, the run itself, its text details and verdict) asks the scenario's [`Spec`].
-//! A new scenario is one new file here plus one variant of [`Scenario`] (in
-//! [`super::report`], where its JSON name lives) and its arm in [`Scenario::spec`].
+//! A new scenario is one new file here plus, in this file, its variant of [`Scenario`]
+//! (whose serde name is its JSON name) and the variant's arm in [`Scenario::spec`].
 //!
 //! - [`own_epoll`] and [`shared_epoll`]: one connect, nobody accepts: how many wake
 //!   (both run [`wake_count`]);
@@ -19,12 +19,42 @@ mod shared_epoll;
 mod wake_count;
 
 use listenlab_common::Endpoint;
+use serde::Serialize;
 
 use super::error::ProbeError;
 use super::harness::interrupt::Interrupt;
-use super::report::{Mode, Scenario, WaitersRecord};
+use super::report::{Mode, WaitersRecord};
 use crate::poller::Trigger;
 use crate::socket::Family;
+
+/// The several-waiters scenarios; the serde name is the report's `scenario` value. What
+/// each one does, and how its rows read, is its own file in this folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// Each waiter has its own epoll instance; one connect, nobody accepts.
+    OwnEpoll,
+    /// All waiters share one epoll instance; one connect, nobody accepts.
+    SharedEpoll,
+    /// Own epoll instances; each woken waiter accepts until `EAGAIN`.
+    AcceptLoop,
+    /// Waiters asleep in a blocking `accept()`.
+    BlockingAccept,
+    /// SO_REUSEPORT listeners, nobody accepting.
+    Reuseport,
+}
+
+impl Scenario {
+    /// Every scenario, in report order (the order they run in); a new variant goes here
+    /// too.
+    pub const ALL: [Scenario; 5] = [
+        Self::OwnEpoll,
+        Self::SharedEpoll,
+        Self::AcceptLoop,
+        Self::BlockingAccept,
+        Self::Reuseport,
+    ];
+}
 
 /// One row to run: where, in which mode, with how many waiters.
 #[derive(Debug, Clone, Copy)]

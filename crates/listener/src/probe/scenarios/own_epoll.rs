@@ -2,9 +2,10 @@
 //! registers the listener (level, edge, exclusive, edge-exclusive); one connect, nobody
 //! accepts: how many wake? Without EPOLLEXCLUSIVE, every instance is woken.
 
+use super::Scenario;
 use super::wake_count::{Sharing, WakeCount};
 use crate::poller::Trigger;
-use crate::probe::report::{Mode, Scenario};
+use crate::probe::report::Mode;
 
 /// The `own_epoll` scenario.
 pub const OWN_EPOLL: WakeCount = WakeCount {

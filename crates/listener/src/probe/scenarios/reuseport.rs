@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Case, Spec};
+use super::{Case, Scenario, Spec};
 use crate::probe::error::ProbeError;
 use crate::probe::harness::interrupt::Interrupt;
 use crate::probe::harness::waiter::{at_least_once, connect};
-use crate::probe::report::{Mode, Scenario, WaitersRecord};
+use crate::probe::report::{Mode, WaitersRecord};
 use crate::queue::accept_queue;
 use crate::socket::{ListenError, ListenOptions, Listener};
 

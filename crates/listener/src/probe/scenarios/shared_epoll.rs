@@ -2,9 +2,10 @@
 //! waits on it (level, edge); one connect, nobody accepts: how many wake?
 //! EPOLLEXCLUSIVE is only meaningful across separate instances, so it is not run shared.
 
+use super::Scenario;
 use super::wake_count::{Sharing, WakeCount};
 use crate::poller::Trigger;
-use crate::probe::report::{Mode, Scenario};
+use crate::probe::report::Mode;
 
 /// The `shared_epoll` scenario.
 pub const SHARED_EPOLL: WakeCount = WakeCount {

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use nix::sys::epoll::Epoll;
 
-use super::{Case, Spec};
+use super::{Case, Scenario, Spec};
 use crate::poller::Trigger;
 use crate::probe::error::ProbeError;
 use crate::probe::harness::crew::{Crew, Reporter, Said};
 use crate::probe::harness::interrupt::Interrupt;
 use crate::probe::harness::waiter::{connect, wait_once, waiters_listener, watch};
-use crate::probe::report::{Mode, Scenario, WaitersRecord};
+use crate::probe::report::{Mode, WaitersRecord};
 use crate::probe::text::words::distinct;
 use crate::socket::Listener;
 

@@ -146,7 +146,8 @@ fn overflow(report: &ProbeReport) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::report::{Mode, Scenario};
+    use crate::probe::report::Mode;
+    use crate::probe::scenarios::Scenario;
     use crate::probe::single::Step;
     use crate::probe::text::fixtures::{record, report};
 
