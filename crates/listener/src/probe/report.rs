@@ -293,7 +293,7 @@ pub struct TimedEvent {
 }
 
 /// The epoll flags of one event, serialised as their names (`["IN", "RDHUP"]`, see
-/// [`events::flag_names`]); no flags (no event) is `[]`.
+/// `events::flag_names`); no flags (no event) is `[]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flags(pub EpollFlags);
 
