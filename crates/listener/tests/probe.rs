@@ -290,21 +290,13 @@ fn bad_input_exits_2_with_one_message_and_no_output() {
 
 #[test]
 fn issue_10_a_backlog_beyond_the_hard_open_file_limit_is_refused_in_the_common_words() {
-    use std::os::unix::process::CommandExt;
     use std::process::Stdio;
     let mut cmd = probe_util::probe();
     cmd.args(["--backlog", "4096"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: the closure runs in the forked child before exec and only calls
-    // setrlimit(2), which is async-signal-safe; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = nix::sys::resource::Resource::RLIMIT_NOFILE;
-            nix::sys::resource::setrlimit(limit, 1024, 1024).map_err(std::io::Error::from)
-        });
-    }
+    listenlab_common::testing::limit_open_files(&mut cmd, 1024);
     let out = wait_output(cmd.spawn().unwrap());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
