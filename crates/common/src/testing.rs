@@ -4,7 +4,7 @@
 //! connector's test helpers share one implementation.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ExitStatus, Output};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,21 @@ pub fn output_within(child: Child, within: Duration) -> Output {
             );
             panic!("pid {pid} did not finish within {within:?}");
         }
+    }
+}
+
+/// Makes the process `cmd` starts begin with `limit` as both its soft and hard open-file
+/// limit, set in the child between fork and exec, so that a test can run a binary under a
+/// hard `RLIMIT_NOFILE` it cannot raise.
+pub fn limit_open_files(cmd: &mut Command, limit: u64) -> &mut Command {
+    use nix::sys::resource::{Resource, setrlimit};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // setrlimit(2), which is async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            setrlimit(Resource::RLIMIT_NOFILE, limit, limit).map_err(std::io::Error::from)
+        })
     }
 }
 

@@ -228,21 +228,13 @@ fn rejects_a_count_over_the_open_file_limit() {
 
 #[test]
 fn issue_12_a_tiny_open_file_limit_suggests_no_impossible_count() {
-    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(util::bin());
     cmd.args(["--inet", "127.0.0.1:1"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: the closure runs in the forked child before exec and only calls
-    // setrlimit(2), which is async-signal-safe; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = nix::sys::resource::Resource::RLIMIT_NOFILE;
-            nix::sys::resource::setrlimit(limit, 20, 20).map_err(std::io::Error::from)
-        });
-    }
+    listenlab_common::testing::limit_open_files(&mut cmd, 20);
     let out = listenlab_common::testing::output_within(cmd.spawn().unwrap(), util::WAIT);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

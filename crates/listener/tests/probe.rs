@@ -289,6 +289,30 @@ fn bad_input_exits_2_with_one_message_and_no_output() {
 }
 
 #[test]
+fn issue_10_a_backlog_beyond_the_hard_open_file_limit_is_refused_in_the_common_words() {
+    use std::process::Stdio;
+    let mut cmd = probe_util::probe();
+    cmd.args(["--backlog", "4096"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    listenlab_common::testing::limit_open_files(&mut cmd, 1024);
+    let out = wait_output(cmd.spawn().unwrap());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // 3 families x (4096 + 3) client sockets plus 64; (1024 - 64 - 9) / 3 = 317 fits.
+    assert!(
+        stderr.contains(
+            "--backlog 4096 needs 12361 open files (the client sockets plus 64), but the hard \
+             open-file limit is 1024; raise it (ulimit -Hn 12361 as root"
+        ) && stderr.trim_end().ends_with("or lower --backlog to 317"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_regular_file_at_unix_is_refused_and_left_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("precious.txt");

@@ -1,10 +1,9 @@
-//! Report types the binaries print and the tests parse: serde structs, one module per
-//! binary, plus what they all share (the output format and the readiness line).
+//! What every binary's output shares: the output format (`--format text|json`) and the
+//! readiness line. Each report itself belongs to the crate that produces it (the probe's
+//! and the forker's in the listener, socket-connect's in the connector).
 //!
 //! Every numeric field carries its unit in its name (`elapsed_ms`, `p99_us`) or in the
 //! name of the object that holds it (`connect_latency_us`). Field names are stable.
-
-pub mod probe;
 
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use listenlab_common::{Format, cli};
-use listenlab_listener::probe::{self, Expect, Interrupt, ProbeError, cli::Cli};
+use listenlab_listener::probe::{self, Cli, Expect, Interrupt, ProbeError};
 
 fn main() -> ExitCode {
     match run() {
@@ -31,7 +31,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let report = probe::run(&config, &intr)?;
     let text = match config.format {
         Format::Json => serde_json::to_string(&report)? + "\n",
-        Format::Text => probe::render::text(&report),
+        Format::Text => probe::text(&report),
     };
     let mut stdout = io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
@@ -51,7 +51,11 @@ fn run() -> anyhow::Result<ExitCode> {
              in JSON)",
             report.differences,
             report.single_waiter.len(),
-            probe::verdict::differing_triggers(&report).join(", ")
+            probe::differing_triggers(&report)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         return Ok(ExitCode::FAILURE);
     }

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use clap::Parser;
 use listenlab_common::{Endpoint, Format, HostPort, Pick, UnixPath};
 
-use super::{Config, ConnectFrom, Expect, Part, limits};
+use super::config::{Config, Expect, Part};
+use super::limits;
+use super::report::ConnectFrom;
 use crate::poller::Trigger;
 use crate::socket::{Family, ListenOptions, Listener};
 

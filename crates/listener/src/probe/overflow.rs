@@ -15,14 +15,13 @@
 use std::time::{Duration, Instant};
 
 use listenlab_common::Endpoint;
-use listenlab_common::report::probe::{ExtraConnect, OverflowRecord, TimedEvent};
 
-use super::Progress;
-use super::client::{Attempt, connect_nonblocking, connect_state};
 use super::error::ProbeError;
-use super::interrupt::Interrupt;
-use super::settle::queue_reaches;
-use crate::events;
+use super::harness::client::{Attempt, connect_nonblocking, connect_state};
+use super::harness::interrupt::Interrupt;
+use super::harness::progress::Progress;
+use super::harness::settle::queue_reaches;
+use super::report::{ConnectState, ExtraConnect, Flags, OverflowRecord, TimedEvent};
 use crate::netstat::ListenCounters;
 use crate::poller::{Poller, Trigger};
 use crate::queue::accept_queue;
@@ -84,7 +83,7 @@ pub fn run(
             if let Some(run) = runs.get_mut(event.token as usize) {
                 run.record.events_after_accept.push(TimedEvent {
                     at_ms: start.elapsed().as_millis() as u64,
-                    flags: events::flag_names(event.flags),
+                    flags: Flags(event.flags),
                 });
             }
         }
@@ -132,7 +131,7 @@ fn fill(
         if let Some(just_before) = just_before {
             settle_handshake(&attempt, just_before, intr)?;
         }
-        if connect_state(&attempt) == "established" {
+        if connect_state(&attempt) == ConnectState::Established {
             // The listener queues the connection when it has the final ACK.
             queued = queue_reaches(&listener, queued + 1, HANDSHAKE_WITHIN, intr)?;
         } else {
@@ -157,12 +156,12 @@ fn fill(
         .skip(backlog as usize)
         .map(|(i, attempt)| ExtraConnect {
             index: i as u64 + 1,
-            result: attempt.result.clone(),
-            state: connect_state(attempt).to_owned(),
+            result: attempt.result,
+            state: connect_state(attempt),
         })
         .collect();
     let record = OverflowRecord {
-        family: listener.family().name().to_owned(),
+        family: listener.family(),
         address: listener.endpoint().to_string(),
         backlog,
         queue_len: queue.len,
@@ -196,7 +195,7 @@ fn settle_handshake(
 ) -> Result<(), ProbeError> {
     let deadline = Instant::now() + HANDSHAKE_WITHIN;
     loop {
-        if connect_state(attempt) != "pending" || Instant::now() >= deadline {
+        if connect_state(attempt) != ConnectState::Pending || Instant::now() >= deadline {
             return Ok(());
         }
         let now =

@@ -1,22 +1,26 @@
 //! The single-waiter matrix: one listener in one epoll instance, the steps of
-//! [`Step::ALL`] in order, two `epoll_wait(timeout 0)` calls after each, and the
-//! strict-edge prediction beside every observed count.
+//! [`Step::ALL`] in order ([`step`]), two `epoll_wait(timeout 0)` calls after each, and
+//! the strict-edge prediction of [`predict`] beside every observed count.
+
+mod predict;
+pub(in crate::probe) mod step;
 
 use std::io;
 use std::time::Duration;
 
 use listenlab_common::Endpoint;
-use listenlab_common::report::probe::SingleWaiterRecord;
+use nix::sys::epoll::EpollFlags;
 
-use super::client::{Clients, Command, ConnectFrom};
+pub use step::Step;
+
 use super::error::ProbeError;
-use super::interrupt::Interrupt;
-use super::predict::StrictEdge;
-use super::settle::queue_reaches;
-use super::step::Step;
-use crate::events;
+use super::harness::client::{Clients, Command};
+use super::harness::interrupt::Interrupt;
+use super::harness::settle::queue_reaches;
+use super::report::{ConnectFrom, Flags, SingleWaiterRecord};
 use crate::poller::{Poller, Ready, Trigger};
 use crate::socket::{ListenOptions, Listener};
+use predict::StrictEdge;
 
 /// The token the listener is registered under.
 const LISTENER: u64 = 1;
@@ -57,11 +61,11 @@ pub fn run(
         let second = listener_events(&mut poller)?;
         let (strict_edge_first, strict_edge_second) = model.step(step, error.is_none());
         records.push(SingleWaiterRecord {
-            family: listener.family().name().to_owned(),
+            family: listener.family(),
             address: listener.endpoint().to_string(),
-            trigger: trigger.name().to_owned(),
-            connect_from: from.name().to_owned(),
-            step: step.name().to_owned(),
+            trigger,
+            connect_from: from,
+            step,
             first: first.len() as u64,
             second: second.len() as u64,
             first_flags: flags_of(&first),
@@ -132,10 +136,8 @@ fn listener_events(poller: &mut Poller) -> Result<Vec<Ready>, ProbeError> {
     Ok(ready.into_iter().filter(|r| r.token == LISTENER).collect())
 }
 
-/// The flag names of the first event (there is at most one: one registered fd).
-fn flags_of(ready: &[Ready]) -> Vec<String> {
-    ready
-        .first()
-        .map(|r| events::flag_names(r.flags))
-        .unwrap_or_default()
+/// The flags of the first event (there is at most one: one registered fd); none when the
+/// wait returned nothing.
+fn flags_of(ready: &[Ready]) -> Flags {
+    Flags(ready.first().map_or(EpollFlags::empty(), |r| r.flags))
 }

@@ -1,17 +1,24 @@
 //! The steps of the single-waiter matrix, in the order they run, and what each does to
-//! the number of pending connections.
+//! the number of pending connections. A step's name (`connect_1`) is its serde name, the
+//! value of the report's `step` field and the text table's row label.
+
+use serde::Serialize;
 
 /// One step of the single-waiter sequence. After each, the probe calls
 /// `epoll_wait(timeout 0)` twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Step {
     /// The listener was just added; nothing is pending.
     Registered,
     /// The first connect; nobody accepts.
+    #[serde(rename = "connect_1")]
     Connect1,
     /// A second connect while the first is still pending.
+    #[serde(rename = "connect_2")]
     Connect2,
     /// A third connect, still without accepting.
+    #[serde(rename = "connect_3")]
     Connect3,
     /// One `accept()`.
     AcceptOne,
@@ -20,6 +27,7 @@ pub enum Step {
     /// One connect after the queue was drained.
     ConnectAfterDrain,
     /// Three connects in a row, then the waits.
+    #[serde(rename = "burst_3_then_poll")]
     Burst3ThenPoll,
     /// `EPOLL_CTL_MOD` with the same flags while connections are pending.
     CtlModSameFlags,
@@ -44,23 +52,6 @@ impl Step {
         Self::ClientWriteQueued,
         Self::ClientCloseQueued,
     ];
-
-    /// The name reports use (`connect_1`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Registered => "registered",
-            Self::Connect1 => "connect_1",
-            Self::Connect2 => "connect_2",
-            Self::Connect3 => "connect_3",
-            Self::AcceptOne => "accept_one",
-            Self::Drain => "drain",
-            Self::ConnectAfterDrain => "connect_after_drain",
-            Self::Burst3ThenPoll => "burst_3_then_poll",
-            Self::CtlModSameFlags => "ctl_mod_same_flags",
-            Self::ClientWriteQueued => "client_write_queued",
-            Self::ClientCloseQueued => "client_close_queued",
-        }
-    }
 
     /// How many connects the step makes.
     pub fn connects(self) -> u32 {

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::error::ProbeError;
 use super::interrupt::Interrupt;
+use crate::probe::error::ProbeError;
 use crate::queue::accept_queue;
 use crate::socket::Listener;
 

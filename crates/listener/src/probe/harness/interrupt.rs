@@ -11,7 +11,7 @@ use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 
-use super::error::ProbeError;
+use crate::probe::error::ProbeError;
 use crate::signals;
 
 /// The signals that stop a run, read from a signalfd (or nothing, in helper processes).

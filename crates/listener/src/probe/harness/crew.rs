@@ -11,14 +11,55 @@ use std::time::Duration;
 
 use nix::unistd::Pid;
 
-use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use super::ipc::{LineReader, LineWriter, channel};
 use super::settle;
+use crate::probe::error::ProbeError;
 use crate::process::{ChildSet, die_with_parent};
 
 /// How long a waiter may take to fork, set up and say `ready`, or to fall asleep.
 pub const START_WITHIN: Duration = Duration::from_secs(5);
+
+/// What a waiter says: the word after its index on the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    /// About to make its blocking call.
+    Ready,
+    /// Returned from `epoll_wait` with events.
+    Woke,
+    /// Returned from `epoll_wait` with none (it gave up waiting).
+    Timeout,
+    /// Accepted a connection.
+    Accepted,
+    /// An accept failed with `EAGAIN`: the queue was empty.
+    Eagain,
+    /// Could not go on; the detail says why.
+    Error,
+}
+
+impl Said {
+    /// Every word, for parsing.
+    const ALL: [Said; 6] = [
+        Self::Ready,
+        Self::Woke,
+        Self::Timeout,
+        Self::Accepted,
+        Self::Eagain,
+        Self::Error,
+    ];
+
+    /// The word on the pipe.
+    fn word(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Woke => "woke",
+            Self::Timeout => "timeout",
+            Self::Accepted => "accepted",
+            Self::Eagain => "eagain",
+            Self::Error => "error",
+        }
+    }
+}
 
 /// What a waiter uses to report: its index and the shared pipe.
 #[derive(Debug)]
@@ -28,33 +69,45 @@ pub struct Reporter<'a> {
 }
 
 impl Reporter<'_> {
-    /// Sends `"<index> <what>"`. A waiter whose probe is gone has nobody to tell, so a
+    /// Sends `"<index> <said>"`. A waiter whose probe is gone has nobody to tell, so a
     /// failed send is ignored (the waiter is killed when the probe's crew drops).
-    pub fn send(&self, what: &str) {
-        let _ = self.writer.send(&format!("{} {what}", self.index));
+    pub fn say(&self, said: Said) {
+        self.say_with(said, "");
+    }
+
+    /// Sends `"<index> <said> <detail>"`.
+    pub fn say_with(&self, said: Said, detail: &str) {
+        let line = format!("{} {} {detail}", self.index, said.word());
+        let _ = self.writer.send(line.trim_end());
     }
 }
 
-/// One line from a waiter: `"<index> <what> [detail]"`.
+/// One line from a waiter: `"<index> <said> [detail]"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// The waiter's index (fork order, from 0).
     pub waiter: usize,
-    /// The first word after the index: `ready`, `woke`, `accepted`, ...
-    pub what: String,
+    /// What it said.
+    pub said: Said,
     /// The rest of the line.
     pub detail: String,
 }
 
 impl Report {
+    /// A line with an index and a known word; anything else is not a report.
     fn parse(line: &str) -> Option<Self> {
         let (index, rest) = line.split_once(' ')?;
-        let (what, detail) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (word, detail) = rest.split_once(' ').unwrap_or((rest, ""));
         Some(Self {
             waiter: index.parse().ok()?,
-            what: what.to_owned(),
+            said: Said::ALL.into_iter().find(|s| s.word() == word)?,
             detail: detail.to_owned(),
         })
+    }
+
+    /// The error a waiter's `error` report stops the scenario with.
+    pub fn into_error(self) -> ProbeError {
+        ProbeError::Helper(format!("waiter {}: {}", self.waiter, self.detail))
     }
 }
 
@@ -103,11 +156,6 @@ impl Crew {
         self.pids.len()
     }
 
-    /// True before the first fork.
-    pub fn is_empty(&self) -> bool {
-        self.pids.is_empty()
-    }
-
     /// The pid of waiter `index`.
     pub fn pid(&self, index: usize) -> Pid {
         self.pids[index]
@@ -145,15 +193,11 @@ impl Crew {
                     "a waiter did not get ready within {START_WITHIN:?}"
                 ))
             })?;
-            match report.what.as_str() {
-                "ready" => ready[report.waiter] = true,
-                "error" => {
-                    return Err(ProbeError::Helper(format!(
-                        "waiter {}: {}",
-                        report.waiter, report.detail
-                    )));
-                }
-                _ => {}
+            match report.said {
+                Said::Ready => ready[report.waiter] = true,
+                Said::Error => return Err(report.into_error()),
+                // Nothing else is said before the connect.
+                Said::Woke | Said::Timeout | Said::Accepted | Said::Eagain => {}
             }
         }
         waiters
@@ -179,10 +223,17 @@ mod tests {
     fn reports_parse_index_word_and_detail() {
         let r = Report::parse("3 woke 1 IN").unwrap();
         assert_eq!(
-            (r.waiter, r.what.as_str(), r.detail.as_str()),
-            (3, "woke", "1 IN")
+            (r.waiter, r.said, r.detail.as_str()),
+            (3, Said::Woke, "1 IN")
         );
         assert_eq!(Report::parse("0 ready").unwrap().detail, "");
         assert_eq!(Report::parse("x ready"), None);
+        assert_eq!(Report::parse("0 jumped"), None);
+        for said in Said::ALL {
+            assert_eq!(
+                Report::parse(&format!("1 {}", said.word())).unwrap().said,
+                said
+            );
+        }
     }
 }

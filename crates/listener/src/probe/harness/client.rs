@@ -18,38 +18,16 @@ use nix::sys::socket::{
     self, AddressFamily, SockFlag, SockType, SockaddrLike, SockaddrStorage, UnixAddr, sockopt,
 };
 
-use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use super::ipc::{LineReader, LineWriter, channel};
+use crate::probe::error::ProbeError;
+use crate::probe::report::{ConnectFrom, ConnectResult, ConnectState};
 use crate::process::{ChildSet, die_with_parent};
 
 /// How long the probe waits for a helper to carry out one command.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 /// A helper that hears nothing for this long assumes the probe is gone and exits.
 const HELPER_IDLE: Duration = Duration::from_secs(60);
-
-/// Who connects to the listener in the single-waiter matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ConnectFrom {
-    /// The probe process itself, inline (the original's `-DINLINE_CONNECT`).
-    Same,
-    /// A forked child process, commanded over a pipe (the original's default).
-    #[default]
-    Child,
-    /// A thread of the probe process.
-    Thread,
-}
-
-impl ConnectFrom {
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Same => "same",
-            Self::Child => "child",
-            Self::Thread => "thread",
-        }
-    }
-}
 
 /// What the connecting side is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,8 +230,8 @@ impl Drop for Clients {
 /// What a non-blocking `connect()` returned, and its socket.
 #[derive(Debug)]
 pub struct Attempt {
-    /// `"connected"`, `"in_progress"`, `"would_block"` or the errno name.
-    pub result: String,
+    /// What `connect()` returned.
+    pub result: ConnectResult,
     /// The client socket (kept open so the connection stays queued).
     pub fd: OwnedFd,
 }
@@ -288,19 +266,19 @@ pub fn connect_nonblocking(endpoint: &Endpoint) -> Result<Attempt, ProbeError> {
     )
     .map_err(|e| ProbeError::io("creating a client socket", e))?;
     let result = match socket::connect(fd.as_raw_fd(), addr) {
-        Ok(()) => "connected".to_owned(),
-        Err(Errno::EINPROGRESS) => "in_progress".to_owned(),
-        Err(Errno::EAGAIN) => "would_block".to_owned(),
-        Err(e) => format!("{e:?}"),
+        Ok(()) => ConnectResult::Connected,
+        Err(Errno::EINPROGRESS) => ConnectResult::InProgress,
+        Err(Errno::EAGAIN) => ConnectResult::WouldBlock,
+        Err(e) => ConnectResult::Failed(e),
     };
     Ok(Attempt { result, fd })
 }
 
-/// Where a non-blocking connect stands now: `"established"` (writable, no error),
-/// `"pending"` (handshake not complete), or `"not_connected"` (it failed or never started).
-pub fn connect_state(attempt: &Attempt) -> &'static str {
-    if !matches!(attempt.result.as_str(), "connected" | "in_progress") {
-        return "not_connected";
+/// Where a non-blocking connect stands now: established (writable, no error), pending
+/// (handshake not complete), or not connected (it failed or never started).
+pub fn connect_state(attempt: &Attempt) -> ConnectState {
+    if !attempt.result.started() {
+        return ConnectState::NotConnected;
     }
     let mut fds = [PollFd::new(
         std::os::fd::AsFd::as_fd(&attempt.fd),
@@ -309,9 +287,9 @@ pub fn connect_state(attempt: &Attempt) -> &'static str {
     let writable = matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1));
     let error = socket::getsockopt(&attempt.fd, sockopt::SocketError).unwrap_or(0);
     match (writable, error) {
-        (_, e) if e != 0 => "not_connected",
-        (true, _) => "established",
-        (false, _) => "pending",
+        (_, e) if e != 0 => ConnectState::NotConnected,
+        (true, _) => ConnectState::Established,
+        (false, _) => ConnectState::Pending,
     }
 }
 

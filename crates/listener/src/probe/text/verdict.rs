@@ -1,10 +1,12 @@
 //! The verdicts: one line per trigger mode and per scenario, summarising across families
 //! what the tables show (where the kernel differs from the strict-edge reading, how many
-//! waiters woke, whether accept() is FIFO, what the backlog holds).
+//! waiters woke, whether accept() is FIFO, what the backlog holds). What an observed
+//! several-waiters row says is its scenario's own ([`crate::probe::scenarios::Spec::verdict`]).
 
-use listenlab_common::report::probe::{ProbeReport, WaitersRecord};
-
-use super::render::{connect_outcome, distinct, join};
+use super::words::{connect_outcome, distinct, grouped, join_all, not_counted};
+use crate::poller::Trigger;
+use crate::probe::report::{ConnectState, ProbeReport, WaitersRecord};
+use crate::socket::Family;
 
 /// The verdict lines for `report`, in report order.
 pub fn lines(report: &ProbeReport) -> Vec<String> {
@@ -34,30 +36,14 @@ fn unobserved(records: &[WaitersRecord]) -> Option<String> {
 
 /// The trigger modes with at least one single-waiter cell that differs from the
 /// strict-edge reading, in report order.
-pub fn differing_triggers(report: &ProbeReport) -> Vec<&str> {
+pub fn differing_triggers(report: &ProbeReport) -> Vec<Trigger> {
     let differing: Vec<_> = report.single_waiter.iter().filter(|r| r.differs).collect();
-    distinct(&differing, |r| r.trigger.as_str())
-}
-
-/// `value (family, family), other (family)`: families grouped by equal values.
-pub fn grouped(pairs: &[(String, String)]) -> String {
-    distinct(pairs, |(_, value)| value.as_str())
-        .into_iter()
-        .map(|value| {
-            let families: Vec<&str> = pairs
-                .iter()
-                .filter(|(_, v)| v == value)
-                .map(|(f, _)| f.as_str())
-                .collect();
-            format!("{value} ({})", families.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    distinct(&differing, |r| r.trigger)
 }
 
 fn single(report: &ProbeReport) -> Vec<String> {
     let records = &report.single_waiter;
-    distinct(records, |r| r.trigger.as_str())
+    distinct(records, |r| r.trigger)
         .into_iter()
         .map(|trigger| {
             let mine: Vec<_> = records.iter().filter(|r| r.trigger == trigger).collect();
@@ -68,7 +54,7 @@ fn single(report: &ProbeReport) -> Vec<String> {
                     mine.len()
                 );
             }
-            let kinds: Vec<(String, String)> = differing
+            let kinds: Vec<_> = differing
                 .iter()
                 .map(|r| {
                     let more = (r.first, r.second) > (r.strict_edge_first, r.strict_edge_second);
@@ -77,19 +63,19 @@ fn single(report: &ProbeReport) -> Vec<String> {
                     } else {
                         "fewer events than the strict reading predicts"
                     };
-                    (r.step.clone(), kind.to_owned())
+                    (r.step, kind)
                 })
                 .collect();
-            let families = distinct(&differing, |r| r.family.as_str()).join(", ");
-            let by_kind: Vec<String> = distinct(&kinds, |(_, k)| k.as_str())
+            let families = join_all(&distinct(&differing, |r| r.family), ", ");
+            let by_kind: Vec<String> = distinct(&kinds, |(_, k)| *k)
                 .into_iter()
                 .map(|kind| {
-                    let steps: Vec<&str> = distinct(&kinds, |(s, k)| (s.as_str(), k.as_str()))
+                    let steps: Vec<_> = distinct(&kinds, |&(s, k)| (s, k))
                         .into_iter()
                         .filter(|(_, k)| *k == kind)
                         .map(|(s, _)| s)
                         .collect();
-                    format!("{kind} after {}", steps.join(", "))
+                    format!("{kind} after {}", join_all(&steps, ", "))
                 })
                 .collect();
             format!(
@@ -103,13 +89,13 @@ fn single(report: &ProbeReport) -> Vec<String> {
 }
 
 fn waiters(records: &[WaitersRecord]) -> Vec<String> {
-    distinct(records, |r| (r.scenario.as_str(), r.mode.as_str()))
+    distinct(records, |r| (r.scenario, r.mode))
         .into_iter()
         .map(|(scenario, mode)| {
-            let pairs: Vec<(String, String)> = records
+            let pairs: Vec<(Family, String)> = records
                 .iter()
                 .filter(|r| r.scenario == scenario && r.mode == mode)
-                .map(|r| (r.family.clone(), waiters_value(r)))
+                .map(|r| (r.family, waiters_value(r)))
                 .collect();
             format!("{scenario} {mode}: {}", grouped(&pairs))
         })
@@ -117,40 +103,11 @@ fn waiters(records: &[WaitersRecord]) -> Vec<String> {
 }
 
 fn waiters_value(r: &WaitersRecord) -> String {
-    match &r.error {
-        Some(error) if !r.observed => return format!("not observed: {error}"),
-        Some(error) => return format!("not run: {error}"),
-        None => {}
-    }
-    match r.scenario.as_str() {
-        "accept_loop" => format!(
-            "{} connections took {} wakeups, {} of them empty; {} of {} waiters woke, {} \
-             accepted",
-            r.connections,
-            r.wakeups_per_waiter.iter().sum::<u64>(),
-            r.empty_wakeups_per_waiter.iter().sum::<u64>(),
-            r.woken,
-            r.waiters,
-            r.accepting.unwrap_or(0)
-        ),
-        "blocking_accept" => match r.fifo {
-            Some(true) => "first in, first out".to_owned(),
-            _ => format!("not FIFO: {}", join(&r.order)),
-        },
-        "reuseport" => {
-            let min = r.per_waiter.iter().min().copied().unwrap_or(0);
-            let max = r.per_waiter.iter().max().copied().unwrap_or(0);
-            format!(
-                "{} connections spread {min}..{max} per listener",
-                r.connections
-            )
-        }
-        _ => format!("{} of {} waiters woke", r.woken, r.waiters),
-    }
+    not_counted(r, "not run").unwrap_or_else(|| r.scenario.spec().verdict(r))
 }
 
 fn overflow(report: &ProbeReport) -> Vec<String> {
-    let pairs: Vec<(String, String)> = report
+    let pairs: Vec<(Family, String)> = report
         .overflow
         .iter()
         .map(|r| {
@@ -160,8 +117,8 @@ fn overflow(report: &ProbeReport) -> Vec<String> {
                     let beyond: Vec<String> = r
                         .extra_connects
                         .iter()
-                        .filter(|c| c.state != "established")
-                        .map(|c| connect_outcome(&c.result, &c.state))
+                        .filter(|c| c.state != ConnectState::Established)
+                        .map(|c| connect_outcome(c.result, c.state))
                         .collect();
                     let beyond = distinct(&beyond, |o| o.as_str()).join("/");
                     let late = match r.events_after_accept.first() {
@@ -176,7 +133,7 @@ fn overflow(report: &ProbeReport) -> Vec<String> {
                     )
                 }
             };
-            (r.family.clone(), value)
+            (r.family, value)
         })
         .collect();
     if pairs.is_empty() {
@@ -189,15 +146,18 @@ fn overflow(report: &ProbeReport) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::render::tests::{record, report};
+    use crate::probe::report::Mode;
+    use crate::probe::scenarios::Scenario;
+    use crate::probe::single::Step;
+    use crate::probe::text::fixtures::{record, report};
 
     #[test]
     fn a_mode_that_matches_says_so_and_one_that_differs_names_the_steps() {
         let lines = lines(&report(vec![
-            record("level", "connect_2", (1, 1), (1, 1)),
-            record("edge", "connect_1", (1, 0), (1, 0)),
-            record("edge", "connect_2", (1, 0), (0, 0)),
-            record("edge", "connect_3", (1, 0), (0, 0)),
+            record(Trigger::Level, Step::Connect2, (1, 1), (1, 1)),
+            record(Trigger::Edge, Step::Connect1, (1, 0), (1, 0)),
+            record(Trigger::Edge, Step::Connect2, (1, 0), (0, 0)),
+            record(Trigger::Edge, Step::Connect3, (1, 0), (0, 0)),
         ]));
         assert_eq!(
             lines[0],
@@ -212,13 +172,15 @@ mod tests {
 
     #[test]
     fn rows_that_could_not_be_observed_are_named() {
-        use crate::probe::waiters::blank_record;
-        use crate::socket::Family;
-        let mut lost = blank_record(Family::Inet, "own_epoll", "edge", 4);
-        lost.error = Some("a waiter did not get ready within 5s".into());
-        lost.observed = false;
+        let row = |family| {
+            WaitersRecord::new(family, Scenario::OwnEpoll, Mode::Trigger(Trigger::Edge), 4)
+        };
+        let lost = WaitersRecord::unobserved(
+            row(Family::Inet),
+            "a waiter did not get ready within 5s".into(),
+        );
         let mut r = report(Vec::new());
-        r.waiters = vec![blank_record(Family::Unix, "own_epoll", "edge", 4), lost];
+        r.waiters = vec![row(Family::Unix), lost];
         let said = lines(&r);
         assert!(
             said[0].contains("not observed: a waiter did not get ready within 5s (inet)"),
@@ -233,15 +195,5 @@ mod tests {
         );
         r.waiters.pop();
         assert!(!lines(&r).iter().any(|l| l.contains("timed out")));
-    }
-
-    #[test]
-    fn families_with_equal_values_are_grouped() {
-        let pairs = [
-            ("unix".to_owned(), "1 of 4".to_owned()),
-            ("inet".to_owned(), "2 of 4".to_owned()),
-            ("inet6".to_owned(), "1 of 4".to_owned()),
-        ];
-        assert_eq!(grouped(&pairs), "1 of 4 (unix, inet6); 2 of 4 (inet)");
     }
 }

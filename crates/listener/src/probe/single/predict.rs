@@ -10,7 +10,7 @@
 //!
 //! A step whose syscall the kernel refused (`ok == false`) changes nothing.
 
-use super::step::Step;
+use super::Step;
 use crate::poller::Trigger;
 
 /// What the strict-edge reading predicts, step by step, for one trigger mode.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
-use super::error::ProbeError;
 use super::interrupt::Interrupt;
+use crate::probe::error::ProbeError;
 
 /// Lines longer than this are cut, so that one line is always one atomic pipe write.
 const MAX_LINE: usize = 512;
@@ -99,11 +99,6 @@ impl LineReader {
         }
     }
 
-    /// A line that has already arrived, without waiting.
-    pub fn try_recv(&mut self, intr: &Interrupt) -> Result<Option<String>, ProbeError> {
-        self.recv(Duration::ZERO, intr)
-    }
-
     fn take_line(&mut self) -> Option<String> {
         let end = self.buf.iter().position(|&b| b == b'\n')?;
         let line: Vec<u8> = self.buf.drain(..=end).collect();
@@ -124,7 +119,11 @@ mod tests {
         let t = Duration::from_secs(5);
         assert_eq!(rx.recv(t, &none).unwrap().as_deref(), Some("one"));
         assert_eq!(rx.recv(t, &none).unwrap().as_deref(), Some("two"));
-        assert_eq!(rx.try_recv(&none).unwrap(), None);
+        assert_eq!(
+            rx.recv(Duration::ZERO, &none).unwrap(),
+            None,
+            "nothing waiting"
+        );
         drop(tx);
         assert_eq!(rx.recv(t, &none).unwrap(), None, "end of file, not a wait");
     }

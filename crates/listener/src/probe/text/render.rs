@@ -1,24 +1,25 @@
 //! The text report: one aligned table per family for the single-waiter matrix (observed
 //! counts with the strict-edge prediction beside them), the several-waiters and overflow
 //! tables, then the verdicts ([`super::verdict`]) and "What this means"
-//! ([`super::meaning`]). JSON output is the report itself, serialised.
+//! ([`super::meaning`]). A several-waiters row's details are its scenario's own
+//! ([`crate::probe::scenarios::Spec::details`]).
 
 use std::fmt::Write as _;
-
-use listenlab_common::report::probe::{
-    OverflowRecord, ProbeReport, SingleWaiterRecord, WaitersRecord,
-};
 
 use super::meaning::WHAT_THIS_MEANS;
 use super::table::Table;
 use super::verdict;
+use super::words::{connect_outcome, distinct, join, join_all, not_counted, wrap};
+use crate::probe::report::{
+    ConnectFrom, OverflowRecord, ProbeReport, SingleWaiterRecord, WaitersRecord,
+};
 
 /// The whole text report.
 pub fn text(report: &ProbeReport) -> String {
     let mut out = format!(
         "epoll-socket-test on Linux {}, single-waiter connects from {}, {} ms\n",
         report.kernel,
-        connect_from_words(&report.connect_from),
+        connect_from_words(report.connect_from),
         report.elapsed_ms
     );
     if !report.single_waiter.is_empty() {
@@ -39,29 +40,17 @@ pub fn text(report: &ProbeReport) -> String {
     out
 }
 
-fn connect_from_words(from: &str) -> &'static str {
+fn connect_from_words(from: ConnectFrom) -> &'static str {
     match from {
-        "same" => "the probe itself",
-        "thread" => "a thread",
-        _ => "a forked child",
+        ConnectFrom::Same => "the probe itself",
+        ConnectFrom::Child => "a forked child",
+        ConnectFrom::Thread => "a thread",
     }
-}
-
-/// The distinct values of `key` over `items`, in first-seen order.
-pub fn distinct<'a, T, K: PartialEq>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<K> {
-    let mut seen = Vec::new();
-    for item in items {
-        let k = key(item);
-        if !seen.contains(&k) {
-            seen.push(k);
-        }
-    }
-    seen
 }
 
 /// One cell: `first second (predicted first second)`, `*` where they differ, `!` where
 /// the step's syscall was refused.
-pub fn cell(r: &SingleWaiterRecord) -> String {
+fn cell(r: &SingleWaiterRecord) -> String {
     format!(
         "{} {} ({} {}){}{}",
         r.first,
@@ -79,18 +68,18 @@ fn single_section(records: &[SingleWaiterRecord]) -> String {
          counts, then (what the strict \"edge = empty to non-empty\" reading predicts);\n\
          * marks a difference, ! a syscall the kernel refused. queue = accept-queue length.\n",
     );
-    for family in distinct(records, |r| r.family.as_str()) {
+    for family in distinct(records, |r| r.family) {
         let rows: Vec<&SingleWaiterRecord> =
             records.iter().filter(|r| r.family == family).collect();
         let _ = writeln!(out, "\n  {family}  {}", rows[0].address);
-        let triggers = distinct(&rows, |r| r.trigger.as_str());
-        let mut header = vec!["step", "queue"];
-        header.extend(triggers.iter().copied());
+        let triggers = distinct(&rows, |r| r.trigger);
+        let mut header = vec!["step".to_owned(), "queue".to_owned()];
+        header.extend(triggers.iter().map(ToString::to_string));
         let mut table = Table::new(header);
-        for step in distinct(&rows, |r| r.step.as_str()) {
+        for step in distinct(&rows, |r| r.step) {
             let in_step: Vec<&&SingleWaiterRecord> =
                 rows.iter().filter(|r| r.step == step).collect();
-            let mut line = vec![step.to_owned(), in_step[0].queue_len.to_string()];
+            let mut line = vec![step.to_string(), in_step[0].queue_len.to_string()];
             for trigger in &triggers {
                 line.push(
                     in_step
@@ -102,7 +91,7 @@ fn single_section(records: &[SingleWaiterRecord]) -> String {
             table.row(line);
         }
         out.push_str(&table.render(2));
-        let flags = distinct(&rows, |r| r.first_flags.join("|"));
+        let flags = distinct(&rows, |r| r.first_flags.to_string());
         let flags: Vec<&str> = flags
             .iter()
             .map(String::as_str)
@@ -111,14 +100,14 @@ fn single_section(records: &[SingleWaiterRecord]) -> String {
         if !flags.is_empty() {
             let _ = writeln!(out, "  flags returned: {}", flags.join(", "));
         }
-        for (step, error) in distinct(&rows, |r| (r.step.as_str(), r.error.as_deref())) {
+        for (step, error) in distinct(&rows, |r| (r.step, r.error.as_deref())) {
             let Some(error) = error else { continue };
-            let who: Vec<&str> = rows
+            let who: Vec<_> = rows
                 .iter()
                 .filter(|r| r.step == step && r.error.as_deref() == Some(error))
-                .map(|r| r.trigger.as_str())
+                .map(|r| r.trigger)
                 .collect();
-            let _ = writeln!(out, "  ! {step}: {error} ({})", who.join(", "));
+            let _ = writeln!(out, "  ! {step}: {error} ({})", join_all(&who, ", "));
         }
     }
     out
@@ -148,9 +137,9 @@ fn waiters_section(records: &[WaitersRecord]) -> String {
             (format!("{}/{}", r.woken, r.waiters), join(&r.per_waiter))
         };
         table.row([
-            r.family.clone(),
-            r.scenario.clone(),
-            r.mode.clone(),
+            r.family.to_string(),
+            r.scenario.to_string(),
+            r.mode.to_string(),
             woken,
             per_waiter,
             waiters_details(r),
@@ -161,35 +150,7 @@ fn waiters_section(records: &[WaitersRecord]) -> String {
 }
 
 fn waiters_details(r: &WaitersRecord) -> String {
-    match &r.error {
-        Some(error) if !r.observed => return format!("not observed: {error}"),
-        Some(error) => return format!("error: {error}"),
-        None => {}
-    }
-    match r.scenario.as_str() {
-        "accept_loop" => format!(
-            "{} connections, accepted by {}/{}; wakeups {}, of which empty {}",
-            r.connections,
-            r.accepting.unwrap_or(0),
-            r.waiters,
-            join(&r.wakeups_per_waiter),
-            join(&r.empty_wakeups_per_waiter)
-        ),
-        "blocking_accept" => format!(
-            "order {} ({})",
-            join(&r.order),
-            if r.fifo == Some(true) {
-                "FIFO"
-            } else {
-                "not FIFO"
-            }
-        ),
-        "reuseport" => format!("{} connections over {} listeners", r.connections, r.waiters),
-        _ => format!(
-            "asleep in {}",
-            distinct(&r.blocked_in, |w| w.as_str()).join(", ")
-        ),
-    }
+    not_counted(r, "error").unwrap_or_else(|| r.scenario.spec().details(r))
 }
 
 fn overflow_section(records: &[OverflowRecord]) -> String {
@@ -210,22 +171,22 @@ fn overflow_section(records: &[OverflowRecord]) -> String {
     ]);
     for r in records {
         if let Some(error) = &r.error {
-            table.row([r.family.clone(), format!("error: {error}")]);
+            table.row([r.family.to_string(), format!("error: {error}")]);
             continue;
         }
         let extra: Vec<String> = r
             .extra_connects
             .iter()
-            .map(|c| format!("#{} {}", c.index, connect_outcome(&c.result, &c.state)))
+            .map(|c| format!("#{} {}", c.index, connect_outcome(c.result, c.state)))
             .collect();
         let delta = |d: Option<u64>| d.map_or_else(|| "n/a".to_owned(), |d| format!("+{d}"));
         let after: Vec<String> = r
             .events_after_accept
             .iter()
-            .map(|e| format!("{} at {} ms", e.flags.join("|"), e.at_ms))
+            .map(|e| format!("{} at {} ms", e.flags, e.at_ms))
             .collect();
         table.row([
-            r.family.clone(),
+            r.family.to_string(),
             format!("{}/{}", r.queue_len, r.queue_max),
             r.events.to_string(),
             extra.join(", "),
@@ -248,116 +209,35 @@ fn overflow_section(records: &[OverflowRecord]) -> String {
     out
 }
 
-/// Numbers joined with spaces.
-pub fn join(values: &[u64]) -> String {
-    values
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Word-wraps `text` to `width` columns: `first` before the first line, `rest` before
-/// the others; newline-terminated.
-pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
-    let mut out = String::new();
-    let mut line = first.to_owned();
-    let mut empty = true;
-    for word in text.split_whitespace() {
-        if !empty && line.chars().count() + 1 + word.chars().count() > width {
-            out.push_str(&line);
-            out.push('\n');
-            line = rest.to_owned();
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line.push_str(word);
-        empty = false;
-    }
-    out.push_str(&line);
-    out.push('\n');
-    out
-}
-
-/// A connect's outcome in a word or two: `connected`, `established`, `pending` (TCP
-/// handshake not complete: the SYN was dropped), `EAGAIN`, or `result/state`.
-pub fn connect_outcome(result: &str, state: &str) -> String {
-    match (result, state) {
-        ("connected", _) => "connected".to_owned(),
-        ("in_progress", "established" | "pending") => state.to_owned(),
-        ("would_block", _) => "EAGAIN".to_owned(),
-        _ => format!("{result}/{state}"),
-    }
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) fn record(
-        trigger: &str,
-        step: &str,
-        seen: (u64, u64),
-        predicted: (u64, u64),
-    ) -> SingleWaiterRecord {
-        SingleWaiterRecord {
-            family: "unix".into(),
-            address: "/tmp/x.sock".into(),
-            trigger: trigger.into(),
-            connect_from: "same".into(),
-            step: step.into(),
-            first: seen.0,
-            second: seen.1,
-            first_flags: if seen.0 > 0 {
-                vec!["IN".into()]
-            } else {
-                Vec::new()
-            },
-            second_flags: Vec::new(),
-            strict_edge_first: predicted.0,
-            strict_edge_second: predicted.1,
-            differs: seen != predicted,
-            queue_len: 2,
-            error: None,
-        }
-    }
-
-    pub(crate) fn report(single: Vec<SingleWaiterRecord>) -> ProbeReport {
-        ProbeReport {
-            kernel: "6.0".into(),
-            connect_from: "same".into(),
-            single_waiter: single,
-            waiters: Vec::new(),
-            overflow: Vec::new(),
-            differences: 0,
-            elapsed_ms: 5,
-        }
-    }
+    use crate::poller::Trigger;
+    use crate::probe::single::Step;
+    use crate::probe::text::fixtures::{record, report};
 
     #[test]
     fn cells_show_the_prediction_and_mark_differences_and_refusals() {
         assert_eq!(
-            cell(&record("edge", "connect_2", (1, 0), (0, 0))),
+            cell(&record(Trigger::Edge, Step::Connect2, (1, 0), (0, 0))),
             "1 0 (0 0)*"
         );
         assert_eq!(
-            cell(&record("level", "connect_2", (1, 1), (1, 1))),
+            cell(&record(Trigger::Level, Step::Connect2, (1, 1), (1, 1))),
             "1 1 (1 1)"
         );
-        let mut refused = record("exclusive", "ctl_mod_same_flags", (1, 1), (1, 1));
+        let mut refused = record(Trigger::Exclusive, Step::CtlModSameFlags, (1, 1), (1, 1));
         refused.error = Some("epoll_ctl(EPOLL_CTL_MOD): EINVAL".into());
         assert_eq!(cell(&refused), "1 1 (1 1)!");
     }
 
     #[test]
     fn the_single_table_has_a_column_per_trigger_and_lists_refusals() {
-        let mut refused = record("exclusive", "ctl_mod_same_flags", (1, 1), (1, 1));
+        let mut refused = record(Trigger::Exclusive, Step::CtlModSameFlags, (1, 1), (1, 1));
         refused.error = Some("epoll_ctl(EPOLL_CTL_MOD): EINVAL".into());
         let text = text(&report(vec![
-            record("level", "ctl_mod_same_flags", (1, 1), (1, 1)),
-            record("edge", "ctl_mod_same_flags", (1, 0), (0, 0)),
+            record(Trigger::Level, Step::CtlModSameFlags, (1, 1), (1, 1)),
+            record(Trigger::Edge, Step::CtlModSameFlags, (1, 0), (0, 0)),
             refused,
         ]));
         let header = text
@@ -381,20 +261,5 @@ pub(crate) mod tests {
         );
         assert!(text.contains("flags returned: IN"));
         assert!(text.contains("What this means"));
-    }
-
-    #[test]
-    fn wrap_breaks_between_words() {
-        assert_eq!(wrap("aa bb cc", 7, "- ", "  "), "- aa bb\n  cc\n");
-    }
-
-    #[test]
-    fn connect_outcomes_read_as_words() {
-        assert_eq!(connect_outcome("would_block", "not_connected"), "EAGAIN");
-        assert_eq!(connect_outcome("in_progress", "pending"), "pending");
-        assert_eq!(
-            connect_outcome("ECONNREFUSED", "not_connected"),
-            "ECONNREFUSED/not_connected"
-        );
     }
 }
