@@ -10,8 +10,12 @@
 //! - [`process`]: fork with `_exit`, reaping, and a set of children reaped on drop;
 //! - [`signals`]: signals read from a signalfd inside the epoll loop.
 //!
-//! Binary logic: [`probe`] (epoll-socket-test) and [`forker`] (epoll-listen-fork).
+//! - [`diag`]: sock_diag netlink (queues of any TCP or unix listener on the machine).
+//!
+//! Binary logic: [`probe`] (epoll-socket-test), [`forker`] (epoll-listen-fork) and
+//! `watch` (listen-watch).
 
+pub mod diag;
 pub mod events;
 pub mod forker;
 pub mod netstat;
@@ -21,3 +25,4 @@ pub mod process;
 pub mod queue;
 pub mod signals;
 pub mod socket;
+
