@@ -162,7 +162,9 @@ impl Diag {
     pub fn unix_bound_to(&mut self, dev: u64, ino: u64) -> io::Result<bool> {
         let mut request = unix_request(0, ShowFlags::VFS, [0; 8]);
         if let SockDiagMessage::UnixRequest(r) = &mut request {
-            r.state_flags = unix::StateFlags::all();
+            // Every state: a socket only bound (never listened on) is in TCP_CLOSE, a bit
+            // the crate's flags do not name, so `all()` would miss it.
+            r.state_flags = unix::StateFlags::from_bits_retain(u32::MAX);
         }
         let mut found = false;
         self.exchange(request, NLM_F_REQUEST | NLM_F_DUMP, |msg| {
@@ -315,5 +317,28 @@ mod tests {
         assert_eq!(&exact, me);
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert!(diag.unix_bound_to(meta.dev(), meta.ino()).unwrap());
+    }
+
+    #[test]
+    fn a_socket_bound_but_not_listening_is_found_by_its_file() {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sock");
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        bind(fd.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(
+            Diag::open()
+                .unwrap()
+                .unix_bound_to(meta.dev(), meta.ino())
+                .unwrap()
+        );
     }
 }

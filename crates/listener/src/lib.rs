@@ -8,12 +8,11 @@
 //! - [`queue`]: a listener's accept-queue length (TCP_INFO, sock_diag);
 //! - [`netstat`]: `ListenOverflows` / `ListenDrops` from `/proc/net/netstat`;
 //! - [`process`]: fork with `_exit`, reaping, and a set of children reaped on drop;
-//! - [`signals`]: signals read from a signalfd inside the epoll loop.
-//!
+//! - [`signals`]: signals read from a signalfd inside the epoll loop;
 //! - [`diag`]: sock_diag netlink (queues of any TCP or unix listener on the machine).
 //!
 //! Binary logic: [`probe`] (epoll-socket-test), [`forker`] (epoll-listen-fork) and
-//! `watch` (listen-watch).
+//! [`watch`] (listen-watch).
 
 pub mod diag;
 pub mod events;
@@ -25,4 +24,4 @@ pub mod process;
 pub mod queue;
 pub mod signals;
 pub mod socket;
-
+pub mod watch;

@@ -1,0 +1,152 @@
+//! One sample: the listeners the targets select, each with its queue and backlog (one
+//! sock_diag dump per family, [`crate::diag`]), its owners and workers (from the last
+//! `/proc` scan, refreshed on a slower period than samples, or at once when a listener
+//! appears) and how many workers are busy (their state and wchan, read every sample).
+
+use std::collections::HashSet;
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::owners::{self, OwnerMap};
+use super::report::{Family, ListenerView, Owner};
+use super::targets::Target;
+use super::workers::{IdlePlaces, WorkerState};
+use crate::diag::{Diag, DiagListener};
+
+/// How often the owners are looked up again: a `/proc` scan reads every fd of every
+/// process, far more than a sample, and servers fork workers on a scale of seconds.
+pub const OWNER_REFRESH: Duration = Duration::from_millis(500);
+
+/// Takes samples of the selected listeners.
+pub struct Sampler {
+    diag: Diag,
+    targets: Vec<Target>,
+    places: IdlePlaces,
+    tcp: bool,
+    unix: bool,
+    owners: OwnerMap,
+    scanned: HashSet<u64>,
+    scanned_at: Option<Instant>,
+}
+
+impl Sampler {
+    /// A sampler for `targets` (empty: every listener), counting workers idle at `places`.
+    pub fn new(targets: Vec<Target>, places: IdlePlaces) -> io::Result<Self> {
+        let (tcp, unix) = if targets.is_empty() {
+            (true, true)
+        } else {
+            targets.iter().fold((false, false), |(t, u), target| {
+                let (tt, uu) = target.families();
+                (t || tt, u || uu)
+            })
+        };
+        Ok(Self {
+            diag: Diag::open()?,
+            targets,
+            places,
+            tcp,
+            unix,
+            owners: OwnerMap::default(),
+            scanned: HashSet::new(),
+            scanned_at: None,
+        })
+    }
+
+    /// The wchan names counted as idle.
+    pub fn places(&self) -> &IdlePlaces {
+        &self.places
+    }
+
+    /// Every listener of the families the targets need, as the kernel reports them now.
+    pub fn dump(&mut self) -> io::Result<Vec<DiagListener>> {
+        let mut all = Vec::new();
+        if self.tcp {
+            self.diag.tcp_listeners(&mut all)?;
+        }
+        if self.unix {
+            self.diag.unix_listeners(&mut all)?;
+        }
+        Ok(all)
+    }
+
+    /// The message for each target that selects no listener in `all` (see
+    /// [`Sampler::sample_from`]); empty when every target selects one.
+    pub fn unmatched(&self, all: &[DiagListener]) -> Vec<String> {
+        self.targets
+            .iter()
+            .filter(|t| !all.iter().any(|l| self.selected_by(t, l)))
+            .map(|t| t.no_match(all))
+            .collect()
+    }
+
+    fn selected_by(&self, target: &Target, l: &DiagListener) -> bool {
+        target.selects(l, |pid| self.owners.holds(pid, l.inode))
+    }
+
+    /// Takes one sample.
+    pub fn sample(&mut self, now: Instant) -> io::Result<Vec<ListenerView>> {
+        let all = self.dump()?;
+        Ok(self.sample_from(now, &all))
+    }
+
+    /// The selected listeners of `all` (a dump), with owners and workers.
+    pub fn sample_from(&mut self, now: Instant, all: &[DiagListener]) -> Vec<ListenerView> {
+        let due = self
+            .scanned_at
+            .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
+        let has_pid_target = self.targets.iter().any(|t| matches!(t, Target::Pid(_)));
+        if due || (has_pid_target && all.iter().any(|l| !self.scanned.contains(&l.inode))) {
+            self.rescan(all, now);
+        }
+        let mut selected: Vec<&DiagListener> = all
+            .iter()
+            .filter(|l| {
+                self.targets.is_empty() || self.targets.iter().any(|t| self.selected_by(t, l))
+            })
+            .collect();
+        if selected.iter().any(|l| !self.scanned.contains(&l.inode)) {
+            self.rescan(all, now);
+        }
+        selected.sort_by(|a, b| {
+            (a.addr.is_unix(), &a.addr, a.inode).cmp(&(b.addr.is_unix(), &b.addr, b.inode))
+        });
+        selected.into_iter().map(|l| self.view(l)).collect()
+    }
+
+    fn rescan(&mut self, all: &[DiagListener], now: Instant) {
+        self.scanned = all.iter().map(|l| l.inode).collect();
+        self.owners = owners::scan(&self.scanned);
+        self.scanned_at = Some(now);
+    }
+
+    fn view(&self, l: &DiagListener) -> ListenerView {
+        let unix = l.addr.is_unix();
+        let (owners, workers) = self.owners.roles(l.inode);
+        let (mut busy, mut idle) = (0, 0);
+        for w in &workers {
+            match self.places.worker_state(w.pid, unix, w.epoll_watches) {
+                WorkerState::Busy => busy += 1,
+                WorkerState::Idle => idle += 1,
+                WorkerState::Unknown => {}
+            }
+        }
+        ListenerView {
+            family: if unix { Family::Unix } else { Family::Tcp },
+            address: l.addr.to_string(),
+            inode: l.inode,
+            queue: l.queue,
+            backlog: l.backlog,
+            owners_hidden: owners.is_empty() && self.owners.hidden > 0,
+            owners: owners
+                .iter()
+                .map(|h| Owner {
+                    pid: h.pid,
+                    process: h.process.clone(),
+                })
+                .collect(),
+            workers: workers.len() as u32,
+            busy,
+            idle,
+        }
+    }
+}

@@ -1,0 +1,533 @@
+//! `listen-watch` against real listeners that this test holds and never accepts on: the
+//! queue and backlog it reads, the owner it finds, its bad-input messages, live sampling
+//! stopped by `--duration` and by SIGINT, and wrapping a command.
+
+mod util;
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use listenlab_common::Endpoint;
+use listenlab_common::testing::{output_within, pump_lines, wait_bounded};
+use listenlab_listener::socket::{ListenOptions, Listener};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use util::{WAIT, run_to_end};
+
+const BIN: &str = env!("CARGO_BIN_EXE_listen-watch");
+
+fn listener(endpoint: Endpoint, backlog: u32) -> Listener {
+    Listener::bind(
+        &endpoint,
+        ListenOptions {
+            backlog,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn tcp(backlog: u32) -> Listener {
+    listener(Endpoint::Inet("127.0.0.1:0".parse().unwrap()), backlog)
+}
+
+fn unix(dir: &Path, backlog: u32) -> (Listener, PathBuf) {
+    let path = dir.join("w.sock");
+    (listener(Endpoint::Unix(path.clone()), backlog), path)
+}
+
+fn addr(l: &Listener) -> String {
+    match l.endpoint() {
+        Endpoint::Inet(a) => a.to_string(),
+        Endpoint::Unix(p) => p.display().to_string(),
+    }
+}
+
+/// `n` connections left in `l`'s accept queue (loopback TCP and unix connects complete
+/// before `connect()` returns).
+fn queue_up(l: &Listener, n: usize) -> Vec<OwnedFd> {
+    (0..n).map(|_| l.connect().unwrap()).collect()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn by_address<'a>(listeners: &'a Value, address: &str) -> &'a Value {
+    listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["address"] == address)
+        .unwrap_or_else(|| panic!("{address} not in {listeners:#}"))
+}
+
+#[test]
+fn once_reads_queue_backlog_and_owner_of_tcp_and_unix_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tcp(16);
+    let (u, path) = unix(dir.path(), 16);
+    let _held = (queue_up(&t, 7), queue_up(&u, 7));
+    let out = run_to_end(
+        BIN,
+        &[
+            "--once",
+            "--format",
+            "json",
+            "--inet",
+            &addr(&t),
+            "--unix",
+            path.to_str().unwrap(),
+        ],
+    );
+    let report = json(&out);
+    let listeners = &report["listeners"];
+    assert_eq!(listeners.as_array().unwrap().len(), 2, "{report:#}");
+    for (l, family) in [(&t, "tcp"), (&u, "unix")] {
+        let seen = by_address(listeners, &addr(l));
+        assert_eq!(seen["family"], family);
+        assert_eq!(
+            (seen["queue"].as_u64(), seen["backlog"].as_u64()),
+            (Some(7), Some(16))
+        );
+        assert_eq!(seen["owners"][0]["pid"], std::process::id(), "{seen:#}");
+        assert_eq!(seen["owners_hidden"], false);
+        // The test process is its own (single) worker, and not asleep in accept.
+        assert_eq!(seen["workers"], 1);
+        assert_eq!(seen["idle"], 0);
+    }
+    assert!(
+        report["idle_wchans"]["tcp_accept"].is_string(),
+        "{report:#}"
+    );
+
+    let text = run_to_end(BIN, &["--once", "--inet", &addr(&t)]);
+    assert!(text.status.success());
+    let table = String::from_utf8(text.stdout).unwrap();
+    let row = table.lines().find(|l| l.contains(&addr(&t))).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[..4],
+        &["tcp", addr(&t).as_str(), "7", "16"],
+        "{table}"
+    );
+}
+
+#[test]
+fn once_without_targets_lists_every_listener_including_ours() {
+    let t = tcp(16);
+    let _held = queue_up(&t, 2);
+    let report = json(&run_to_end(BIN, &["--once", "--format", "json"]));
+    let seen = by_address(&report["listeners"], &addr(&t));
+    assert_eq!(seen["queue"], 2);
+}
+
+const FORK: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
+
+/// `listen-watch --once --format json --inet ADDR`: the one listener it reports.
+fn once(address: &str) -> Value {
+    let report = json(&run_to_end(
+        BIN,
+        &["--once", "--format", "json", "--inet", address],
+    ));
+    by_address(&report["listeners"], address).clone()
+}
+
+/// Polls `--once` (bounded by [`WAIT`]) until `pred` holds for the listener; returns it.
+fn once_until(address: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = once(address);
+        if pred(&seen) || Instant::now() >= deadline {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn ondemand_children_holding_long_connections_are_busy_workers() {
+    let mut fork = util::Running::start(
+        FORK,
+        &[
+            "--format",
+            "json",
+            "--inet",
+            "127.0.0.1:0",
+            "--model",
+            "ondemand",
+            "--max-children",
+            "3",
+            "--sleep",
+            "30s",
+        ],
+    );
+    let address = fork.addr.clone();
+    // One at a time, as the forker's own test does: each makes the master fork a child
+    // that accepts it (an edge-triggered event per connection); the last three queue.
+    let mut held = Vec::new();
+    for n in 1..=3u64 {
+        held.push(std::net::TcpStream::connect(&address).unwrap());
+        fork.wait_event("child_accepted", |v| v["total_accepted"] == n);
+    }
+    for _ in 0..3 {
+        held.push(std::net::TcpStream::connect(&address).unwrap());
+    }
+    let seen = once_until(&address, |l| l["workers"] == 3 && l["queue"] == 3);
+    assert_eq!(seen["workers"], 3, "{seen:#}");
+    assert_eq!(seen["busy"], 3, "{seen:#}");
+    assert_eq!(seen["idle"], 0, "{seen:#}");
+    assert_eq!(seen["queue"], 3, "{seen:#}");
+    assert_eq!(seen["owners"][0]["pid"], fork.pid().as_raw(), "{seen:#}");
+    assert_eq!(seen["owners"].as_array().unwrap().len(), 1, "{seen:#}");
+}
+
+#[test]
+fn a_child_asleep_in_accept_is_an_idle_worker() {
+    let mut fork = util::Running::start(
+        FORK,
+        &[
+            "--format",
+            "json",
+            "--inet",
+            "127.0.0.1:0",
+            "--model",
+            "ondemand",
+            "--max-children",
+            "1",
+            "--sleep",
+            "0",
+        ],
+    );
+    let address = fork.addr.clone();
+    // One connection makes the master fork a child; served at once, the child goes back
+    // to a blocking accept: idle.
+    drop(std::net::TcpStream::connect(&address).unwrap());
+    fork.wait_event("child_accepted", |v| v["total_accepted"] == 1);
+    let seen = once_until(&address, |l| l["workers"] == 1 && l["idle"] == 1);
+    assert_eq!(
+        (seen["workers"].as_u64(), seen["idle"].as_u64()),
+        (Some(1), Some(1)),
+        "{seen:#}"
+    );
+    assert_eq!(seen["busy"], 0, "{seen:#}");
+}
+
+fn usage_error(args: &[&str]) -> String {
+    let out = run_to_end(BIN, args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    assert!(out.stdout.is_empty(), "{args:?}: stdout {out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_target_that_matches_nothing_is_refused_with_the_nearest_listeners() {
+    let t = tcp(16);
+    let port = {
+        let gone = tcp(1);
+        match gone.endpoint() {
+            Endpoint::Inet(a) => a.port(),
+            Endpoint::Unix(_) => unreachable!(),
+        }
+    };
+    let ours = match t.endpoint() {
+        Endpoint::Inet(a) => a.port(),
+        Endpoint::Unix(_) => unreachable!(),
+    };
+    let msg = usage_error(&["--once", "--port", &port.to_string()]);
+    assert!(
+        msg.contains(&format!("--port {port}: no TCP listener")),
+        "{msg}"
+    );
+    assert!(msg.contains("nearest listening ports: "), "{msg}");
+    // Our listener's port is listed when it is among the five nearest, which it is
+    // unless four other listeners sit closer: check the form, and ours when in range.
+    let msg = usage_error(&["--once", "--inet", &format!("127.0.0.1:{port}")]);
+    assert!(msg.contains("no TCP listener there"), "{msg}");
+    if port.abs_diff(ours) < 3 {
+        assert!(msg.contains(&ours.to_string()), "{msg}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_u, path) = unix(dir.path(), 4);
+    let wrong = dir.path().join("v.sock");
+    let msg = usage_error(&["--once", "--unix", wrong.to_str().unwrap()]);
+    assert!(msg.contains("no unix listener bound to that path"), "{msg}");
+    assert!(
+        msg.contains(path.to_str().unwrap()),
+        "nearest path listed: {msg}"
+    );
+}
+
+#[test]
+fn bad_pids_and_intervals_are_usage_errors() {
+    let msg = usage_error(&["--once", "--pid", "abc"]);
+    assert!(
+        msg.contains("invalid value 'abc' for '--pid <PID>'"),
+        "{msg}"
+    );
+    // pid_max is at most 4194304 (PID_MAX_LIMIT), so this pid never exists.
+    let msg = usage_error(&["--once", "--pid", "4194304"]);
+    assert!(msg.contains("--pid 4194304: no such process"), "{msg}");
+    let msg = usage_error(&["--port", "80", "--interval", "0"]);
+    assert!(
+        msg.contains("invalid value '0' for '--interval <D>'"),
+        "{msg}"
+    );
+    let msg = usage_error(&[]);
+    assert!(msg.contains("no target"), "{msg}");
+}
+
+/// A running `listen-watch --format json`, killed when dropped.
+struct Watch {
+    child: Option<Child>,
+    lines: Receiver<String>,
+    seen: Vec<Value>,
+}
+
+impl Watch {
+    fn start(args: &[&str]) -> Watch {
+        let mut child = Command::new(BIN)
+            .args(["--format", "json"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = pump_lines(child.stdout.take().unwrap());
+        Watch {
+            child: Some(child),
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one satisfies `pred`, bounded by [`WAIT`].
+    fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("{e}; seen {:#?}", self.seen));
+            let v: Value = serde_json::from_str(&line).unwrap();
+            self.seen.push(v.clone());
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().unwrap().id() as i32)
+    }
+
+    /// Waits for the summary line and the exit; returns (summary, exit code).
+    fn finish(&mut self) -> (Value, Option<i32>) {
+        let summary = self.wait_for(|v| v["event"] == "summary");
+        let mut child = self.child.take().unwrap();
+        let status = wait_bounded(&mut child, WAIT).expect("exit after the summary");
+        (summary, status.code())
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn sampling_reports_found_changes_and_a_summary_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (u, path) = unix(dir.path(), 16);
+    let _first = queue_up(&u, 3);
+    let mut w = Watch::start(&["--interval", "1ms", "--unix", path.to_str().unwrap()]);
+    // The `listener` line is the readiness line: sampling has started.
+    let found = w.wait_for(|v| v["event"] == "listener");
+    assert_eq!(found["state"], "found");
+    assert_eq!(
+        (found["queue"].as_u64(), found["backlog"].as_u64()),
+        (Some(3), Some(16))
+    );
+    assert_eq!(found["owners"][0]["pid"], std::process::id());
+    let _more = queue_up(&u, 2);
+    let changed = w.wait_for(|v| v["event"] == "sample");
+    assert_eq!(changed["queue"], 5, "{changed}");
+    // Sample lines only on change: every one differs from the one before.
+    let interval = w.wait_for(|v| v["event"] == "interval");
+    let l = &interval["listeners"][0];
+    assert!(
+        l["queue_min"].as_u64() <= l["queue_max"].as_u64(),
+        "{interval}"
+    );
+    assert!(l["queue_max"].as_u64().unwrap() <= 5);
+    kill(w.pid(), Signal::SIGINT).unwrap();
+    let (summary, code) = w.finish();
+    assert_eq!(code, Some(0));
+    let s = &summary["listeners"][0];
+    assert_eq!(
+        (s["queue"].as_u64(), s["max_queue"].as_u64()),
+        (Some(5), Some(5)),
+        "{summary:#}"
+    );
+    assert_eq!(s["backlog"], 16);
+    assert_eq!(s["pid"], std::process::id());
+    assert!(s["queue_p50"].as_u64() <= s["queue_p99"].as_u64());
+    assert!(summary["samples"].as_u64().unwrap() >= 2, "{summary:#}");
+    let samples: Vec<&Value> = w.seen.iter().filter(|v| v["event"] == "sample").collect();
+    for pair in samples.windows(2) {
+        assert_ne!(pair[0]["queue"], pair[1]["queue"], "{samples:#?}");
+    }
+}
+
+#[test]
+fn a_duration_ends_the_run_and_a_listener_that_closes_is_gone() {
+    let t = tcp(16);
+    let address = addr(&t);
+    let _held = queue_up(&t, 4);
+    let mut w = Watch::start(&["--interval", "2ms", "--duration", "30s", "--inet", &address]);
+    w.wait_for(|v| v["event"] == "listener" && v["state"] == "found");
+    drop(t);
+    let gone = w.wait_for(|v| v["event"] == "listener");
+    assert_eq!(gone["state"], "gone");
+    kill(w.pid(), Signal::SIGTERM).unwrap();
+    let (summary, code) = w.finish();
+    assert_eq!(code, Some(0));
+    assert_eq!(summary["listeners"][0]["gone"], true);
+    assert_eq!(summary["listeners"][0]["max_queue"], 4);
+
+    let t = tcp(8);
+    let out = output_within(
+        Command::new(BIN)
+            .args([
+                "--format",
+                "json",
+                "--interval",
+                "5ms",
+                "--duration",
+                "50ms",
+            ])
+            .args(["--inet", &addr(&t)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        WAIT,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let last: Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["event"], "summary");
+    assert!(last["elapsed_ms"].as_f64().unwrap() >= 50.0, "{last}");
+    assert!(last["command_exit_code"].is_null());
+}
+
+#[test]
+fn wrapping_a_command_exits_with_its_code() {
+    let t = tcp(16);
+    let out = run_to_end(
+        BIN,
+        &[
+            "--inet",
+            &addr(&t),
+            "--format",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["command_exit_code"], 3);
+
+    let out = run_to_end(BIN, &["--inet", &addr(&t), "--", "/nonexistent/command"]);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot run '/nonexistent/command'"),
+        "{stderr}"
+    );
+}
+
+/// socket-connect, built next to this test's binary by `cargo test --workspace`.
+fn socket_connect() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/watch-<hash> -> target/<profile>/socket-connect
+    let bin = exe.parent()?.parent()?.join("socket-connect");
+    if !bin.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "socket-connect not built; run cargo test --workspace"
+        );
+        eprintln!("socket-connect not built (run cargo test --workspace); skipped");
+        return None;
+    }
+    Some(bin)
+}
+
+#[test]
+fn wrapping_socket_connect_sees_the_queue_reach_the_count() {
+    let Some(connect) = socket_connect() else {
+        return;
+    };
+    let t = tcp(16);
+    let address = addr(&t);
+    let out = output_within(
+        Command::new(BIN)
+            .args([
+                "--format",
+                "json",
+                "--interval",
+                "1ms",
+                "--inet",
+                &address,
+                "--",
+            ])
+            .arg(&connect)
+            .args([
+                "--inet", &address, "--count", "7", "--hold", "200ms", "--quiet",
+            ])
+            .args(["--format", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        WAIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // socket-connect's own report passed through on the same stdout.
+    assert!(lines.iter().any(|v| v["connected"] == 7), "{text}");
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary", "{text}");
+    let s = &summary["listeners"][0];
+    assert_eq!(s["max_queue"], 7, "{summary:#}");
+    assert_eq!(summary["command_exit_code"], 0);
+}
