@@ -531,3 +531,46 @@ fn wrapping_socket_connect_sees_the_queue_reach_the_count() {
     assert_eq!(s["max_queue"], 7, "{summary:#}");
     assert_eq!(summary["command_exit_code"], 0);
 }
+
+#[test]
+fn another_users_listener_shows_its_queue_but_not_its_owner() {
+    // Needs root to run listen-watch as another user (nobody, 65534); CI runs as root.
+    // /proc/self belongs to the effective uid.
+    let euid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+    if euid != 0 {
+        eprintln!("not root: cannot run listen-watch as another user; skipped");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let t = tcp(16);
+    let _held = queue_up(&t, 2);
+    let as_nobody = |format: &str| {
+        output_within(
+            Command::new(BIN)
+                .args(["--once", "--format", format, "--inet", &addr(&t)])
+                .uid(65534)
+                .gid(65534)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+            WAIT,
+        )
+    };
+    let report = json(&as_nobody("json"));
+    let seen = by_address(&report["listeners"], &addr(&t));
+    // sock_diag shows every user's listeners; /proc/<pid>/fd of ours is closed to nobody.
+    assert_eq!(
+        (seen["queue"].as_u64(), seen["backlog"].as_u64()),
+        (Some(2), Some(16))
+    );
+    assert_eq!(seen["owners"], serde_json::json!([]), "{seen:#}");
+    assert_eq!(seen["owners_hidden"], true, "{seen:#}");
+    let text = as_nobody("text");
+    assert!(text.status.success(), "{text:?}");
+    let table = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        table.contains("owner not visible without privileges"),
+        "{table}"
+    );
+}
