@@ -6,15 +6,13 @@ mod util;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use listenlab_common::Endpoint;
-use listenlab_common::testing::{output_within, pump_lines, wait_bounded};
+use listenlab_common::testing::output_within;
 use listenlab_listener::socket::{ListenOptions, Listener};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
 use util::{WAIT, run_to_end};
 
@@ -56,6 +54,19 @@ fn queue_up(l: &Listener, n: usize) -> Vec<OwnedFd> {
 fn json(out: &Output) -> Value {
     assert!(out.status.success(), "{out:?}");
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs `listen-watch --format json ARGS` to the end (bounded); its lines and exit code.
+fn json_run(args: &[&str]) -> (Vec<Value>, Option<i32>) {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    let out = run_to_end(BIN, &all);
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (lines, out.status.code())
 }
 
 fn by_address<'a>(listeners: &'a Value, address: &str) -> &'a Value {
@@ -149,23 +160,25 @@ fn once_until(address: &str, pred: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// `epoll-listen-fork --model ondemand` on an ephemeral TCP port, with these children and
+/// service time, started (bounded) up to its readiness line.
+fn ondemand(max_children: &str, sleep: &str) -> util::Running {
+    let args = [
+        "--format",
+        "json",
+        "--inet",
+        "127.0.0.1:0",
+        "--model",
+        "ondemand",
+    ];
+    let mut all = args.to_vec();
+    all.extend(["--max-children", max_children, "--sleep", sleep]);
+    util::Running::start(FORK, &all)
+}
+
 #[test]
 fn ondemand_children_holding_long_connections_are_busy_workers() {
-    let mut fork = util::Running::start(
-        FORK,
-        &[
-            "--format",
-            "json",
-            "--inet",
-            "127.0.0.1:0",
-            "--model",
-            "ondemand",
-            "--max-children",
-            "3",
-            "--sleep",
-            "30s",
-        ],
-    );
+    let mut fork = ondemand("3", "30s");
     let address = fork.addr.clone();
     // One at a time, as the forker's own test does: each makes the master fork a child
     // that accepts it (an edge-triggered event per connection); the last three queue.
@@ -188,21 +201,7 @@ fn ondemand_children_holding_long_connections_are_busy_workers() {
 
 #[test]
 fn a_child_asleep_in_accept_is_an_idle_worker() {
-    let mut fork = util::Running::start(
-        FORK,
-        &[
-            "--format",
-            "json",
-            "--inet",
-            "127.0.0.1:0",
-            "--model",
-            "ondemand",
-            "--max-children",
-            "1",
-            "--sleep",
-            "0",
-        ],
-    );
+    let mut fork = ondemand("1", "0");
     let address = fork.addr.clone();
     // One connection makes the master fork a child; served at once, the child goes back
     // to a blocking accept: idle.
@@ -284,68 +283,17 @@ fn bad_pids_and_intervals_are_usage_errors() {
     assert!(msg.contains("no target"), "{msg}");
 }
 
-/// A running `listen-watch --format json`, killed when dropped.
-struct Watch {
-    child: Option<Child>,
-    lines: Receiver<String>,
-    seen: Vec<Value>,
+/// A running `listen-watch --format json ARGS` (killed when dropped).
+fn watch(args: &[&str]) -> util::Running {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    util::Running::spawn(BIN, &all, |_| {})
 }
 
-impl Watch {
-    fn start(args: &[&str]) -> Watch {
-        let mut child = Command::new(BIN)
-            .args(["--format", "json"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let lines = pump_lines(child.stdout.take().unwrap());
-        Watch {
-            child: Some(child),
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one satisfies `pred`, bounded by [`WAIT`].
-    fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("{e}; seen {:#?}", self.seen));
-            let v: Value = serde_json::from_str(&line).unwrap();
-            self.seen.push(v.clone());
-            if pred(&v) {
-                return v;
-            }
-        }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().unwrap().id() as i32)
-    }
-
-    /// Waits for the summary line and the exit; returns (summary, exit code).
-    fn finish(&mut self) -> (Value, Option<i32>) {
-        let summary = self.wait_for(|v| v["event"] == "summary");
-        let mut child = self.child.take().unwrap();
-        let status = wait_bounded(&mut child, WAIT).expect("exit after the summary");
-        (summary, status.code())
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// Waits for the summary line and the exit; returns (summary, exit code).
+fn finish(w: &mut util::Running) -> (Value, Option<i32>) {
+    let status = w.finish();
+    (w.summary(), status.code())
 }
 
 #[test]
@@ -353,9 +301,9 @@ fn sampling_reports_found_changes_and_a_summary_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
     let (u, path) = unix(dir.path(), 16);
     let _first = queue_up(&u, 3);
-    let mut w = Watch::start(&["--interval", "1ms", "--unix", path.to_str().unwrap()]);
+    let mut w = watch(&["--interval", "1ms", "--unix", path.to_str().unwrap()]);
     // The `listener` line is the readiness line: sampling has started.
-    let found = w.wait_for(|v| v["event"] == "listener");
+    let found = w.wait_event("listener", |_| true);
     assert_eq!(found["state"], "found");
     assert_eq!(
         (found["queue"].as_u64(), found["backlog"].as_u64()),
@@ -363,18 +311,18 @@ fn sampling_reports_found_changes_and_a_summary_on_sigint() {
     );
     assert_eq!(found["owners"][0]["pid"], std::process::id());
     let _more = queue_up(&u, 2);
-    let changed = w.wait_for(|v| v["event"] == "sample");
+    let changed = w.wait_event("sample", |_| true);
     assert_eq!(changed["queue"], 5, "{changed}");
     // Sample lines only on change: every one differs from the one before.
-    let interval = w.wait_for(|v| v["event"] == "interval");
+    let interval = w.wait_event("interval", |_| true);
     let l = &interval["listeners"][0];
     assert!(
         l["queue_min"].as_u64() <= l["queue_max"].as_u64(),
         "{interval}"
     );
     assert!(l["queue_max"].as_u64().unwrap() <= 5);
-    kill(w.pid(), Signal::SIGINT).unwrap();
-    let (summary, code) = w.finish();
+    w.signal(Signal::SIGINT);
+    let (summary, code) = finish(&mut w);
     assert_eq!(code, Some(0));
     let s = &summary["listeners"][0];
     assert_eq!(
@@ -397,44 +345,29 @@ fn a_duration_ends_the_run_and_a_listener_that_closes_is_gone() {
     let t = tcp(16);
     let address = addr(&t);
     let _held = queue_up(&t, 4);
-    let mut w = Watch::start(&["--interval", "2ms", "--duration", "30s", "--inet", &address]);
-    w.wait_for(|v| v["event"] == "listener" && v["state"] == "found");
+    let mut w = watch(&["--interval", "2ms", "--duration", "30s", "--inet", &address]);
+    w.wait_event("listener", |v| v["state"] == "found");
     drop(t);
-    let gone = w.wait_for(|v| v["event"] == "listener");
+    let gone = w.wait_event("listener", |v| v["state"] == "gone");
     assert_eq!(gone["state"], "gone");
-    kill(w.pid(), Signal::SIGTERM).unwrap();
-    let (summary, code) = w.finish();
+    w.signal(Signal::SIGTERM);
+    let (summary, code) = finish(&mut w);
     assert_eq!(code, Some(0));
     assert_eq!(summary["listeners"][0]["gone"], true);
     assert_eq!(summary["listeners"][0]["max_queue"], 4);
 
     let t = tcp(8);
-    let out = output_within(
-        Command::new(BIN)
-            .args([
-                "--format",
-                "json",
-                "--interval",
-                "5ms",
-                "--duration",
-                "50ms",
-            ])
-            .args(["--inet", &addr(&t)])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        WAIT,
-    );
-    assert!(out.status.success(), "{out:?}");
-    let last: Value = serde_json::from_str(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let args = [
+        "--interval",
+        "5ms",
+        "--duration",
+        "50ms",
+        "--inet",
+        &addr(&t),
+    ];
+    let (lines, code) = json_run(&args);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let last = lines.last().unwrap();
     assert_eq!(last["event"], "summary");
     assert!(last["elapsed_ms"].as_f64().unwrap() >= 50.0, "{last}");
     assert!(last["command_exit_code"].is_null());
@@ -443,23 +376,9 @@ fn a_duration_ends_the_run_and_a_listener_that_closes_is_gone() {
 #[test]
 fn wrapping_a_command_exits_with_its_code() {
     let t = tcp(16);
-    let out = run_to_end(
-        BIN,
-        &[
-            "--inet",
-            &addr(&t),
-            "--format",
-            "json",
-            "--",
-            "sh",
-            "-c",
-            "exit 3",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(3), "{out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(last["command_exit_code"], 3);
+    let (lines, code) = json_run(&["--inet", &addr(&t), "--", "sh", "-c", "exit 3"]);
+    assert_eq!(code, Some(3), "{lines:#?}");
+    assert_eq!(lines.last().unwrap()["command_exit_code"], 3);
 
     let out = run_to_end(BIN, &["--inet", &addr(&t), "--", "/nonexistent/command"]);
     assert_eq!(out.status.code(), Some(127), "{out:?}");
@@ -494,35 +413,26 @@ fn wrapping_socket_connect_sees_the_queue_reach_the_count() {
     };
     let t = tcp(16);
     let address = addr(&t);
-    let out = output_within(
-        Command::new(BIN)
-            .args([
-                "--format",
-                "json",
-                "--interval",
-                "1ms",
-                "--inet",
-                &address,
-                "--",
-            ])
-            .arg(&connect)
-            .args([
-                "--inet", &address, "--count", "7", "--hold", "200ms", "--quiet",
-            ])
-            .args(["--format", "json"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        WAIT,
-    );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let connect = connect.to_str().unwrap();
+    let (lines, code) = json_run(&[
+        "--interval",
+        "1ms",
+        "--inet",
+        &address,
+        "--",
+        connect,
+        "--inet",
+        &address,
+        "--count",
+        "7",
+        "--hold",
+        "200ms",
+        "--quiet",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let text = format!("{lines:#?}");
     // socket-connect's own report passed through on the same stdout.
     assert!(lines.iter().any(|v| v["connected"] == 7), "{text}");
     let summary = lines.last().unwrap();

@@ -90,16 +90,16 @@ fn same_path(want: &Path, have: &Path) -> bool {
 /// How many alternatives a no-match message lists.
 const NEAREST: usize = 5;
 
+/// The values once each, in order (several listeners share a port: IPv4 and IPv6).
+fn distinct<T: Ord>(values: impl Iterator<Item = T>) -> Vec<T> {
+    values.collect::<BTreeSet<T>>().into_iter().collect()
+}
+
 fn nearest_ports(port: u16, all: &[DiagListener]) -> String {
-    let mut ports: Vec<u16> = all
-        .iter()
-        .filter_map(|l| match l.addr {
-            ListenAddr::Tcp(a) => Some(a.port()),
-            _ => None,
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let mut ports = distinct(all.iter().filter_map(|l| match l.addr {
+        ListenAddr::Tcp(a) => Some(a.port()),
+        _ => None,
+    }));
     if ports.is_empty() {
         return "no TCP listener on this machine".to_owned();
     }
@@ -111,15 +111,10 @@ fn nearest_ports(port: u16, all: &[DiagListener]) -> String {
 
 fn nearest_paths(path: &Path, all: &[DiagListener]) -> String {
     let want = path.to_string_lossy();
-    let mut paths: Vec<String> = all
-        .iter()
-        .filter_map(|l| match &l.addr {
-            ListenAddr::UnixPath(p) => Some(p.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let mut paths = distinct(all.iter().filter_map(|l| match &l.addr {
+        ListenAddr::UnixPath(p) => Some(p.to_string_lossy().into_owned()),
+        _ => None,
+    }));
     if paths.is_empty() {
         return "no unix listener bound to a path on this machine".to_owned();
     }
