@@ -11,8 +11,9 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use listenlab_common::Format;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::signal::Signal;
+use nix::sys::time::TimeSpec;
 
 use super::WatchError;
 use super::cli::Config;
@@ -137,18 +138,16 @@ pub fn run(
     })
 }
 
-/// Waits until `next` or a signal, whichever comes first.
+/// Waits until `next` or a signal, whichever comes first. `ppoll` takes a timespec: a
+/// millisecond `poll` timeout rounded up would make a 1 ms interval a 2 ms one.
 fn wait_until(sigfd: &impl AsFd, next: Instant) {
     let left = next.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return;
     }
-    // Round up to a whole millisecond, never down to 0 (STYLE pattern 6).
-    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as u32;
-    let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
     let mut fds = [PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
     // EINTR or a signal: the caller drains the signalfd and samples either way.
-    let _ = poll(&mut fds, timeout);
+    let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(left)), None);
 }
 
 /// Writes the JSON `lines` (text mode prints none of them) and clears them.

@@ -3,14 +3,14 @@
 //! `/proc` scan, refreshed on a slower period than samples, or at once when a listener
 //! appears) and how many workers are busy (their state and wchan, read every sample).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::time::{Duration, Instant};
 
 use super::owners::{self, OwnerMap};
 use super::report::{Family, ListenerView, Owner};
 use super::targets::Target;
-use super::workers::{IdlePlaces, WorkerState};
+use super::workers::{IdlePlaces, TaskFiles, TaskNow, WorkerState};
 use crate::diag::{Diag, DiagListener};
 
 /// How often the owners are looked up again: a `/proc` scan reads every fd of every
@@ -27,6 +27,11 @@ pub struct Sampler {
     owners: OwnerMap,
     scanned: HashSet<u64>,
     scanned_at: Option<Instant>,
+    /// The open `/proc` files of every holder, from the last scan.
+    tasks: HashMap<u32, TaskFiles>,
+    /// Each holder's state in the current sample, read once however many listeners it
+    /// holds.
+    now: HashMap<u32, Option<TaskNow>>,
 }
 
 impl Sampler {
@@ -49,6 +54,8 @@ impl Sampler {
             owners: OwnerMap::default(),
             scanned: HashSet::new(),
             scanned_at: None,
+            tasks: HashMap::new(),
+            now: HashMap::new(),
         })
     }
 
@@ -110,6 +117,7 @@ impl Sampler {
         selected.sort_by(|a, b| {
             (a.addr.is_unix(), &a.addr, a.inode).cmp(&(b.addr.is_unix(), &b.addr, b.inode))
         });
+        self.now.clear();
         selected.into_iter().map(|l| self.view(l)).collect()
     }
 
@@ -117,14 +125,34 @@ impl Sampler {
         self.scanned = all.iter().map(|l| l.inode).collect();
         self.owners = owners::scan(&self.scanned);
         self.scanned_at = Some(now);
+        let pids: HashSet<u32> = self
+            .owners
+            .by_inode
+            .values()
+            .flatten()
+            .map(|h| h.pid)
+            .collect();
+        self.tasks.retain(|pid, _| pids.contains(pid));
+        for pid in pids {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.tasks.entry(pid)
+                && let Some(files) = TaskFiles::open(&format!("/proc/{pid}"))
+            {
+                e.insert(files);
+            }
+        }
     }
 
-    fn view(&self, l: &DiagListener) -> ListenerView {
+    fn view(&mut self, l: &DiagListener) -> ListenerView {
         let unix = l.addr.is_unix();
         let (owners, workers) = self.owners.roles(l.inode);
         let (mut busy, mut idle) = (0, 0);
         for w in &workers {
-            match self.places.worker_state(w.pid, unix, w.epoll_watches) {
+            let tasks = &self.tasks;
+            let now = *self
+                .now
+                .entry(w.pid)
+                .or_insert_with(|| tasks.get(&w.pid).and_then(TaskFiles::now));
+            match self.places.classify(now, unix, w.epoll_watches) {
                 WorkerState::Busy => busy += 1,
                 WorkerState::Idle => idle += 1,
                 WorkerState::Unknown => {}

@@ -11,8 +11,9 @@
 //! as busy. Only the process's main thread is looked at. A worker whose wchan cannot be read
 //! (another user's process) is neither busy nor idle: unknown.
 
-use std::io::Read;
+use std::fs::File;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::FileExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -77,17 +78,20 @@ fn sleeping_in(block: impl FnOnce() + Send + 'static, release: impl FnOnce()) ->
         block();
     });
     let tid = rx.recv().ok()?;
+    let files = TaskFiles::open(&format!("/proc/self/task/{tid}"));
     let deadline = Instant::now() + OBSERVE_WITHIN;
     let mut seen = None;
     // A bounded poll for a sleep, which has no readiness signal: after the send the
     // thread's next sleep is the blocking call itself.
-    while Instant::now() < deadline {
-        let task = format!("/proc/self/task/{tid}");
-        if state_of(&format!("{task}/stat")) == Some('S') {
-            seen = read_wchan(&format!("{task}/wchan"));
-            if seen.is_some() {
-                break;
-            }
+    while let Some(files) = &files
+        && Instant::now() < deadline
+    {
+        if let Some(now) = files.now()
+            && now.state == b'S'
+            && !now.wchan().is_empty()
+        {
+            seen = Some(now.wchan().to_owned());
+            break;
         }
         std::thread::sleep(Duration::from_micros(200));
     }
@@ -96,20 +100,58 @@ fn sleeping_in(block: impl FnOnce() + Send + 'static, release: impl FnOnce()) ->
     seen
 }
 
-fn state_of(stat_path: &str) -> Option<char> {
-    let stat = std::fs::read_to_string(stat_path).ok()?;
-    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+/// A task's `stat` and `wchan` files in `/proc`, kept open and re-read from offset 0 on
+/// each sample: two `pread`s instead of an open, a read and a close of each. An open file
+/// keeps naming the task it was opened for: once that task exits, reads fail (and a new
+/// process that reuses the pid is never taken for it).
+#[derive(Debug)]
+pub struct TaskFiles {
+    stat: File,
+    wchan: File,
 }
 
-/// The wchan at `path`; `None` when empty or `0` (running, or not visible to us).
-fn read_wchan(path: &str) -> Option<String> {
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .ok()?
-        .read_to_string(&mut text)
-        .ok()?;
-    let text = text.trim();
-    (!text.is_empty() && text != "0").then(|| text.to_owned())
+/// What a task is doing at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskNow {
+    /// The state letter of `stat` (`R`, `S`, `D`, ...).
+    pub state: u8,
+    wchan: [u8; 128],
+    wchan_len: usize,
+}
+
+impl TaskNow {
+    /// Where it sleeps; empty when running, or when the kernel does not show it to us.
+    pub fn wchan(&self) -> &str {
+        let text = std::str::from_utf8(&self.wchan[..self.wchan_len]).unwrap_or("");
+        if text == "0" { "" } else { text.trim() }
+    }
+}
+
+impl TaskFiles {
+    /// Opens the files of the task whose `/proc` directory is `dir` (`/proc/<pid>`).
+    pub fn open(dir: &str) -> Option<Self> {
+        Some(Self {
+            stat: File::open(format!("{dir}/stat")).ok()?,
+            wchan: File::open(format!("{dir}/wchan")).ok()?,
+        })
+    }
+
+    /// Reads both files now; `None` once the task is gone.
+    pub fn now(&self) -> Option<TaskNow> {
+        let mut stat = [0u8; 1024];
+        let n = self.stat.read_at(&mut stat, 0).ok()?;
+        let stat = &stat[..n];
+        // The name in parentheses may contain anything: the state follows the last ')'.
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        let state = *stat.get(close + 2)?;
+        let mut wchan = [0u8; 128];
+        let wchan_len = self.wchan.read_at(&mut wchan, 0).ok()?;
+        Some(TaskNow {
+            state,
+            wchan,
+            wchan_len,
+        })
+    }
 }
 
 /// What a worker is doing right now.
@@ -124,19 +166,17 @@ pub enum WorkerState {
 }
 
 impl IdlePlaces {
-    /// The state of worker `pid` of a listener (`unix` family or TCP); `epoll_watches`
-    /// tells whether one of its epoll instances watches the listener.
-    pub fn worker_state(&self, pid: u32, unix: bool, epoll_watches: bool) -> WorkerState {
-        let Some(state) = state_of(&format!("/proc/{pid}/stat")) else {
+    /// The state of a worker of a listener (`unix` family or TCP) seen as `now` (`None`:
+    /// unreadable); `epoll_watches` tells whether one of its epoll instances watches the
+    /// listener.
+    pub fn classify(&self, now: Option<TaskNow>, unix: bool, epoll_watches: bool) -> WorkerState {
+        let Some(now) = now else {
             return WorkerState::Unknown;
         };
-        if state != 'S' {
+        if now.state != b'S' {
             return WorkerState::Busy;
         }
-        let Ok(raw) = std::fs::read_to_string(format!("/proc/{pid}/wchan")) else {
-            return WorkerState::Unknown;
-        };
-        let wchan = raw.trim();
+        let wchan = now.wchan();
         if wchan.is_empty() {
             // Asleep, but the kernel hides where from us (no ptrace access).
             return WorkerState::Unknown;
@@ -169,9 +209,8 @@ mod tests {
         assert_ne!(tcp, epoll);
         assert_ne!(unix, epoll);
         // This test binary's main thread sleeps on a futex waiting for the tests: busy.
-        assert_eq!(
-            places.worker_state(std::process::id(), false, false),
-            WorkerState::Busy
-        );
+        let me = TaskFiles::open(&format!("/proc/{}", std::process::id())).unwrap();
+        assert_eq!(places.classify(me.now(), false, false), WorkerState::Busy);
+        assert_eq!(places.classify(None, false, false), WorkerState::Unknown);
     }
 }
