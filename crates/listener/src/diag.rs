@@ -72,6 +72,9 @@ pub struct DiagListener {
     pub queue: u32,
     /// The effective backlog: the `listen()` argument, capped by `net.core.somaxconn`.
     pub backlog: u32,
+    /// The kernel's socket cookie: with the address, names this very socket in an exact
+    /// lookup.
+    pub cookie: [u8; 8],
 }
 
 /// A `sock_diag` netlink socket, kept open across requests (one socket per sample would
@@ -117,17 +120,42 @@ impl Diag {
             });
             self.exchange(request, NLM_F_REQUEST | NLM_F_DUMP, |msg| {
                 if let SockDiagMessage::InetResponse(r) = msg {
-                    let id = &r.header.socket_id;
-                    out.push(DiagListener {
-                        inode: u64::from(r.header.inode),
-                        addr: ListenAddr::Tcp(SocketAddr::new(id.source_address, id.source_port)),
-                        queue: r.header.recv_queue,
-                        backlog: r.header.send_queue,
-                    });
+                    out.push(tcp_listener(&r));
                 }
             })?;
         }
         Ok(())
+    }
+
+    /// The TCP listener bound to `addr` whose socket cookie is `cookie`, if it still
+    /// listens: one hash lookup in the kernel (`inet_diag_find_one_icsk()`), where a dump
+    /// walks the whole listening hash table.
+    pub fn tcp_listener(
+        &mut self,
+        addr: SocketAddr,
+        cookie: [u8; 8],
+    ) -> io::Result<Option<DiagListener>> {
+        let (family, mut socket_id) = match addr {
+            SocketAddr::V4(_) => (AF_INET, SocketId::new_v4()),
+            SocketAddr::V6(_) => (AF_INET6, SocketId::new_v6()),
+        };
+        socket_id.source_address = addr.ip();
+        socket_id.source_port = addr.port();
+        socket_id.cookie = cookie;
+        let request = SockDiagMessage::InetRequest(InetRequest {
+            family,
+            protocol: IPPROTO_TCP,
+            extensions: ExtensionFlags::empty(),
+            states: inet::StateFlags::LISTEN,
+            socket_id,
+        });
+        let mut found = None;
+        let asked = self.exchange(request, NLM_F_REQUEST, |msg| {
+            if let SockDiagMessage::InetResponse(r) = msg {
+                found = Some(tcp_listener(&r));
+            }
+        });
+        gone_is_none(asked, found)
     }
 
     /// Appends every unix stream/seqpacket listener on the machine to `out`.
@@ -147,12 +175,12 @@ impl Diag {
         // A cookie of all ones means "no cookie" (INET_DIAG_NOCOOKIE) for an exact lookup.
         let request = unix_request(inode, ShowFlags::NAME | ShowFlags::RQLEN, [0xff; 8]);
         let mut found = None;
-        self.exchange(request, NLM_F_REQUEST, |msg| {
+        let asked = self.exchange(request, NLM_F_REQUEST, |msg| {
             if let SockDiagMessage::UnixResponse(r) = msg {
                 found = unix_listener(&r);
             }
-        })?;
-        Ok(found)
+        });
+        gone_is_none(asked, found)
     }
 
     /// True when some live unix socket (any state: listening, or only bound) is bound to
@@ -244,6 +272,30 @@ impl Diag {
     }
 }
 
+/// The result of an exact lookup: the kernel answers `ENOENT` for a socket that is gone
+/// (or, for TCP, not the one with that cookie).
+fn gone_is_none(
+    asked: io::Result<()>,
+    found: Option<DiagListener>,
+) -> io::Result<Option<DiagListener>> {
+    match asked {
+        Ok(()) => Ok(found),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn tcp_listener(r: &inet::InetResponse) -> DiagListener {
+    let id = &r.header.socket_id;
+    DiagListener {
+        inode: u64::from(r.header.inode),
+        addr: ListenAddr::Tcp(SocketAddr::new(id.source_address, id.source_port)),
+        queue: r.header.recv_queue,
+        backlog: r.header.send_queue,
+        cookie: id.cookie,
+    }
+}
+
 fn unix_request(inode: u32, show_flags: ShowFlags, cookie: [u8; 8]) -> SockDiagMessage {
     SockDiagMessage::UnixRequest(UnixRequest {
         state_flags: unix::StateFlags::LISTEN,
@@ -275,6 +327,7 @@ fn unix_listener(r: &unix::UnixResponse) -> Option<DiagListener> {
         addr,
         queue,
         backlog,
+        cookie: r.header.cookie,
     })
 }
 
@@ -340,5 +393,22 @@ mod tests {
                 .unix_bound_to(meta.dev(), meta.ino())
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn an_exact_tcp_lookup_finds_the_listener_until_it_closes() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let mut diag = Diag::open().unwrap();
+        let mut all = Vec::new();
+        diag.tcp_listeners(&mut all).unwrap();
+        let me = all.into_iter().find(|d| d.inode == inode_of(&l)).unwrap();
+        let addr = l.local_addr().unwrap();
+        assert_eq!(
+            diag.tcp_listener(addr, me.cookie).unwrap(),
+            Some(me.clone())
+        );
+        drop(l);
+        assert_eq!(diag.tcp_listener(addr, me.cookie).unwrap(), None);
     }
 }

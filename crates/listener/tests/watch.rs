@@ -486,3 +486,75 @@ fn another_users_listener_shows_its_queue_but_not_its_owner() {
         "{table}"
     );
 }
+
+fn port_of(l: &Listener) -> u16 {
+    match l.endpoint() {
+        Endpoint::Inet(a) => a.port(),
+        Endpoint::Unix(_) => unreachable!(),
+    }
+}
+
+#[test]
+fn a_listener_that_appears_later_is_found_by_the_next_dump() {
+    let v4 = tcp(16);
+    let port = port_of(&v4);
+    let mut w = watch(&["--interval", "1ms", "--port", &port.to_string()]);
+    w.wait_event("listener", |v| v["address"] == addr(&v4));
+    // The same port on IPv6 loopback: free unless another process holds it (then skip).
+    let Ok(v6) = Listener::bind(
+        &Endpoint::Inet(format!("[::1]:{port}").parse().unwrap()),
+        ListenOptions::default(),
+    ) else {
+        eprintln!("[::1]:{port} is taken; skipped");
+        return;
+    };
+    let found = w.wait_event("listener", |v| v["address"] == addr(&v6));
+    assert_eq!(found["state"], "found");
+    w.signal(Signal::SIGTERM);
+    let (summary, _) = finish(&mut w);
+    assert_eq!(
+        summary["listeners"].as_array().unwrap().len(),
+        2,
+        "{summary:#}"
+    );
+}
+
+#[test]
+fn reuseport_listeners_on_one_port_are_both_sampled_and_never_gone() {
+    let reuse = ListenOptions {
+        backlog: 16,
+        reuseport: true,
+        ..Default::default()
+    };
+    let a = Listener::bind(&Endpoint::Inet("127.0.0.1:0".parse().unwrap()), reuse).unwrap();
+    let b = Listener::bind(a.endpoint(), reuse).unwrap();
+    let _held = queue_up(&a, 4);
+    let mut w = watch(&["--interval", "1ms", "--port", &port_of(&a).to_string()]);
+    // Two interval lines with both listeners: a second of samples went by.
+    for _ in 0..2 {
+        let interval = w.wait_event("interval", |v| {
+            v["listeners"].as_array().unwrap().len() == 2
+        });
+        for l in interval["listeners"].as_array().unwrap() {
+            assert!(l["samples"].as_u64().unwrap() > 1, "{interval}");
+        }
+    }
+    w.signal(Signal::SIGTERM);
+    let (summary, code) = finish(&mut w);
+    assert_eq!(code, Some(0));
+    let gone = w
+        .events("listener")
+        .into_iter()
+        .filter(|v| v["state"] == "gone")
+        .count();
+    assert_eq!(gone, 0, "{:#?}", w.seen);
+    let queued: u64 = summary["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["queue"].as_u64().unwrap())
+        .sum();
+    // The 4 connections went to one or both members, as the kernel's reuseport hash chose.
+    assert_eq!(queued, 4, "{summary:#}");
+    drop(b);
+}

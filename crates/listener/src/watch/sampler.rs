@@ -1,7 +1,14 @@
-//! One sample: the listeners the targets select, each with its queue and backlog (one
-//! sock_diag dump per family, [`crate::diag`]), its owners and workers (from the last
-//! `/proc` scan, refreshed on a slower period than samples, or at once when a listener
-//! appears) and how many workers are busy (their state and wchan, read every sample).
+//! One sample: the listeners the targets select, each with its queue and backlog
+//! (sock_diag, [`crate::diag`]), its owners and workers (from the last `/proc` scan) and
+//! how many workers are busy (their state and wchan, read every sample).
+//!
+//! Two periods: every [`OWNER_REFRESH`] a full dump of every listener finds the ones the
+//! targets select (a listener that appears later is found then) and `/proc` is scanned
+//! for their holders; in between, each known listener is looked up on its own (TCP by
+//! address and socket cookie, unix by inode), a hash lookup in the kernel where a dump
+//! walks the whole listening table (16384 buckets here, per family). A lookup that misses
+//! falls back to a dump; if the dump still has the listener (a `SO_REUSEPORT` group, where
+//! the lookup picks another member), every sample dumps from then on.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -11,7 +18,7 @@ use super::owners::{self, OwnerMap};
 use super::report::{Family, ListenerView, Owner};
 use super::targets::Target;
 use super::workers::{IdlePlaces, TaskFiles, TaskNow, WorkerState};
-use crate::diag::{Diag, DiagListener};
+use crate::diag::{Diag, DiagListener, ListenAddr};
 
 /// How often the owners are looked up again: a `/proc` scan reads every fd of every
 /// process, far more than a sample, and servers fork workers on a scale of seconds.
@@ -32,6 +39,10 @@ pub struct Sampler {
     /// Each holder's state in the current sample, read once however many listeners it
     /// holds.
     now: HashMap<u32, Option<TaskNow>>,
+    /// The selected listeners of the last dump, looked up one by one until the next.
+    known: Vec<DiagListener>,
+    /// Exact lookups missed a listener that was still there: dump every sample.
+    dump_always: bool,
 }
 
 impl Sampler {
@@ -56,6 +67,8 @@ impl Sampler {
             scanned_at: None,
             tasks: HashMap::new(),
             now: HashMap::new(),
+            known: Vec::new(),
+            dump_always: false,
         })
     }
 
@@ -92,12 +105,56 @@ impl Sampler {
 
     /// Takes one sample.
     pub fn sample(&mut self, now: Instant) -> io::Result<Vec<ListenerView>> {
-        let all = self.dump()?;
-        Ok(self.sample_from(now, &all))
+        let due = self
+            .scanned_at
+            .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
+        let found = if due || self.dump_always {
+            None
+        } else {
+            self.lookup()?
+        };
+        let selected = match found {
+            Some(found) => found,
+            None => {
+                let all = self.dump()?;
+                if !due && !self.dump_always {
+                    // A lookup missed: dump from now on if that listener is still there.
+                    self.dump_always = self
+                        .known
+                        .iter()
+                        .all(|k| all.iter().any(|l| l.inode == k.inode));
+                }
+                self.select(now, &all)
+            }
+        };
+        Ok(self.views(&selected))
     }
 
-    /// The selected listeners of `all` (a dump), with owners and workers.
+    /// Each known listener looked up on its own; `None` if one is not found.
+    fn lookup(&mut self) -> io::Result<Option<Vec<DiagListener>>> {
+        let mut found = Vec::with_capacity(self.known.len());
+        for k in &self.known {
+            let now = match k.addr {
+                ListenAddr::Tcp(addr) => self.diag.tcp_listener(addr, k.cookie)?,
+                _ => self.diag.unix_listener(k.inode as u32)?,
+            };
+            match now {
+                Some(l) if l.inode == k.inode => found.push(l),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(found))
+    }
+
+    /// The selected listeners of `all` (a dump), with owners and workers: the first
+    /// sample, taken from the dump that also checks the targets.
     pub fn sample_from(&mut self, now: Instant, all: &[DiagListener]) -> Vec<ListenerView> {
+        let selected = self.select(now, all);
+        self.views(&selected)
+    }
+
+    /// Selects from a dump (scanning `/proc` when due) and remembers the selection.
+    fn select(&mut self, now: Instant, all: &[DiagListener]) -> Vec<DiagListener> {
         let due = self
             .scanned_at
             .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
@@ -105,11 +162,12 @@ impl Sampler {
         if due || (has_pid_target && all.iter().any(|l| !self.scanned.contains(&l.inode))) {
             self.rescan(all, now);
         }
-        let mut selected: Vec<&DiagListener> = all
+        let mut selected: Vec<DiagListener> = all
             .iter()
             .filter(|l| {
                 self.targets.is_empty() || self.targets.iter().any(|t| self.selected_by(t, l))
             })
+            .cloned()
             .collect();
         if selected.iter().any(|l| !self.scanned.contains(&l.inode)) {
             self.rescan(all, now);
@@ -117,8 +175,13 @@ impl Sampler {
         selected.sort_by(|a, b| {
             (a.addr.is_unix(), &a.addr, a.inode).cmp(&(b.addr.is_unix(), &b.addr, b.inode))
         });
+        self.known = selected.clone();
+        selected
+    }
+
+    fn views(&mut self, selected: &[DiagListener]) -> Vec<ListenerView> {
         self.now.clear();
-        selected.into_iter().map(|l| self.view(l)).collect()
+        selected.iter().map(|l| self.view(l)).collect()
     }
 
     fn rescan(&mut self, all: &[DiagListener], now: Instant) {

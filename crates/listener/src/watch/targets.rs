@@ -140,6 +140,7 @@ mod tests {
             addr: ListenAddr::Tcp(addr.parse().unwrap()),
             queue: 0,
             backlog: 1,
+            cookie: [0; 8],
         }
     }
 
