@@ -1,5 +1,7 @@
 """bench/watch: CPU of listen-watch at 1 kHz on 10 listeners vs one `ss -ltn` per sample.
 
+Usage: bench/watch/run.sh [--seconds 5] [--runs 3] [--listeners 10] [--interval 1ms]
+
 Holds 10 TCP listeners on 127.0.0.1 (never accepting, 3 connections queued on each), then
 for each run:
   - listen-watch --port P (x10) --interval 1ms --duration S --format json: CPU time
@@ -41,9 +43,9 @@ def cpu(ru):
     return ru.ru_utime + ru.ru_stime
 
 
-def run_watch_rusage(ports, seconds):
+def run_watch_rusage(ports, seconds, interval):
     """listen-watch under fork/exec with wait4, so its own rusage is exact."""
-    args = [WATCH, "--interval", "1ms", "--duration", f"{seconds}s", "--format", "json"]
+    args = [WATCH, "--interval", interval, "--duration", f"{seconds}s", "--format", "json"]
     for p in ports:
         args += ["--port", str(p)]
     r, w = os.pipe()
@@ -86,6 +88,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--listeners", type=int, default=10)
+    ap.add_argument("--interval", default="1ms", help="listen-watch --interval")
     a = ap.parse_args()
     servers, clients = listeners(a.listeners, 3)
     ports = [s.getsockname()[1] for s in servers]
@@ -97,11 +100,11 @@ def main():
                 break
     print(f"# machine: {platform.system()} {platform.release()} {platform.machine()}, {os.cpu_count()} CPUs, {cpu_model}")
     print(f"# date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}  listeners={len(ports)} seconds={a.seconds} runs={a.runs}")
-    print(f"# listen-watch: {WATCH} --interval 1ms --duration {a.seconds}s --format json --port P x{len(ports)}")
+    print(f"# listen-watch: {WATCH} --interval {a.interval} --duration {a.seconds}s --format json --port P x{len(ports)}")
     print("# ss: `ss -ltn` back to back for the same time")
     w_pct, w_us, s_pct, s_us, s_rate = [], [], [], [], []
     for i in range(a.runs):
-        used, wall, samples = run_watch_rusage(ports, a.seconds)
+        used, wall, samples = run_watch_rusage(ports, a.seconds, a.interval)
         w_pct.append(100 * used / wall)
         w_us.append(1e6 * used / samples)
         print(f"run {i + 1}: listen-watch {samples} samples in {wall:.2f} s ({samples / wall:.0f}/s), "
@@ -113,7 +116,7 @@ def main():
         print(f"run {i + 1}: ss -ltn {runs} runs in {wall:.2f} s ({s_rate[-1]:.0f}/s), "
               f"CPU {used:.3f} s = {s_pct[-1]:.1f}% of one core, {s_us[-1]:.0f} us/run")
     med = statistics.median
-    print(f"median listen-watch: {med(w_pct):.2f}% of one core at 1 kHz, {med(w_us):.1f} us CPU per sample")
+    print(f"median listen-watch: {med(w_pct):.2f}% of one core at --interval {a.interval}, {med(w_us):.1f} us CPU per sample")
     print(f"median ss -ltn: {med(s_us):.0f} us CPU per run, at most {med(s_rate):.0f} runs/s; "
           f"1000 runs/s would need {med(s_us) / 10:.0f}% of one core")
     print(f"ratio: one ss -ltn costs {med(s_us) / med(w_us):.0f}x one listen-watch sample")
