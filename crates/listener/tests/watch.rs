@@ -108,9 +108,10 @@ fn once_reads_queue_backlog_and_owner_of_tcp_and_unix_listeners() {
         );
         assert_eq!(seen["owners"][0]["pid"], std::process::id(), "{seen:#}");
         assert_eq!(seen["owners_hidden"], false);
-        // The test process is its own (single) worker, and not asleep in accept.
-        assert_eq!(seen["workers"], 1);
-        assert_eq!(seen["idle"], 0);
+        // The test process is the only owner. Workers are not checked exactly: a child this
+        // test binary is spawning holds every fd between fork and exec, and would count.
+        assert_eq!(seen["owners"].as_array().unwrap().len(), 1, "{seen:#}");
+        assert!(seen["workers"].as_u64().unwrap() >= 1, "{seen:#}");
     }
     assert!(
         report["idle_wchans"]["tcp_accept"].is_string(),
