@@ -379,9 +379,18 @@ fn a_duration_ends_the_run_and_a_listener_that_closes_is_gone() {
 #[test]
 fn wrapping_a_command_exits_with_its_code() {
     let t = tcp(16);
-    let (lines, code) = json_run(&["--inet", &addr(&t), "--", "sh", "-c", "exit 3"]);
+    let (lines, code) = json_run(&["--inet", &addr(&t), "--", "sh", "-c", "echo hi; exit 3"]);
     assert_eq!(code, Some(3), "{lines:#?}");
-    assert_eq!(lines.last().unwrap()["command_exit_code"], 3);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["command_exit_code"], 3);
+    assert!(summary["client"].is_null(), "{summary}");
+    // A line that is not JSON is captured as text.
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["event"] == "command" && v["output"] == "hi"),
+        "{lines:#?}"
+    );
 
     let out = run_to_end(BIN, &["--inet", &addr(&t), "--", "/nonexistent/command"]);
     assert_eq!(out.status.code(), Some(127), "{out:?}");
@@ -436,13 +445,29 @@ fn wrapping_socket_connect_sees_the_queue_reach_the_count() {
     ]);
     assert_eq!(code, Some(0), "{lines:#?}");
     let text = format!("{lines:#?}");
-    // socket-connect's own report passed through on the same stdout.
-    assert!(lines.iter().any(|v| v["connected"] == 7), "{text}");
+    // socket-connect's own lines, captured onto the same timeline.
+    let report = lines
+        .iter()
+        .find(|v| v["event"] == "command" && v["output"]["connected"] == 7)
+        .unwrap_or_else(|| panic!("no captured report: {text}"));
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["event"] == "command" && v["output"]["event"] == "holding"),
+        "{text}"
+    );
     let summary = lines.last().unwrap();
     assert_eq!(summary["event"], "summary", "{text}");
     let s = &summary["listeners"][0];
     assert_eq!(s["max_queue"], 7, "{summary:#}");
     assert_eq!(summary["command_exit_code"], 0);
+    // The summary holds the client's report beside the server's queue.
+    assert_eq!(summary["client"]["connected"], 7, "{summary:#}");
+    assert_eq!(
+        summary["client"]["connect_latency_us"]["count"], 7,
+        "{summary:#}"
+    );
+    assert!(report["ts"].as_u64() <= summary["ts"].as_u64(), "{text}");
 }
 
 #[test]

@@ -11,13 +11,14 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use listenlab_common::Format;
+use listenlab_common::report::connect::ConnectReport;
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::signal::Signal;
 use nix::sys::time::TimeSpec;
 
 use super::WatchError;
 use super::cli::Config;
-use super::report::{Line, ListenerView, Summary};
+use super::report::{CommandOutput, Line, ListenerView, Summary};
 use super::sampler::Sampler;
 use super::stats::{Tracker, unix_ms};
 use super::text;
@@ -40,11 +41,13 @@ pub fn run(
     out: &mut impl Write,
 ) -> Result<Summary, WatchError> {
     let netstat_start = ListenCounters::read().ok();
+    let json = config.format == Format::Json;
+    let mut client = None;
     let mut child = if config.command.is_empty() {
         None
     } else {
         Some(
-            Wrapped::spawn(&config.command).map_err(|source| WatchError::Spawn {
+            Wrapped::spawn(&config.command, json).map_err(|source| WatchError::Spawn {
                 command: config.command[0].to_string_lossy().into_owned(),
                 source,
             })?,
@@ -53,7 +56,6 @@ pub fn run(
     // After the spawn, so the command starts with the default mask (wrap.rs).
     let sigfd = signals::signal_fd(&[Signal::SIGINT, Signal::SIGTERM])
         .map_err(|e| WatchError::io("blocking SIGINT and SIGTERM", e.into()))?;
-    let json = config.format == Format::Json;
     let show_status = !json && std::io::stderr().is_terminal();
     let mut status_at: Option<Instant> = None;
     let mut tracker = Tracker::new(start);
@@ -77,6 +79,7 @@ pub fn run(
             code = c
                 .try_exit()
                 .map_err(|e| WatchError::io("waiting for the command", e))?;
+            take_output(c, &mut lines, &mut client);
         }
         let now = Instant::now();
         let views = sampler
@@ -116,6 +119,9 @@ pub fn run(
                 .map_err(|e| WatchError::io("stopping the command", e))?,
         );
     }
+    if let Some(c) = &mut child {
+        take_output(c, &mut lines, &mut client);
+    }
     if show_status {
         let _ = write!(std::io::stderr(), "\r\x1b[K");
     }
@@ -135,6 +141,7 @@ pub fn run(
         netstat,
         idle_wchans: sampler.places().clone(),
         command_exit_code: code,
+        client,
     })
 }
 
@@ -148,6 +155,23 @@ fn wait_until(sigfd: &impl AsFd, next: Instant) {
     let mut fds = [PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
     // EINTR or a signal: the caller drains the signalfd and samples either way.
     let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(left)), None);
+}
+
+/// Moves the command's captured lines onto the timeline (`command` lines), keeping the
+/// last one that reads as socket-connect's report for the summary.
+fn take_output(c: &mut Wrapped, lines: &mut Vec<Line>, client: &mut Option<ConnectReport>) {
+    for (ts, text) in c.captured() {
+        let output = match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value) => {
+                if let Ok(report) = serde_json::from_value::<ConnectReport>(value.clone()) {
+                    *client = Some(report);
+                }
+                CommandOutput::Json(value)
+            }
+            Err(_) => CommandOutput::Text(text),
+        };
+        lines.push(Line::Command { ts, output });
+    }
 }
 
 /// Writes the JSON `lines` (text mode prints none of them) and clears them.

@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use listenlab_common::report::connect::ConnectReport;
+
 use super::workers::IdlePlaces;
 use crate::netstat::ListenCounters;
 
@@ -114,8 +116,26 @@ pub enum Line {
         /// Per listener.
         listeners: Vec<IntervalListener>,
     },
+    /// A line the wrapped command printed on stdout (captured with `--format json`).
+    Command {
+        /// Unix time the line arrived, milliseconds.
+        ts: u64,
+        /// The line: its JSON value when it is JSON (socket-connect's `holding` line or
+        /// report), else the text.
+        output: CommandOutput,
+    },
     /// The end of the run.
     Summary(Box<Summary>),
+}
+
+/// One captured line of the wrapped command.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum CommandOutput {
+    /// A JSON value.
+    Json(serde_json::Value),
+    /// Anything else, as text.
+    Text(String),
 }
 
 /// One listener over one second.
@@ -161,6 +181,10 @@ pub struct Summary {
     pub idle_wchans: IdlePlaces,
     /// The wrapped command's exit code (128+signal if killed); `null` without a command.
     pub command_exit_code: Option<i32>,
+    /// The client's report when the wrapped command is socket-connect `--format json`
+    /// (its connect counts, errors and connect-latency percentiles, as it printed them);
+    /// `null` otherwise.
+    pub client: Option<ConnectReport>,
 }
 
 /// One listener over the whole run.
