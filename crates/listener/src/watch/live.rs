@@ -5,6 +5,8 @@
 //!
 //! With a command, a signal is passed on to it and sampling goes on until it exits (at
 //! most [`STOP_GRACE`] later, then it is killed): the summary then covers the whole load.
+//! In JSON mode its captured stdout lines join the timeline at each sample, stamped with
+//! the time they arrived.
 
 use std::io::{IsTerminal, Write};
 use std::os::fd::AsFd;
