@@ -110,14 +110,7 @@ impl Diag {
             (AF_INET, SocketId::new_v4()),
             (AF_INET6, SocketId::new_v6()),
         ] {
-            let request = SockDiagMessage::InetRequest(InetRequest {
-                family,
-                protocol: IPPROTO_TCP,
-                extensions: ExtensionFlags::empty(),
-                // The kernel filters by state: only listeners come back.
-                states: inet::StateFlags::LISTEN,
-                socket_id,
-            });
+            let request = tcp_request(family, socket_id);
             self.exchange(request, NLM_F_REQUEST | NLM_F_DUMP, |msg| {
                 if let SockDiagMessage::InetResponse(r) = msg {
                     out.push(tcp_listener(&r));
@@ -142,13 +135,7 @@ impl Diag {
         socket_id.source_address = addr.ip();
         socket_id.source_port = addr.port();
         socket_id.cookie = cookie;
-        let request = SockDiagMessage::InetRequest(InetRequest {
-            family,
-            protocol: IPPROTO_TCP,
-            extensions: ExtensionFlags::empty(),
-            states: inet::StateFlags::LISTEN,
-            socket_id,
-        });
+        let request = tcp_request(family, socket_id);
         let mut found = None;
         let asked = self.exchange(request, NLM_F_REQUEST, |msg| {
             if let SockDiagMessage::InetResponse(r) = msg {
@@ -270,6 +257,18 @@ impl Diag {
             }
         }
     }
+}
+
+/// An `inet_diag_req_v2` for TCP listeners of `family`: the kernel filters by state, so
+/// only listeners come back.
+fn tcp_request(family: u8, socket_id: SocketId) -> SockDiagMessage {
+    SockDiagMessage::InetRequest(InetRequest {
+        family,
+        protocol: IPPROTO_TCP,
+        extensions: ExtensionFlags::empty(),
+        states: inet::StateFlags::LISTEN,
+        socket_id,
+    })
 }
 
 /// The result of an exact lookup: the kernel answers `ENOENT` for a socket that is gone
