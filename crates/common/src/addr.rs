@@ -1,13 +1,15 @@
 //! The addresses users type: `--unix PATH` and `--inet HOST:PORT`, parsed and checked
-//! without touching the file system or the network.
+//! without touching the file system or the network, and the one resolver of host names.
 //!
 //! [`UnixPath`] enforces the kernel's `sun_path` limit (107 bytes plus the NUL; see
-//! unix(7)). [`HostPort`] keeps a host as an IP literal or a name to be resolved later by
-//! the binary that needs it (resolution is I/O, and this crate does none). [`Endpoint`] is
-//! a resolved address, as reports name it.
+//! unix(7)). [`HostPort`] keeps a host as an IP literal or a name; parsing does no I/O, and
+//! [`HostPort::resolve`] is the only place in the workspace that looks a name up (the
+//! binaries call it once, while validating their flags). [`Endpoint`] is a resolved
+//! address, as reports name it.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -195,14 +197,79 @@ impl HostPort {
         }
     }
 
-    /// The socket address when the host is an IP literal; `None` for a name, which the
-    /// caller resolves (e.g. with `ToSocketAddrs`).
+    /// The socket address when the host is an IP literal; `None` for a name, which
+    /// [`HostPort::resolve`] looks up.
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         match self.host {
             Host::Ip(ip) => Some(SocketAddr::new(ip, self.port)),
             Host::Name(_) => None,
         }
     }
+
+    /// The socket address to use: an IP literal as it is (whatever `pick` says; the caller
+    /// checks its family), a name looked up once with the system resolver
+    /// (getaddrinfo(3), so `/etc/hosts` counts) and one of its addresses chosen by `pick`.
+    pub fn resolve(&self, pick: Pick) -> Result<SocketAddr, ResolveError> {
+        if let Some(addr) = self.socket_addr() {
+            return Ok(addr);
+        }
+        let host = self.host();
+        let addrs: Vec<SocketAddr> = (host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|source| ResolveError::Lookup {
+                host: host.clone(),
+                source,
+            })?
+            .collect();
+        let chosen = match pick {
+            Pick::First => addrs.first(),
+            Pick::PreferIpv4 => addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()),
+            Pick::OnlyIpv4 => addrs.iter().find(|a| a.is_ipv4()),
+            Pick::OnlyIpv6 => addrs.iter().find(|a| a.is_ipv6()),
+        };
+        chosen
+            .copied()
+            .ok_or(ResolveError::NoAddress { host, pick })
+    }
+}
+
+/// Which of a name's addresses [`HostPort::resolve`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The first one the resolver gives.
+    First,
+    /// The first IPv4 address, else the first of any family.
+    PreferIpv4,
+    /// The first IPv4 address; a name without one is an error.
+    OnlyIpv4,
+    /// The first IPv6 address; a name without one is an error.
+    OnlyIpv6,
+}
+
+/// A host name that could not be resolved to an address. `Display` names the host; the
+/// caller adds the flag.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The resolver failed (no such name, no network, ...).
+    #[error("cannot resolve '{host}': {source}")]
+    Lookup {
+        /// The name as typed (lowercased).
+        host: String,
+        /// What getaddrinfo(3) said.
+        source: io::Error,
+    },
+    /// The name resolved, but to no address that `pick` accepts.
+    #[error("'{host}' has no {} address", match pick {
+        Pick::OnlyIpv4 => "IPv4",
+        Pick::OnlyIpv6 => "IPv6",
+        Pick::First | Pick::PreferIpv4 => "usable",
+    })]
+    NoAddress {
+        /// The name as typed (lowercased).
+        host: String,
+        /// What was asked for.
+        pick: Pick,
+    },
 }
 
 fn parse_port(text: &str) -> Result<u16, AddrError> {
@@ -410,6 +477,34 @@ mod tests {
         let sock = dir.path().join("s");
         let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         assert_eq!(kind(&sock), "a socket");
+    }
+
+    #[test]
+    fn resolves_literals_as_they_are_and_names_by_pick() {
+        let literal: HostPort = "[::1]:9".parse().unwrap();
+        let addr = literal.resolve(Pick::OnlyIpv4).unwrap();
+        assert_eq!(addr, "[::1]:9".parse::<SocketAddr>().unwrap(), "no lookup");
+        // /etc/hosts maps localhost to a loopback address; no packet leaves the machine.
+        let name: HostPort = "localhost:9000".parse().unwrap();
+        let v4 = name.resolve(Pick::PreferIpv4).unwrap();
+        assert!(v4.ip().is_loopback() && v4.is_ipv4(), "{v4}");
+        assert_eq!(v4.port(), 9000);
+        assert!(name.resolve(Pick::First).unwrap().ip().is_loopback());
+        assert_eq!(name.resolve(Pick::OnlyIpv4).unwrap(), v4);
+    }
+
+    #[test]
+    fn resolve_errors_name_the_host() {
+        let err = ResolveError::NoAddress {
+            host: "h".into(),
+            pick: Pick::OnlyIpv6,
+        };
+        assert_eq!(err.to_string(), "'h' has no IPv6 address");
+        let err = ResolveError::Lookup {
+            host: "h".into(),
+            source: io::Error::other("boom"),
+        };
+        assert_eq!(err.to_string(), "cannot resolve 'h': boom");
     }
 
     #[test]

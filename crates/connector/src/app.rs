@@ -7,16 +7,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use listenlab_common::report::connect::ConnectReport;
-use listenlab_common::{Endpoint, Format, LatencySummary, latency};
+use listenlab_common::{Endpoint, Format};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::collect::{Tally, collect, progress_bar};
 use crate::config::{Config, Hold};
 use crate::dial::{Dialer, errno_name};
+use crate::dialers::{Plan, Schedule, join_dialers, spawn_dialers};
 use crate::hold::{self, Signals};
-use crate::run::{Plan, Schedule, join_dialers, spawn_dialers};
+use crate::latency::{self, LatencySummary};
+use crate::report::ConnectReport;
 use crate::watch::PeerCloseWatch;
 use crate::{limits, output};
 
@@ -26,7 +27,8 @@ const CHANNEL_CAPACITY: usize = 4096;
 /// Raises the open-file limit, grows the descriptor table (before any thread exists),
 /// builds the runtime and runs. Blocking: call it from `main`.
 pub fn run_blocking(config: Config) -> anyhow::Result<ExitCode> {
-    limits::raise_nofile().context("raising the soft open-file limit to the hard limit")?;
+    listenlab_common::limits::raise_nofile()
+        .context("raising the soft open-file limit to the hard limit")?;
     limits::prewarm_fd_table(config.count).context("growing the descriptor table")?;
     let runtime = if config.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -43,7 +45,7 @@ pub fn run_blocking(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 /// The whole run, inside the runtime.
-pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
+async fn run(config: Config) -> anyhow::Result<ExitCode> {
     // Created before dialing so that a bad path fails at once, not after the run.
     let hgrm_file = match &config.hgrm {
         Some(path) => Some(
@@ -102,8 +104,11 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         hold::wait(config.hold, &mut signals).await;
     }
     let held = hold_started.elapsed();
-    let closed_by_peer = watch.count_closed().context("counting peer closes")?;
-    let report = build_report(&config, &tally, elapsed, held, closed_by_peer, interrupted);
+    let peer = PeerCloses {
+        closed: watch.count_closed().context("counting peer closes")?,
+        unwatched: watch.unwatched(),
+    };
+    let report = build_report(&config, &tally, elapsed, held, peer, interrupted);
     // Close every connection before reporting, so the report marks the end of the run.
     let Tally {
         histogram,
@@ -168,12 +173,21 @@ fn warn_about_ports(config: &Config) {
     }
 }
 
+/// What the peer-close watch learned about the held connections.
+#[derive(Debug, Clone, Copy)]
+struct PeerCloses {
+    /// Watched connections the peer closed or reset.
+    closed: u64,
+    /// Connections that could not be watched.
+    unwatched: u64,
+}
+
 fn build_report(
     config: &Config,
     tally: &Tally,
     elapsed: Duration,
     held: Duration,
-    closed_by_peer: u64,
+    peer: PeerCloses,
     interrupted: bool,
 ) -> ConnectReport {
     let connected = tally.held.len() as u64;
@@ -184,8 +198,8 @@ fn build_report(
         0.0
     };
     ConnectReport {
-        target: config.target.to_string(),
-        transport: config.transport().to_owned(),
+        target: config.target.clone(),
+        transport: config.transport(),
         attempted: tally.attempted(),
         connected,
         failed: tally.errors.total(),
@@ -205,7 +219,8 @@ fn build_report(
             .unwrap_or(u64::MAX),
         source_addresses: config.sources.len() as u64,
         held_ms: u64::try_from(held.as_millis()).unwrap_or(u64::MAX),
-        closed_by_peer,
+        closed_by_peer: peer.closed,
+        unwatched: peer.unwatched,
         interrupted,
     }
 }

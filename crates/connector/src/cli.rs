@@ -6,7 +6,7 @@
 //! stdout: clap rejects malformed values itself, and `into_config` reports the rest
 //! through `Cli::command().error(ErrorKind::ValueValidation, ..)`.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 use listenlab_common::{
-    Endpoint, Format, HostPort, UnixPath, file_kind, parse_duration, whole_number,
+    Endpoint, Format, HostPort, Pick, ResolveError, UnixPath, file_kind, parse_duration,
+    whole_number,
 };
 
 use crate::config::{Config, Hold};
 use crate::source::SourceList;
-use crate::{limits, run};
+use crate::{dialers, limits};
 
 /// Default for `--concurrency`. On loopback a connect completes inside the call, so any
 /// value from 16 to 1024 measured the same within noise (README, "Benchmark"); against a
@@ -174,25 +175,19 @@ fn check_unix(path: &UnixPath) -> Result<PathBuf, String> {
     }
 }
 
-/// Resolves an inet target once: an IP literal as is, a name to its first IPv4 address
-/// (or first address of `family` when `--source` fixes one).
+/// Resolves an inet target once, with the workspace's one resolver: an IP literal as is,
+/// a name to its first IPv4 address (or first address of the family `--source` fixes).
 fn resolve(target: &HostPort, want_v4: Option<bool>) -> Result<SocketAddr, String> {
-    if let Some(addr) = target.socket_addr() {
-        return Ok(addr);
-    }
-    let addrs: Vec<SocketAddr> = (target.host().as_str(), target.port())
-        .to_socket_addrs()
-        .map_err(|e| format!("--inet '{target}': cannot resolve '{}': {e}", target.host()))?
-        .collect();
     let pick = match want_v4 {
-        Some(v4) => addrs.iter().find(|a| a.is_ipv4() == v4),
-        None => addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()),
+        Some(true) => Pick::OnlyIpv4,
+        Some(false) => Pick::OnlyIpv6,
+        None => Pick::PreferIpv4,
     };
-    pick.copied().ok_or_else(|| {
-        format!(
-            "--inet '{target}': '{}' has no address of the --source family",
-            target.host()
-        )
+    target.resolve(pick).map_err(|e| match e {
+        ResolveError::NoAddress { host, .. } => {
+            format!("--inet '{target}': '{host}' has no address of the --source family")
+        }
+        lookup => format!("--inet '{target}': {lookup}"),
     })
 }
 
@@ -247,14 +242,14 @@ impl Cli {
             ));
         }
         let count = u64::from(self.count.get());
-        let hard = limits::nofile()
+        let hard = listenlab_common::limits::nofile()
             .map_err(|e| format!("cannot read the open-file limit: {e}"))?
             .hard;
-        if let Some(msg) = limits::nofile_shortfall(count, hard) {
-            return Err(msg);
+        if let Some(short) = limits::open_files(count).shortfall(hard) {
+            return Err(short.to_string());
         }
         if let Some(rate) = self.rate
-            && run::schedule_span(count, rate).is_none()
+            && dialers::schedule_span(count, rate).is_none()
         {
             let days = count.saturating_sub(1) as f64 / rate / 86_400.0;
             return Err(format!(

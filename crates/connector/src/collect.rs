@@ -9,18 +9,19 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use listenlab_common::latency::{self, new_histogram};
-use listenlab_common::report::connect::ConnectErrors;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::dial::DialErrorKind;
+use crate::dial::DialError;
+use crate::latency::{self, new_histogram};
+use crate::report::ConnectErrors;
+use crate::report::ErrorKind;
 
 /// What one connect came to.
 #[derive(Debug)]
 pub struct DialOutcome {
     /// The connected socket, to be held, or why the connect failed.
-    pub result: Result<OwnedFd, DialErrorKind>,
+    pub result: Result<OwnedFd, DialError>,
     /// From the connect's start (or scheduled start, with `--rate`) to its end.
     pub latency: Duration,
 }
@@ -91,10 +92,10 @@ pub async fn collect(
                     latency::record(&mut tally.histogram, outcome.latency);
                     tally.held.push(fd);
                 }
-                Err(kind) => {
-                    kind.tally(&mut tally.errors);
-                    if let DialErrorKind::Other(errno) = kind {
-                        *tally.other_errnos.entry(errno).or_default() += 1;
+                Err(err) => {
+                    tally.errors.add(err.kind);
+                    if err.kind == ErrorKind::Other {
+                        *tally.other_errnos.entry(err.errno).or_default() += 1;
                     }
                 }
             }
@@ -110,6 +111,10 @@ pub async fn collect(
 mod tests {
     use super::*;
 
+    fn failed(errno: i32) -> DialError {
+        DialError::classify(&std::io::Error::from_raw_os_error(errno))
+    }
+
     #[tokio::test]
     async fn tallies_successes_and_failures() {
         let (tx, rx) = mpsc::channel(8);
@@ -117,10 +122,10 @@ mod tests {
         let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
         let outcomes = [
             (Ok(fd), 30),
-            (Err(DialErrorKind::Refused), 0),
-            (Err(DialErrorKind::Timeout), 0),
-            (Err(DialErrorKind::Other(Some(libc::EPROTOTYPE))), 0),
-            (Err(DialErrorKind::Other(Some(libc::EPROTOTYPE))), 0),
+            (Err(failed(libc::ECONNREFUSED)), 0),
+            (Err(failed(libc::ETIMEDOUT)), 0),
+            (Err(failed(libc::EPROTOTYPE)), 0),
+            (Err(failed(libc::EPROTOTYPE)), 0),
         ];
         for (result, us) in outcomes {
             let latency = Duration::from_micros(us);
@@ -129,13 +134,14 @@ mod tests {
         drop(tx);
         let tally = collector.await.unwrap();
         assert_eq!(tally.attempted(), 5);
-        assert_eq!(tally.errors.other, 2);
+        assert_eq!(tally.errors.get(ErrorKind::Other), 2);
         assert_eq!(
             tally.other_errnos,
             BTreeMap::from([(Some(libc::EPROTOTYPE), 2)])
         );
         assert_eq!(tally.held.len(), 1);
-        assert_eq!((tally.errors.refused, tally.errors.timeout), (1, 1));
+        assert_eq!(tally.errors.get(ErrorKind::Refused), 1);
+        assert_eq!(tally.errors.get(ErrorKind::Timeout), 1);
         assert_eq!(tally.histogram.len(), 1);
         assert_eq!(tally.histogram.max(), 30);
         assert!(tally.last_outcome.is_some());

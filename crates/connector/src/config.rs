@@ -1,4 +1,4 @@
-//! The validated configuration of one run: what `cli.rs` hands to `run.rs` once every flag
+//! The validated configuration of one run: what `cli.rs` hands to `app.rs` once every flag
 //! has been checked against the others and against the machine.
 //!
 //! Durations stay [`Duration`]s here; they become integers with a unit in their name only
@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use listenlab_common::{Endpoint, Format};
+
+use crate::report::Transport;
 
 /// Everything a run needs, already checked.
 #[derive(Debug, Clone)]
@@ -53,11 +55,11 @@ pub enum Hold {
 }
 
 impl Config {
-    /// `"tcp"` or `"unix"`, as the report names the transport.
-    pub fn transport(&self) -> &'static str {
+    /// The target's transport, as the report names it.
+    pub fn transport(&self) -> Transport {
         match self.target {
-            Endpoint::Unix(_) => "unix",
-            Endpoint::Inet(_) => "tcp",
+            Endpoint::Unix(_) => Transport::Unix,
+            Endpoint::Inet(_) => Transport::Tcp,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Opening one connection: a nonblocking unix or TCP connect with a timeout, its failure
-//! classified into a [`DialErrorKind`].
+//! classified into a [`DialError`] (the report's [`ErrorKind`] plus the errno).
 //!
 //! The socket is made with socket2 rather than through tokio's `TcpStream::connect`, so
 //! that a `--source` address can be bound first and so that a connect that is already
@@ -12,11 +12,11 @@
 //!
 //! Unix sockets: a nonblocking connect to a listener whose accept queue is full returns
 //! `EAGAIN` at once (unix(7); the kernel has no readiness event for "the queue has room").
-//! By default that counts as [`DialErrorKind::WouldBlock`], which is what nonblocking
+//! By default that counts as [`ErrorKind::WouldBlock`], which is what nonblocking
 //! clients such as nginx see (`connect() ... failed (11: Resource temporarily
 //! unavailable)`). With `--wait-for-backlog` the connect is retried with a short backoff
 //! until the timeout, which is what a blocking client sees; one that never gets in counts
-//! as [`DialErrorKind::Timeout`].
+//! as [`ErrorKind::Timeout`].
 
 use std::io;
 use std::net::IpAddr;
@@ -24,69 +24,49 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use listenlab_common::Endpoint;
-use listenlab_common::report::connect::ConnectErrors;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
+use crate::report::ErrorKind;
 use crate::source::bind_source;
 
-/// Why a connect failed, as the report counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DialErrorKind {
-    /// `ECONNREFUSED`.
-    Refused,
-    /// `--timeout` elapsed first.
-    Timeout,
-    /// `EAGAIN`: a unix listener's accept queue is full.
-    WouldBlock,
-    /// `EADDRNOTAVAIL`: no local port left, or a source address that is not local.
-    AddrNotAvailable,
-    /// `EMFILE` / `ENFILE`.
-    TooManyFiles,
-    /// `ECONNRESET` / `ECONNABORTED` before the handshake completed (a reset after it is
-    /// a connection the peer closed; see `reset_after_handshake`).
-    Reset,
-    /// `ENETUNREACH` / `EHOSTUNREACH`.
-    Unreachable,
-    /// `EACCES` / `EPERM`.
-    PermissionDenied,
-    /// Anything else, with its errno (`None`: the error carried none), so that the report
-    /// can name it (e.g. `EPROTOTYPE` from a unix datagram socket; issue 12).
-    Other(Option<i32>),
+/// Why a connect failed: the kind the report counts it under, and the errno it came
+/// with, which the report's `other_errors` names for [`ErrorKind::Other`] (e.g.
+/// `EPROTOTYPE` from a unix datagram socket; issue 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DialError {
+    /// The report's kind.
+    pub kind: ErrorKind,
+    /// The errno (`None`: the error carried none, or the timeout was ours).
+    pub errno: Option<i32>,
 }
 
-impl DialErrorKind {
+impl DialError {
+    /// `--timeout` elapsed first.
+    const TIMEOUT: Self = Self {
+        kind: ErrorKind::Timeout,
+        errno: None,
+    };
+
     /// Classifies an error from socket(), bind() or connect().
     pub fn classify(err: &io::Error) -> Self {
-        match err.raw_os_error() {
-            Some(libc::ECONNREFUSED) => Self::Refused,
-            Some(libc::ETIMEDOUT) => Self::Timeout,
-            Some(libc::EAGAIN) => Self::WouldBlock,
-            Some(libc::EADDRNOTAVAIL) => Self::AddrNotAvailable,
-            Some(libc::EMFILE | libc::ENFILE) => Self::TooManyFiles,
-            Some(libc::ECONNRESET | libc::ECONNABORTED) => Self::Reset,
-            Some(libc::ENETUNREACH | libc::EHOSTUNREACH) => Self::Unreachable,
-            Some(libc::EACCES | libc::EPERM) => Self::PermissionDenied,
-            errno => Self::Other(errno),
-        }
-    }
-
-    /// Adds one to this kind's count.
-    pub fn tally(self, errors: &mut ConnectErrors) {
-        let slot = match self {
-            Self::Refused => &mut errors.refused,
-            Self::Timeout => &mut errors.timeout,
-            Self::WouldBlock => &mut errors.would_block,
-            Self::AddrNotAvailable => &mut errors.addr_not_available,
-            Self::TooManyFiles => &mut errors.too_many_files,
-            Self::Reset => &mut errors.reset,
-            Self::Unreachable => &mut errors.unreachable,
-            Self::PermissionDenied => &mut errors.permission_denied,
-            Self::Other(_) => &mut errors.other,
+        let errno = err.raw_os_error();
+        let kind = match errno {
+            Some(libc::ECONNREFUSED) => ErrorKind::Refused,
+            Some(libc::ETIMEDOUT) => ErrorKind::Timeout,
+            Some(libc::EAGAIN) => ErrorKind::WouldBlock,
+            Some(libc::EADDRNOTAVAIL) => ErrorKind::AddrNotAvailable,
+            Some(libc::EMFILE | libc::ENFILE) => ErrorKind::TooManyFiles,
+            // Before the handshake completed; a reset after it is a connection the peer
+            // closed (see `reset_after_handshake`).
+            Some(libc::ECONNRESET | libc::ECONNABORTED) => ErrorKind::Reset,
+            Some(libc::ENETUNREACH | libc::EHOSTUNREACH) => ErrorKind::Unreachable,
+            Some(libc::EACCES | libc::EPERM) => ErrorKind::PermissionDenied,
+            _ => ErrorKind::Other,
         };
-        *slot += 1;
+        Self { kind, errno }
     }
 }
 
@@ -101,7 +81,7 @@ pub fn errno_name(errno: Option<i32>) -> String {
     }
 }
 
-impl From<io::Error> for DialErrorKind {
+impl From<io::Error> for DialError {
     fn from(err: io::Error) -> Self {
         Self::classify(&err)
     }
@@ -136,7 +116,7 @@ impl Dialer {
 
     /// Opens one connection, from `source` when given (TCP only). Returns the connected
     /// socket's descriptor, which the caller holds.
-    pub async fn dial(&self, source: Option<IpAddr>) -> Result<OwnedFd, DialErrorKind> {
+    pub async fn dial(&self, source: Option<IpAddr>) -> Result<OwnedFd, DialError> {
         // `None` when the timeout reaches past what `Instant` can hold: no deadline.
         let deadline = Instant::now().checked_add(self.timeout);
         // socket2 sets SOCK_CLOEXEC itself; NONBLOCK rides on the same socket(2) call.
@@ -163,13 +143,10 @@ impl Dialer {
 /// Sleeps before retrying a unix connect that met a full backlog, or fails with
 /// `Timeout` when the deadline (`None`: none) leaves no time. The pause doubles from 1 ms
 /// to 20 ms.
-async fn backlog_pause(
-    deadline: Option<Instant>,
-    pause: &mut Duration,
-) -> Result<(), DialErrorKind> {
+async fn backlog_pause(deadline: Option<Instant>, pause: &mut Duration) -> Result<(), DialError> {
     let now = Instant::now();
     if deadline.is_some_and(|d| now >= d) {
-        return Err(DialErrorKind::Timeout);
+        return Err(DialError::TIMEOUT);
     }
     let wake = now + *pause; // at most 20 ms ahead
     tokio::time::sleep_until(deadline.map_or(wake, |d| wake.min(d))).await;
@@ -187,7 +164,7 @@ async fn wait_connected(
     socket: Socket,
     addr: &SockAddr,
     deadline: Option<Instant>,
-) -> Result<OwnedFd, DialErrorKind> {
+) -> Result<OwnedFd, DialError> {
     match socket.connect(addr) {
         Ok(()) => return Ok(socket.into()),
         Err(e) if e.raw_os_error() == Some(libc::EISCONN) => return Ok(socket.into()),
@@ -207,7 +184,7 @@ async fn wait_connected(
     let writable = match deadline {
         Some(deadline) => tokio::time::timeout_at(deadline, fd.writable())
             .await
-            .map_err(|_elapsed| DialErrorKind::Timeout)?,
+            .map_err(|_elapsed| DialError::TIMEOUT)?,
         None => fd.writable().await,
     };
     drop(writable?);
@@ -237,27 +214,29 @@ mod tests {
     #[test]
     fn classifies_errno_values() {
         let table = [
-            (libc::ECONNREFUSED, DialErrorKind::Refused),
-            (libc::ETIMEDOUT, DialErrorKind::Timeout),
-            (libc::EAGAIN, DialErrorKind::WouldBlock),
-            (libc::EADDRNOTAVAIL, DialErrorKind::AddrNotAvailable),
-            (libc::EMFILE, DialErrorKind::TooManyFiles),
-            (libc::ENFILE, DialErrorKind::TooManyFiles),
-            (libc::ECONNRESET, DialErrorKind::Reset),
-            (libc::EHOSTUNREACH, DialErrorKind::Unreachable),
-            (libc::EACCES, DialErrorKind::PermissionDenied),
-            (libc::ENOENT, DialErrorKind::Other(Some(libc::ENOENT))),
-            (
-                libc::EPROTOTYPE,
-                DialErrorKind::Other(Some(libc::EPROTOTYPE)),
-            ),
+            (libc::ECONNREFUSED, ErrorKind::Refused),
+            (libc::ETIMEDOUT, ErrorKind::Timeout),
+            (libc::EAGAIN, ErrorKind::WouldBlock),
+            (libc::EADDRNOTAVAIL, ErrorKind::AddrNotAvailable),
+            (libc::EMFILE, ErrorKind::TooManyFiles),
+            (libc::ENFILE, ErrorKind::TooManyFiles),
+            (libc::ECONNRESET, ErrorKind::Reset),
+            (libc::EHOSTUNREACH, ErrorKind::Unreachable),
+            (libc::EACCES, ErrorKind::PermissionDenied),
+            (libc::ENOENT, ErrorKind::Other),
+            (libc::EPROTOTYPE, ErrorKind::Other),
         ];
         for (errno, kind) in table {
+            let err = DialError::classify(&io::Error::from_raw_os_error(errno));
             assert_eq!(
-                DialErrorKind::classify(&io::Error::from_raw_os_error(errno)),
-                kind
+                err,
+                DialError {
+                    kind,
+                    errno: Some(errno)
+                }
             );
         }
+        assert_eq!(DialError::classify(&io::Error::other("x")).errno, None);
     }
 
     #[test]
@@ -268,19 +247,6 @@ mod tests {
         assert_eq!(errno_name(None), "none");
     }
 
-    #[test]
-    fn tally_counts_each_kind_once() {
-        let mut errors = ConnectErrors::default();
-        for kind in [
-            DialErrorKind::Refused,
-            DialErrorKind::Refused,
-            DialErrorKind::Other(None),
-        ] {
-            kind.tally(&mut errors);
-        }
-        assert_eq!((errors.refused, errors.other, errors.total()), (2, 1, 3));
-    }
-
     #[tokio::test]
     async fn connects_to_a_local_listener_and_is_refused_by_a_closed_port() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -288,7 +254,10 @@ mod tests {
         let dialer = Dialer::new(&Endpoint::Inet(addr), Duration::from_secs(5), false).unwrap();
         assert!(dialer.dial(None).await.is_ok());
         drop(listener);
-        assert_eq!(dialer.dial(None).await.unwrap_err(), DialErrorKind::Refused);
+        assert_eq!(
+            dialer.dial(None).await.unwrap_err().kind,
+            ErrorKind::Refused
+        );
     }
 
     #[tokio::test]
@@ -299,7 +268,10 @@ mod tests {
         let dialer = Dialer::new(&Endpoint::Inet(addr), Duration::MAX, false).unwrap();
         assert!(dialer.dial(None).await.is_ok());
         drop(listener);
-        assert_eq!(dialer.dial(None).await.unwrap_err(), DialErrorKind::Refused);
+        assert_eq!(
+            dialer.dial(None).await.unwrap_err().kind,
+            ErrorKind::Refused
+        );
     }
 
     #[tokio::test]
@@ -334,7 +306,7 @@ mod tests {
         let past = Some(Instant::now());
         assert_eq!(
             backlog_pause(past, &mut pause).await,
-            Err(DialErrorKind::Timeout)
+            Err(DialError::TIMEOUT)
         );
     }
 
@@ -355,11 +327,11 @@ mod tests {
         let kind = loop {
             match fail_fast.dial(None).await {
                 Ok(fd) => held.push(fd),
-                Err(kind) => break kind,
+                Err(err) => break err.kind,
             }
             assert!(held.len() < 10, "the backlog never filled");
         };
-        assert_eq!(kind, DialErrorKind::WouldBlock);
-        assert_eq!(wait.dial(None).await.unwrap_err(), DialErrorKind::Timeout);
+        assert_eq!(kind, ErrorKind::WouldBlock);
+        assert_eq!(wait.dial(None).await.unwrap_err().kind, ErrorKind::Timeout);
     }
 }

@@ -2,23 +2,32 @@
 //! connections to a listening socket, holds them, and reports connect latency (HDR
 //! histogram, microseconds), failures by kind and peer closes.
 //!
-//! The pipeline: [`cli`] validates flags into a [`config::Config`]; [`run`] starts the dial
-//! tasks ([`dial`] opens one connection), which send outcomes to the one [`collect`]or;
-//! [`watch`] counts peer closes of the held connections; [`hold`] waits to be released;
-//! [`output`] prints the report. [`app`] ties them together; [`limits`] and [`source`]
-//! handle the machine's open-file and local-port limits.
+//! The pipeline: `cli` validates flags into a [`Config`]; `app` runs it:
+//! `dialers` starts the dial tasks (`dial` opens one connection), which send outcomes
+//! to the one collector (`collect`); `watch` counts peer closes of the held connections;
+//! `hold` waits to be released; `output` prints the `report` (with its `latency`
+//! summary). `limits` and `source` handle the machine's open-file and local-port
+//! limits.
+//!
+//! The modules are private: what `main` needs is re-exported below, so anything else
+//! unused is dead code, and the compiler says so.
 
-pub mod app;
-pub mod cli;
-pub mod collect;
-pub mod config;
-pub mod dial;
-pub mod hold;
-pub mod limits;
-pub mod output;
-pub mod run;
-pub mod source;
-pub mod watch;
+#![deny(dead_code)]
 
+mod app;
+mod cli;
+mod collect;
+mod config;
+mod dial;
+mod dialers;
+mod hold;
+mod latency;
+mod limits;
+mod output;
+mod report;
+mod source;
+mod watch;
+
+pub use app::run_blocking;
 pub use cli::Cli;
 pub use config::Config;

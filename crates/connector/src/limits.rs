@@ -2,17 +2,29 @@
 //! open-file limit (`RLIMIT_NOFILE`) and the local port range
 //! (`/proc/sys/net/ipv4/ip_local_port_range`).
 //!
-//! The soft open-file limit is raised to the hard one before dialing (the hard limit is
-//! the ceiling an unprivileged process may raise to; see getrlimit(2)). A count that does
-//! not fit even then is refused up front instead of failing halfway with `EMFILE`.
+//! The open-file rule is the workspace's one ([`listenlab_common::limits`]): the soft limit
+//! is raised to the hard one before dialing, and a count that does not fit even then is
+//! refused up front; this file only says what `--count N` needs ([`open_files`]).
 
 use std::ops::RangeInclusive;
+
+use listenlab_common::limits::OpenFiles;
 
 /// File descriptors the process needs besides the connections: stdio, the runtime's epoll
 /// and wakers, the signal pipe, the peer-close epoll, an `.hgrm` file, with room to spare.
 pub const RESERVED_FDS: u64 = 32;
 
-pub use listenlab_common::limits::{nofile, raise_nofile};
+/// The open files `--count count` needs: one per connection plus [`RESERVED_FDS`].
+pub fn open_files(count: u64) -> OpenFiles {
+    OpenFiles {
+        flag: "--count",
+        value: count,
+        what: "connections",
+        reserved: RESERVED_FDS,
+        driven: count,
+        per_value: Some(1),
+    }
+}
 
 /// Grows the process's descriptor table to hold `count` more descriptors now, while the
 /// process has one thread. The kernel doubles the table as descriptors are allocated, and
@@ -31,27 +43,6 @@ pub fn prewarm_fd_table(count: u64) -> std::io::Result<()> {
     // else owns; the `OwnedFd` closes it at once.
     drop(unsafe { OwnedFd::from_raw_fd(fd) });
     Ok(())
-}
-
-/// The message for a `--count` that cannot fit under the hard open-file limit, or `None`
-/// when it fits. It suggests a lower `--count` only when one would fit: a hard limit of
-/// at most [`RESERVED_FDS`] leaves room for no connection at all (issue 12: it once said
-/// "lower --count to 0", which `--count` refuses).
-pub fn nofile_shortfall(count: u64, hard: u64) -> Option<String> {
-    let needed = count.saturating_add(RESERVED_FDS);
-    (needed > hard).then(|| {
-        let fits = hard.saturating_sub(RESERVED_FDS);
-        let (room, lower) = if fits == 0 {
-            (", which leaves no room for connections", String::new())
-        } else {
-            ("", format!(" or lower --count to {fits}"))
-        };
-        format!(
-            "--count {count} needs {needed} open files (the connections plus {RESERVED_FDS}), \
-             but the hard open-file limit is {hard}{room}; raise it (ulimit -Hn {needed} as \
-             root, or LimitNOFILE= / limits.conf){lower}"
-        )
-    })
 }
 
 /// Reads the ephemeral port range connect() picks local ports from.
@@ -187,12 +178,21 @@ mod tests {
         assert_eq!(loopback_sources("[::1]:9000".parse().unwrap(), 2), None);
     }
 
+    /// The message for a `--count` that does not fit, or `None` when it does.
+    fn nofile_shortfall(count: u64, hard: u64) -> Option<String> {
+        open_files(count).shortfall(hard).map(|s| s.to_string())
+    }
+
     #[test]
     fn shortfall_names_both_numbers() {
         assert_eq!(nofile_shortfall(100, 20_000), None);
         let msg = nofile_shortfall(30_000, 20_000).unwrap();
-        assert!(msg.contains("30032") && msg.contains("20000"), "{msg}");
-        assert!(msg.contains("lower --count to 19968"), "{msg}");
+        assert_eq!(
+            msg,
+            "--count 30000 needs 30032 open files (the connections plus 32), but the hard \
+             open-file limit is 20000; raise it (ulimit -Hn 30032 as root, or LimitNOFILE= / \
+             limits.conf) or lower --count to 19968"
+        );
         let msg = nofile_shortfall(2, 33).unwrap();
         assert!(msg.ends_with("or lower --count to 1"), "{msg}");
     }
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn prewarming_fits_under_the_raised_limit() {
-        let hard = raise_nofile().unwrap();
+        let hard = listenlab_common::limits::raise_nofile().unwrap();
         prewarm_fd_table(hard - RESERVED_FDS).unwrap();
     }
 }

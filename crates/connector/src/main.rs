@@ -4,11 +4,11 @@
 use std::process::ExitCode;
 
 use listenlab_common::cli;
-use listenlab_connector::{Cli, app};
+use listenlab_connector::{Cli, run_blocking};
 
 fn main() -> ExitCode {
     let config = cli::parse::<Cli>().into_config();
-    match app::run_blocking(config) {
+    match run_blocking(config) {
         Ok(code) => code,
         Err(err) if cli::is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use listenlab_common::Format;
-use listenlab_common::report::connect::{ConnectReport, Holding};
+
+use crate::report::{ConnectReport, ErrorKind, Holding};
 
 /// Prints and flushes `{"event":"holding","open":N}` (JSON mode's readiness line).
 pub fn print_holding(open: u64) -> io::Result<()> {
@@ -41,7 +42,7 @@ pub fn render_text(r: &ConnectReport) -> String {
         None => "as fast as possible".to_owned(),
     };
     let mut rows = vec![
-        ("target", format!("{} ({})", r.target, r.transport)),
+        ("target", format!("{} ({})", r.target, r.transport.name())),
         (
             "connects",
             format!(
@@ -91,7 +92,15 @@ pub fn render_text(r: &ConnectReport) -> String {
     }
     rows.push((
         "held",
-        format!("{} ms, {} closed by peer", r.held_ms, r.closed_by_peer),
+        format!(
+            "{} ms, {} closed by peer{}",
+            r.held_ms,
+            r.closed_by_peer,
+            match r.unwatched {
+                0 => String::new(),
+                n => format!(" ({n} not watched: their closes are unknown)"),
+            }
+        ),
     ));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -106,12 +115,13 @@ pub fn render_text(r: &ConnectReport) -> String {
 pub fn error_summary(r: &ConnectReport) -> String {
     let errors: Vec<String> = r
         .errors
-        .named()
         .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|&(name, n)| match name {
-            "other" if !r.other_errors.is_empty() => format!("other {n} ({})", other_detail(r)),
-            _ => format!("{name} {n}"),
+        .filter(|&(_, n)| n > 0)
+        .map(|(kind, n)| match kind {
+            ErrorKind::Other if !r.other_errors.is_empty() => {
+                format!("other {n} ({})", other_detail(r))
+            }
+            _ => format!("{} {n}", kind.name()),
         })
         .collect();
     if errors.is_empty() {
@@ -145,20 +155,19 @@ fn human_us(us: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use listenlab_common::LatencySummary;
-    use listenlab_common::report::connect::ConnectErrors;
+    use crate::latency::LatencySummary;
+    use crate::report::{ConnectErrors, Transport};
 
     fn report() -> ConnectReport {
+        let mut errors = ConnectErrors::default();
+        errors.add(ErrorKind::Refused);
         ConnectReport {
-            target: "127.0.0.1:9000".into(),
-            transport: "tcp".into(),
+            target: listenlab_common::Endpoint::Inet("127.0.0.1:9000".parse().unwrap()),
+            transport: Transport::Tcp,
             attempted: 3,
             connected: 2,
             failed: 1,
-            errors: ConnectErrors {
-                refused: 1,
-                ..Default::default()
-            },
+            errors,
             connect_latency_us: LatencySummary {
                 count: 2,
                 min: 10,
@@ -177,6 +186,7 @@ mod tests {
             source_addresses: 0,
             held_ms: 0,
             closed_by_peer: 0,
+            unwatched: 0,
             interrupted: false,
             other_errors: Default::default(),
         }
@@ -195,8 +205,32 @@ mod tests {
         let json = render_json(&report());
         assert!(json.ends_with("}\n"));
         assert_eq!(json.lines().count(), 1);
-        let back: ConnectReport = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, report());
+        // The same bytes as before the report was typed (issue 10), plus `unwatched`.
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"target":"127.0.0.1:9000","transport":"tcp","attempted":3,"connected":2,"#,
+                r#""failed":1,"errors":{"refused":1,"timeout":0,"would_block":0,"#,
+                r#""addr_not_available":0,"too_many_files":0,"reset":0,"unreachable":0,"#,
+                r#""permission_denied":0,"other":0},"other_errors":{},"#,
+                r#""connect_latency_us":{"count":2,"min":10,"mean":15.0,"p50":10,"p90":20,"#,
+                r#""p99":20,"p999":20,"max":20},"elapsed_ms":1.5,"connect_rate_per_s":1333.3,"#,
+                r#""target_rate_per_s":null,"concurrency":3,"timeout_ms":5000,"#,
+                r#""source_addresses":0,"held_ms":0,"closed_by_peer":0,"unwatched":0,"#,
+                r#""interrupted":false}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn unwatched_connections_show_only_when_there_are_some() {
+        let mut r = report();
+        assert!(render_text(&r).contains("held           0 ms, 0 closed by peer\n"));
+        r.unwatched = 2;
+        assert!(
+            render_text(&r).contains("0 closed by peer (2 not watched: their closes are unknown)")
+        );
     }
 
     #[test]
@@ -217,7 +251,7 @@ mod tests {
     #[test]
     fn other_failures_name_their_errno() {
         let mut r = report();
-        r.errors.other = 3;
+        (0..3).for_each(|_| r.errors.add(ErrorKind::Other));
         r.other_errors = [("ENOENT".to_owned(), 1), ("EPROTOTYPE".to_owned(), 2)].into();
         let text = render_text(&r);
         assert!(

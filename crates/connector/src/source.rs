@@ -29,11 +29,6 @@ pub struct SourceList(Vec<IpAddr>);
 pub struct SourceError(String);
 
 impl SourceList {
-    /// The addresses, ranges expanded.
-    pub fn addrs(&self) -> &[IpAddr] {
-        &self.0
-    }
-
     /// Consumes the list, giving the addresses.
     pub fn into_addrs(self) -> Vec<IpAddr> {
         self.0
@@ -127,7 +122,7 @@ mod tests {
     fn ips(text: &str) -> Vec<String> {
         text.parse::<SourceList>()
             .unwrap_or_else(|e| panic!("{text}: {e}"))
-            .addrs()
+            .into_addrs()
             .iter()
             .map(ToString::to_string)
             .collect()

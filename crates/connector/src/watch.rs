@@ -9,6 +9,11 @@
 //! socket that is already closed), and one zero-timeout drain at release time counts
 //! every close that happened before it. A held connection costs us its descriptor and the
 //! kernel's epoll entry, nothing more.
+//!
+//! A socket the kernel refuses to add (`ENOSPC` past `fs.epoll.max_user_watches`, see
+//! epoll(7)) cannot be counted; the watch says how many there were
+//! ([`PeerCloseWatch::unwatched`]), and the report shows them as `unwatched` rather than
+//! letting them pass for connections the peer left open (issue 10).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -19,26 +24,25 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 #[derive(Debug)]
 pub struct PeerCloseWatch {
     epoll: Epoll,
-    watched: u64,
+    unwatched: u64,
 }
 
 impl PeerCloseWatch {
-    /// Creates an epoll set watching `held`. A socket that cannot be added (the kernel's
-    /// `fs.epoll.max_user_watches`) only goes uncounted; [`Self::watched`] tells how many
-    /// were added.
+    /// Creates an epoll set watching `held`. A socket that cannot be added is left out
+    /// and counted in [`Self::unwatched`]; only failing to create the set is an error.
     pub fn new(held: &[OwnedFd]) -> io::Result<Self> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let flags = EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
-        let watched = held
+        let unwatched = held
             .iter()
-            .filter(|fd| epoll.add(fd.as_fd(), EpollEvent::new(flags, 0)).is_ok())
+            .filter(|fd| epoll.add(fd.as_fd(), EpollEvent::new(flags, 0)).is_err())
             .count() as u64;
-        Ok(Self { epoll, watched })
+        Ok(Self { epoll, unwatched })
     }
 
-    /// How many of the held sockets are watched.
-    pub fn watched(&self) -> u64 {
-        self.watched
+    /// How many of the held sockets could not be watched: their peer closes go uncounted.
+    pub fn unwatched(&self) -> u64 {
+        self.unwatched
     }
 
     /// Counts the watched connections that the peer has closed or reset so far. Each is
@@ -80,7 +84,7 @@ mod tests {
         servers.swap_remove(299);
         let fds: Vec<OwnedFd> = clients.into_iter().map(OwnedFd::from).collect();
         let watch = PeerCloseWatch::new(&fds).unwrap();
-        assert_eq!(watch.watched(), 300);
+        assert_eq!(watch.unwatched(), 0);
         servers[0].write_all(b"hello").unwrap();
         servers.truncate(40); // closes 259 more, more than one drain buffer
         // Wait (bounded) until the kernel has delivered the FIN of the last one closed.
@@ -89,5 +93,26 @@ mod tests {
         assert_eq!(last.read(&mut [0u8; 1]).unwrap(), 0);
         assert_eq!(watch.count_closed().unwrap(), 260);
         assert_eq!(watch.count_closed().unwrap(), 0, "each close counts once");
+    }
+
+    #[test]
+    fn issue_10_what_cannot_be_watched_is_counted_not_dropped() {
+        // epoll refuses a regular file with EPERM (epoll_ctl(2)), as it refuses a socket
+        // past fs.epoll.max_user_watches with ENOSPC: either way it is not watched, and
+        // the watch must say so instead of reporting it as not closed.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let file = tempfile::tempfile().unwrap();
+        let held = [OwnedFd::from(client), OwnedFd::from(file)];
+        let watch = PeerCloseWatch::new(&held).unwrap();
+        assert_eq!(watch.unwatched(), 1);
+        drop(server);
+        let mut client = TcpStream::from(held[0].try_clone().unwrap());
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(client.read(&mut [0u8; 1]).unwrap(), 0, "the FIN arrived");
+        assert_eq!(watch.count_closed().unwrap(), 1);
     }
 }

@@ -89,7 +89,33 @@ fn rejects_bad_inet_addresses() {
     );
     assert_usage_error(&["--inet", "bad_host:80"], "not an IP address or host name");
     assert_usage_error(&["--inet", "::1:80"], "brackets");
-    assert_usage_error(&["--inet", "no-such-host.invalid:80"], "cannot resolve");
+}
+
+/// A name that does not resolve is a usage error. Resolving it asks the DNS server in
+/// /etc/resolv.conf, which is off this machine, so the binary runs in a network namespace
+/// of its own (`unshare -n`: only a loopback, down) where the query fails locally and no
+/// packet leaves; without the privilege for that, the case is skipped, saying so.
+#[test]
+fn rejects_a_name_that_does_not_resolve_without_sending_a_query_off_the_machine() {
+    let isolated = std::process::Command::new("unshare")
+        .args(["-n", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !isolated {
+        eprintln!("skipped: `unshare -n` is not available or not permitted here");
+        return;
+    }
+    let done = std::process::Command::new("unshare")
+        .args(["-n", util::bin(), "--inet", "no-such-host.invalid:80"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(2), "{stderr}");
+    assert!(done.stdout.is_empty(), "{done:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("socket-connect: error: "), "{stderr}");
+    assert!(stderr.contains("cannot resolve"), "{stderr}");
 }
 
 #[test]

@@ -11,28 +11,10 @@ pub fn is_readable(flags: EpollFlags) -> bool {
     flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLPRI)
 }
 
-/// The socket can be written (`EPOLLOUT`).
-pub fn is_writable(flags: EpollFlags) -> bool {
-    flags.contains(EpollFlags::EPOLLOUT)
-}
-
 /// `EPOLLERR`: an error is pending on the socket (read it with `SO_ERROR`). The kernel
 /// reports it whether or not it was asked for (epoll_ctl(2)).
 pub fn is_error(flags: EpollFlags) -> bool {
     flags.contains(EpollFlags::EPOLLERR)
-}
-
-/// The peer will send no more: `EPOLLHUP` (both directions shut), or `EPOLLIN` together
-/// with `EPOLLRDHUP` (the peer shut its write side; there may still be data to read first).
-pub fn is_read_closed(flags: EpollFlags) -> bool {
-    flags.contains(EpollFlags::EPOLLHUP)
-        || flags.contains(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP)
-}
-
-/// We can no longer write: `EPOLLHUP`, or `EPOLLOUT` together with `EPOLLERR`.
-pub fn is_write_closed(flags: EpollFlags) -> bool {
-    flags.contains(EpollFlags::EPOLLHUP)
-        || flags.contains(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR)
 }
 
 /// Flag names in a fixed order, as in strace: `["IN", "RDHUP"]`. Bits nix has no name for
@@ -87,13 +69,9 @@ mod tests {
     #[test]
     fn predicates_decode_kernel_combinations() {
         let in_rdhup = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
-        assert!(is_readable(in_rdhup) && is_read_closed(in_rdhup));
-        assert!(!is_read_closed(EpollFlags::EPOLLIN));
-        assert!(!is_read_closed(EpollFlags::EPOLLRDHUP));
-        assert!(is_read_closed(EpollFlags::EPOLLHUP) && is_write_closed(EpollFlags::EPOLLHUP));
+        assert!(is_readable(in_rdhup) && is_readable(EpollFlags::EPOLLPRI));
+        assert!(!is_readable(EpollFlags::EPOLLOUT | EpollFlags::EPOLLHUP));
         assert!(is_error(EpollFlags::EPOLLERR) && !is_error(EpollFlags::EPOLLIN));
-        assert!(is_writable(EpollFlags::EPOLLOUT));
-        assert!(is_write_closed(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR));
     }
 
     #[test]

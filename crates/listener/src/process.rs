@@ -33,6 +33,19 @@ pub fn fork_child(body: impl FnOnce() -> i32) -> nix::Result<Pid> {
     }
 }
 
+/// Ties a forked child's life to its parent's: asks for SIGKILL when the parent dies
+/// (`PR_SET_PDEATHSIG`, prctl(2)), then compares `getppid()` with `parent`, the pid the
+/// parent recorded before the fork. A parent that died between the fork and the `prctl`
+/// sends no signal (the child has already been reparented), so a mismatch means the parent
+/// is gone and the child leaves at once with `_exit(1)`. Call it first thing in the child.
+pub fn die_with_parent(parent: Pid) {
+    let armed = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_ok();
+    if !armed || nix::unistd::getppid() != parent {
+        // SAFETY: as in `fork_child`: the child must not run the parent's destructors.
+        unsafe { libc::_exit(1) }
+    }
+}
+
 /// The exit code a shell would show: the status for a normal exit, 128+signo for a child
 /// killed by a signal. `None` for statuses that are not terminations (stopped, continued).
 pub fn exit_code(status: WaitStatus) -> Option<i32> {
@@ -107,19 +120,10 @@ impl ChildSet {
         Ok(pid)
     }
 
-    /// Number of children not reaped yet.
-    pub fn len(&self) -> usize {
-        self.live.len()
-    }
-
-    /// True when every child has been reaped.
+    /// True when every child has been reaped (the tests' view).
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.live.is_empty()
-    }
-
-    /// The pids not reaped yet, with their labels.
-    pub fn iter(&self) -> impl Iterator<Item = (Pid, usize)> + '_ {
-        self.live.iter().map(|(pid, label)| (*pid, *label))
     }
 
     /// Forgets a child the caller reaped itself (e.g. via [`try_reap_any`]); returns its label.
@@ -185,6 +189,29 @@ mod tests {
             vec![(1, Some(7)), (2, Some(128 + 9)), (3, Some(101))]
         );
         assert!(set.is_empty());
+    }
+
+    #[test]
+    fn a_child_dies_with_its_parent_and_leaves_if_the_parent_is_already_gone() {
+        let _g = FORK_MTX.lock().unwrap_or_else(|e| e.into_inner());
+        let parent = nix::unistd::getpid();
+        let armed = fork_child(|| {
+            die_with_parent(parent);
+            match nix::sys::prctl::get_pdeathsig() {
+                Ok(Some(Signal::SIGKILL)) => 0,
+                _ => 3,
+            }
+        })
+        .unwrap();
+        // A recorded pid that is not the child's parent stands for a parent that died
+        // between the fork and the prctl.
+        let orphaned = fork_child(|| {
+            die_with_parent(Pid::from_raw(i32::MAX));
+            0
+        })
+        .unwrap();
+        let code = |pid| reap_within(pid, Duration::from_secs(5)).and_then(exit_code);
+        assert_eq!((code(armed), code(orphaned)), (Some(0), Some(1)));
     }
 
     #[test]

@@ -8,10 +8,11 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
-use listenlab_common::report::fork::{ForkEvent, ForkSummary};
+use listenlab_listener::forker::ForkEvent;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
+use util::report::ForkSummary;
 use util::{Running, gone, run_to_end};
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");

@@ -9,10 +9,10 @@ use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use listenlab_common::report::fork::ForkSummary;
 use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::Signal;
 use util::Running;
+use util::report::ForkSummary;
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
 
@@ -93,8 +93,11 @@ fn children_that_die_at_once_are_throttled_not_replaced_in_a_fork_storm() {
             wakeups_between as u64 <= s.counts.forks + 2,
             "{model:?}: {wakeups_between} wakeups; {s:?}"
         );
-        // Before the fix: thousands of forks a second.
-        assert!(s.counts.forks < 50, "{model:?}: {s:?}");
+        // Before the fix: thousands of forks a second. The throttle trips once more than
+        // 10 children died within 1 s, so the forks before it depend on how fast children
+        // start and die: 62 (44 at once) with both cores busy, hence a bound far from
+        // both that and the thousands.
+        assert!(s.counts.forks < 300, "{model:?}: {s:?}");
         assert!(s.counts.fork_throttles >= 1, "{model:?}: {s:?}");
         // Every child died at its accept, but the one forked at the retry may be stopped first.
         let ended = s.counts.children_died + s.counts.children_killed_at_exit;

@@ -7,10 +7,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use listenlab_common::report::fork::ForkSummary;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use util::Running;
+use util::report::ForkSummary;
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
 

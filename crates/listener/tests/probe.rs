@@ -5,7 +5,9 @@ mod probe_util;
 
 use std::sync::OnceLock;
 
-use probe_util::{Report, parse, remaining, report, run, spawn_with_progress, wait_output};
+use probe_util::{
+    Report, parse, processes_mentioning, remaining, report, run, spawn_with_progress, wait_output,
+};
 
 const FAMILIES: [&str; 3] = ["unix", "inet", "inet6"];
 
@@ -171,7 +173,7 @@ fn every_way_of_connecting_sees_the_same_edge_counts() {
 }
 
 #[test]
-fn expect_strict_edge_exits_1_and_still_prints_the_report() {
+fn issue_12_expect_strict_edge_exits_1_says_why_on_stderr_and_still_prints_the_report() {
     let out = run(&[
         "--only",
         "single",
@@ -190,6 +192,17 @@ fn expect_strict_edge_exits_1_and_still_prints_the_report() {
     );
     let r = parse(&out.stdout);
     assert!(r.differences > 0);
+    // issue 12: the exit code 1 is explained in one line on stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "epoll-socket-test: --expect strict-edge: {} of {} single-waiter cells differ",
+            r.differences,
+            r.single_waiter.len()
+        )) && stderr.contains("(edge)"),
+        "{stderr}"
+    );
     // Level-triggered cells match the reading, so the same check passes for them.
     let out = run(&[
         "--only",
@@ -200,6 +213,23 @@ fn expect_strict_edge_exits_1_and_still_prints_the_report() {
         "strict-edge",
     ]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn issue_12_inet_localhost_is_accepted_as_its_hint_suggests() {
+    let r = report(&[
+        "--only",
+        "single",
+        "--trigger",
+        "level",
+        "--inet",
+        "localhost:0",
+    ]);
+    assert!(!r.single_waiter.is_empty());
+    for cell in &r.single_waiter {
+        let addr: std::net::SocketAddr = cell.address.parse().unwrap();
+        assert!(addr.ip().is_loopback() && addr.port() != 0, "{cell:?}");
+    }
 }
 
 #[test]
@@ -401,6 +431,33 @@ fn the_accept_loop_accepts_every_connection_exactly_once() {
 }
 
 #[test]
+fn issue_12_accept_loop_reports_woken_and_accepting_waiters_apart() {
+    let r = waiters_run();
+    let nonzero = |counts: &[u64]| counts.iter().filter(|n| **n > 0).count() as u64;
+    for family in FAMILIES {
+        for mode in ["level", "exclusive"] {
+            let record = r.waiters(family, "accept_loop", mode);
+            assert_eq!(
+                record.woken,
+                nonzero(&record.wakeups_per_waiter),
+                "woken counts waiters that woke: {record:?}"
+            );
+            assert_eq!(
+                record.accepting,
+                Some(nonzero(&record.per_waiter)),
+                "{record:?}"
+            );
+            assert!(record.accepting <= Some(record.woken), "{record:?}");
+        }
+        let blocking = r.waiters(family, "blocking_accept", "accept");
+        assert_eq!(blocking.accepting, Some(blocking.woken), "{blocking:?}");
+        for (scenario, mode) in [("own_epoll", "level"), ("shared_epoll", "edge")] {
+            assert_eq!(r.waiters(family, scenario, mode).accepting, None);
+        }
+    }
+}
+
+#[test]
 fn unix_refuses_so_reuseport_while_tcp_spreads_connections_over_every_listener() {
     let r = waiters_run();
     let unix = r.waiters("unix", "reuseport", "listeners");
@@ -469,23 +526,6 @@ fn a_full_unix_backlog_refuses_with_eagain_and_tcp_leaves_the_handshake_pending(
     }
 }
 
-/// Processes whose command line mentions `marker` (forked children share the probe's).
-fn processes_mentioning(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmdline).contains(marker)
-        {
-            found.push(name);
-        }
-    }
-    found
-}
-
 #[test]
 fn sigint_among_forked_waiters_reaps_every_child() {
     let dir = tempfile::tempdir().unwrap();
@@ -517,4 +557,50 @@ fn sigint_among_forked_waiters_reaps_every_child() {
         Vec::<String>::new(),
         "no waiter outlives the probe"
     );
+}
+
+/// issue 12: the README's sample is a real run (bench/probe/readme-sample.sh), not one
+/// with rows collapsed into notes the tool never prints.
+#[test]
+fn issue_12_the_readme_sample_has_every_row_the_probe_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md next to the workspace");
+    let sample = readme
+        .split("### Sample (")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("a sample block after the sample heading");
+    assert!(
+        sample.starts_with("\nepoll-socket-test on Linux "),
+        "{sample}"
+    );
+    for family in ["unix  /", "inet  127.0.0.1:", "inet6  [::1]:"] {
+        let heading = format!("\n  {family}");
+        assert!(
+            sample.contains(&heading),
+            "no single-waiter table for {family}"
+        );
+    }
+    let waiter_rows = sample
+        .lines()
+        .filter(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() > 2
+                && FAMILIES.contains(&words[0])
+                && [
+                    "own_epoll",
+                    "shared_epoll",
+                    "accept_loop",
+                    "blocking_accept",
+                    "reuseport",
+                ]
+                .contains(&words[1])
+        })
+        .count();
+    assert_eq!(waiter_rows, 3 * 10, "every several-waiters row, per family");
+    assert!(
+        !sample.contains("\n  ("),
+        "no note in place of rows (wrapped verdicts are indented further)"
+    );
+    assert!(sample.contains("\nVerdicts\n"));
 }

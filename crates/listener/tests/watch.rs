@@ -4,21 +4,96 @@
 
 mod util;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use listenlab_common::Endpoint;
 use listenlab_common::testing::output_within;
-use listenlab_listener::socket::{ListenOptions, Listener};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use util::{WAIT, run_to_end};
 
 const BIN: &str = env!("CARGO_BIN_EXE_listen-watch");
 
-fn listener(endpoint: Endpoint, backlog: u32) -> Listener {
+/// A listener this test holds and never accepts on: a plain socket through nix, so that
+/// the backlog and `SO_REUSEPORT` can be chosen (std listens with 128). Closed on drop; a
+/// unix socket's file lives in the test's temp dir.
+struct Listener {
+    _fd: OwnedFd,
+    endpoint: Endpoint,
+}
+
+/// Listen options of a test listener.
+#[derive(Clone, Copy)]
+struct ListenOptions {
+    backlog: i32,
+    reuseport: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        Self {
+            backlog: 128,
+            reuseport: false,
+        }
+    }
+}
+
+impl Listener {
+    fn bind(endpoint: &Endpoint, opts: ListenOptions) -> nix::Result<Listener> {
+        use nix::sys::socket::{
+            AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, UnixAddr, bind,
+            getsockname, listen, setsockopt, socket, sockopt,
+        };
+        let family = match endpoint {
+            Endpoint::Inet(a) if a.is_ipv4() => AddressFamily::Inet,
+            Endpoint::Inet(_) => AddressFamily::Inet6,
+            Endpoint::Unix(_) => AddressFamily::Unix,
+        };
+        let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+        if opts.reuseport {
+            setsockopt(&fd, sockopt::ReusePort, &true)?;
+        }
+        match endpoint {
+            Endpoint::Inet(a) => bind(fd.as_raw_fd(), &SockaddrStorage::from(*a))?,
+            Endpoint::Unix(p) => bind(fd.as_raw_fd(), &UnixAddr::new(p)?)?,
+        }
+        listen(&fd, Backlog::new(opts.backlog)?)?;
+        let endpoint = match endpoint {
+            Endpoint::Inet(_) => {
+                let bound: SockaddrStorage = getsockname(fd.as_raw_fd())?;
+                let real = bound
+                    .as_sockaddr_in()
+                    .map(|a| std::net::SocketAddr::V4((*a).into()))
+                    .or_else(|| {
+                        bound
+                            .as_sockaddr_in6()
+                            .map(|a| std::net::SocketAddr::V6((*a).into()))
+                    })
+                    .expect("an inet address");
+                Endpoint::Inet(real)
+            }
+            Endpoint::Unix(p) => Endpoint::Unix(p.clone()),
+        };
+        Ok(Listener { _fd: fd, endpoint })
+    }
+
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// A blocking client connection to it.
+    fn connect(&self) -> std::io::Result<OwnedFd> {
+        Ok(match &self.endpoint {
+            Endpoint::Inet(a) => std::net::TcpStream::connect(a)?.into(),
+            Endpoint::Unix(p) => std::os::unix::net::UnixStream::connect(p)?.into(),
+        })
+    }
+}
+
+fn listener(endpoint: Endpoint, backlog: i32) -> Listener {
     Listener::bind(
         &endpoint,
         ListenOptions {
@@ -29,11 +104,11 @@ fn listener(endpoint: Endpoint, backlog: u32) -> Listener {
     .unwrap()
 }
 
-fn tcp(backlog: u32) -> Listener {
+fn tcp(backlog: i32) -> Listener {
     listener(Endpoint::Inet("127.0.0.1:0".parse().unwrap()), backlog)
 }
 
-fn unix(dir: &Path, backlog: u32) -> (Listener, PathBuf) {
+fn unix(dir: &Path, backlog: i32) -> (Listener, PathBuf) {
     let path = dir.join("w.sock");
     (listener(Endpoint::Unix(path.clone()), backlog), path)
 }
@@ -555,7 +630,6 @@ fn reuseport_listeners_on_one_port_are_both_sampled_and_never_gone() {
     let reuse = ListenOptions {
         backlog: 16,
         reuseport: true,
-        ..Default::default()
     };
     let a = Listener::bind(&Endpoint::Inet("127.0.0.1:0".parse().unwrap()), reuse).unwrap();
     let b = Listener::bind(a.endpoint(), reuse).unwrap();

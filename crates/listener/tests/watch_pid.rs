@@ -3,8 +3,6 @@
 
 mod util;
 
-use listenlab_common::Endpoint;
-use listenlab_listener::socket::{ListenOptions, Listener};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_listen-watch");
@@ -13,12 +11,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_listen-watch");
 fn pid_finds_both_listeners_of_a_process_with_two() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.sock");
-    let opts = ListenOptions::default();
-    let t = Listener::bind(&Endpoint::Inet("127.0.0.1:0".parse().unwrap()), opts).unwrap();
-    let _u = Listener::bind(&Endpoint::Unix(path.clone()), opts).unwrap();
-    let Endpoint::Inet(tcp) = t.endpoint() else {
-        unreachable!()
-    };
+    let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _u = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let tcp = t.local_addr().unwrap();
     let me = std::process::id().to_string();
     let out = util::run_to_end(BIN, &["--once", "--format", "json", "--pid", &me]);
     assert!(out.status.success(), "{out:?}");

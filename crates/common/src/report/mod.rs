@@ -4,8 +4,6 @@
 //! Every numeric field carries its unit in its name (`elapsed_ms`, `p99_us`) or in the
 //! name of the object that holds it (`connect_latency_us`). Field names are stable.
 
-pub mod connect;
-pub mod fork;
 pub mod probe;
 
 use serde::{Deserialize, Serialize};

@@ -81,9 +81,15 @@ pub struct WaitersRecord {
     pub waiters: u64,
     /// Connections made in the scenario.
     pub connections: u64,
-    /// Waiters that woke (`own_epoll`, `shared_epoll`), accepted at least one connection
-    /// (`accept_loop`, `blocking_accept`) or received one (`reuseport`).
+    /// Waiters that woke at least once: returned from `epoll_wait` (`own_epoll`,
+    /// `shared_epoll`, `accept_loop`) or from `accept()` (`blocking_accept`, where
+    /// returning means getting a connection). `reuseport`: listeners that received at
+    /// least one connection (nobody waits there).
     pub woken: u64,
+    /// Waiters that accepted at least one connection (`accept_loop`, `blocking_accept`);
+    /// `null` where nobody accepts (`own_epoll`, `shared_epoll`, `reuseport`). In
+    /// `accept_loop` it can be below `woken`: a woken waiter can find the queue empty.
+    pub accepting: Option<u64>,
     /// Per waiter, in fork order: 1 if it woke, else 0 (`own_epoll`, `shared_epoll`);
     /// connections accepted (`accept_loop`, `blocking_accept`); connections queued on
     /// that listener (`reuseport`).
@@ -104,9 +110,14 @@ pub struct WaitersRecord {
     /// Where each waiter was blocked just before the connect, from `/proc/<pid>/wchan`
     /// (e.g. `"ep_poll"`), in fork order; empty for `reuseport`.
     pub blocked_in: Vec<String>,
-    /// Why the scenario could not run (e.g. SO_REUSEPORT on a unix socket); `null` when
-    /// it ran.
+    /// Why the scenario could not run (e.g. SO_REUSEPORT on a unix socket) or could not be
+    /// observed (see `observed`); `null` when it ran.
     pub error: Option<String>,
+    /// False when the scenario could not be observed: a waiter or helper did not answer
+    /// within its bound (e.g. under heavy CPU contention), so the counts are empty and
+    /// `error` says what timed out. True otherwise, also when the kernel refused the
+    /// scenario (that refusal, in `error`, is itself the finding).
+    pub observed: bool,
 }
 
 /// The backlog overflow of one family: `backlog + 3` non-blocking connects, nobody

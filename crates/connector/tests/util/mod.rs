@@ -188,6 +188,7 @@ pub struct Report {
     pub source_addresses: u64,
     pub held_ms: u64,
     pub closed_by_peer: u64,
+    pub unwatched: u64,
     pub interrupted: bool,
 }
 

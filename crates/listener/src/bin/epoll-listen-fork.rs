@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use listenlab_common::cli;
-use listenlab_listener::forker::{self, cli::Cli};
+use listenlab_listener::forker::{self, Cli};
 
 fn main() -> ExitCode {
     match run() {
@@ -23,12 +23,12 @@ fn run() -> anyhow::Result<ExitCode> {
     let listener = match config.bind() {
         Ok(listener) => listener,
         // Another address fixes it: a usage error, exit 2 (the path is never deleted).
-        Err(err) if err.is_usage() => forker::cli::usage_error(err),
+        Err(err) if err.is_usage() => forker::usage_error(err),
         // The error names the step and the address itself ("listening on X"): no context
         // added here, or it would print twice.
         Err(err) => return Err(err.into()),
     };
-    let out = forker::output::Output::stdout().context("preparing stdout for the report")?;
+    let out = forker::Output::stdout().context("preparing stdout for the report")?;
     forker::run(&config, &listener, out)?;
     // Returning (not exiting) drops the listener, which removes our unix socket file.
     Ok(ExitCode::SUCCESS)

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<ExitCode> {
     let config = cli::parse::<Cli>().into_config();
     // Before any thread or child exists, so that all of them inherit the blocked mask.
-    let intr = Interrupt::install().context("blocking SIGINT and SIGTERM")?;
+    let intr = Interrupt::install().context("blocking SIGINT, SIGTERM and SIGHUP")?;
     let report = probe::run(&config, &intr)?;
     let text = match config.format {
         Format::Json => serde_json::to_string(&report)? + "\n",
@@ -36,10 +36,24 @@ fn run() -> anyhow::Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
-    let failed = config.expect == Some(Expect::StrictEdge) && report.differences > 0;
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    for r in report.waiters.iter().filter(|r| !r.observed) {
+        let why = r.error.as_deref().unwrap_or("no answer");
+        cli::stderr_line(format_args!(
+            "epoll-socket-test: {} {} {} not observed: {why}",
+            r.family, r.scenario, r.mode
+        ));
+    }
+    if config.expect == Some(Expect::StrictEdge) && report.differences > 0 {
+        // The report on stdout shows the cells; stderr says why the exit code is 1.
+        cli::stderr_line(format_args!(
+            "epoll-socket-test: --expect strict-edge: {} of {} single-waiter cells differ \
+             from the strict-edge reading ({}); the report marks them (* in text, differs \
+             in JSON)",
+            report.differences,
+            report.single_waiter.len(),
+            probe::verdict::differing_triggers(&report).join(", ")
+        ));
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }

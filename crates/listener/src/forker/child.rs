@@ -35,8 +35,8 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::socket::{MsgFlags, SockFlag, accept4, recv};
 use nix::unistd::{Pid, getppid};
 
+use super::RequestStarts;
 use super::scoreboard::{Slot, SlotState, Tickets};
-use super::{AcceptMode, RequestStarts};
 
 /// Exit code: served its connection(s) and left on its own (per-event: one connection;
 /// ondemand: `--max-requests` reached, or SIGQUIT after finishing a connection).
@@ -74,8 +74,6 @@ pub enum ChildLife {
 pub struct ChildSpec {
     /// Once or in a loop.
     pub life: ChildLife,
-    /// Blocking or non-blocking accept (the listener's `O_NONBLOCK`, shared by all).
-    pub accept: AcceptMode,
     /// How long to hold each connection (busy).
     pub sleep: Duration,
     /// Write [`GREETING`] right after accept.

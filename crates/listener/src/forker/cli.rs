@@ -10,7 +10,8 @@ use std::time::Duration;
 use clap::{ArgGroup, Parser, ValueEnum};
 use listenlab_common::{Endpoint, Format, HostPort, UnixPath, parse_duration};
 
-use super::{AcceptMode, Config, ModelKind, RequestStarts};
+use super::models::{self, ModelFlag, ModelKind};
+use super::{AcceptMode, Config, RequestStarts};
 use crate::poller::Trigger;
 
 /// Default `--process-idle-timeout` (PHP-FPM's `pm.process_idle_timeout` default).
@@ -128,32 +129,27 @@ impl Cli {
 
     /// The checks of [`Cli::into_config`], returning the message instead of exiting.
     pub fn validate(self) -> Result<Config, String> {
-        if self.model == ModelKind::PerEvent {
-            let ondemand_only = [
-                (
-                    "--process-idle-timeout",
-                    self.process_idle_timeout.is_some(),
-                ),
-                ("--max-requests", self.max_requests.is_some()),
-                ("--request-starts", self.request_starts.is_some()),
-            ];
-            if let Some((flag, _)) = ondemand_only.iter().find(|(_, given)| *given) {
-                return Err(format!(
-                    "{flag} applies to the ondemand model only; add --model ondemand or drop {flag}"
-                ));
-            }
-        }
+        let given: Vec<ModelFlag> = [
+            (
+                ModelFlag::ProcessIdleTimeout,
+                self.process_idle_timeout.is_some(),
+            ),
+            (ModelFlag::MaxRequests, self.max_requests.is_some()),
+            (ModelFlag::RequestStarts, self.request_starts.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect();
+        models::check_flags(self.model, &given)?;
         let endpoint = match (&self.unix, &self.inet) {
             (Some(path), None) => Endpoint::Unix(path.as_path().to_owned()),
             (None, Some(hp)) => Endpoint::Inet(resolve(hp)?),
             // clap's ArgGroup enforces exactly one; keep the message if that ever changes.
             _ => return Err("give exactly one of --unix PATH or --inet ADDR:PORT".to_owned()),
         };
-        let trigger = match (self.trigger, self.model) {
-            (Some(t), _) => t.into(),
-            (None, ModelKind::PerEvent) => Trigger::Level,
-            (None, ModelKind::Ondemand) => Trigger::Edge,
-        };
+        let trigger = self
+            .trigger
+            .map_or_else(|| self.model.default_trigger(), Trigger::from);
         Ok(Config {
             endpoint,
             trigger,

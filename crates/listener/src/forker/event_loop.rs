@@ -18,7 +18,6 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use listenlab_common::report::fork::ForkSummary;
 use nix::sys::epoll::EpollFlags;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::signal::Signal;
@@ -26,10 +25,13 @@ use nix::sys::signalfd::SignalFd;
 
 use super::Config;
 use super::child::ChildSpec;
-use super::model::{self, Model};
+use super::event::Event;
+use super::models::{self, Model};
 use super::observer::{Observer, RunInfo};
 use super::output::Output;
 use super::pool::{Pool, Spawn};
+use super::report::{ForkSummary, StopReason};
+use super::sample::{NetstatStart, QueueSampler};
 use crate::events;
 use crate::poller::{Poller, Trigger};
 use crate::queue::accept_queue;
@@ -134,6 +136,7 @@ pub fn run(config: &Config, listener: &Listener, out: Output) -> Result<ForkSumm
     let doorbell = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
         .map_err(sys("creating the doorbell eventfd"))?;
     let mut event_loop = EventLoop::new(config, listener, &signals, &doorbell, out, start)?;
+    event_loop.start()?;
     let reason = loop {
         if let Some(reason) = event_loop.turn()? {
             break reason;
@@ -152,6 +155,8 @@ struct EventLoop<'a> {
     pool: Pool<'a>,
     model: Box<dyn Model>,
     obs: Observer,
+    queue: QueueSampler,
+    netstat: NetstatStart,
     timers: Timers,
     /// False while a level-triggered listener is paused.
     armed: bool,
@@ -166,7 +171,7 @@ struct Turn {
     listener_ready: bool,
     child_signal: bool,
     pool_changed: bool,
-    stop: Option<String>,
+    stop: Option<StopReason>,
 }
 
 impl<'a> EventLoop<'a> {
@@ -178,10 +183,9 @@ impl<'a> EventLoop<'a> {
         out: Output,
         start: Instant,
     ) -> Result<Self, RunError> {
-        let model = model::build(config);
+        let model = models::build(config);
         let spec = ChildSpec {
             life: model.child_life(),
-            accept: config.accept,
             sleep: config.sleep,
             greet: config.greet,
             max_requests: config.max_requests,
@@ -194,20 +198,25 @@ impl<'a> EventLoop<'a> {
         let pool = Pool::new(spec, listener, doorbell, config.max_children, tickets)
             .map_err(sys("mapping the scoreboard"))?;
         let poller = Poller::new().map_err(sys("creating an epoll instance"))?;
-        poller
-            .add(listener, config.trigger.flags(), LISTENER)
-            .map_err(sys("adding the listener to epoll"))?;
+        if model.watches_listener() {
+            poller
+                .add(listener, config.trigger.flags(), LISTENER)
+                .map_err(sys("adding the listener to epoll"))?;
+        }
         poller
             .add(signals, EpollFlags::EPOLLIN, SIGNALS)
             .map_err(sys("adding the signalfd to epoll"))?;
         poller
             .add(doorbell, EpollFlags::EPOLLIN, DOORBELL)
             .map_err(sys("adding the doorbell to epoll"))?;
+        let netstat = NetstatStart::read();
         let mut obs = Observer::new(out, config.format, start);
         obs.listening(listener.endpoint())?;
         let tick_every = model.tick_every();
         let timers = Timers {
-            next_sample: None,
+            // Sampling starts at the first wakeup, or at once for a model that never
+            // watches the listener (its children accept from the start).
+            next_sample: (!model.watches_listener()).then_some(start),
             next_tick: tick_every.map(|every| start + every),
             tick_every,
             deadline: config.duration.map(|d| start + d),
@@ -222,14 +231,22 @@ impl<'a> EventLoop<'a> {
             pool,
             model,
             obs,
+            queue: QueueSampler::default(),
+            netstat,
             timers,
             armed: true,
             watching_output: false,
         })
     }
 
+    /// The model's start hook, once, before the first wait.
+    fn start(&mut self) -> Result<(), RunError> {
+        self.model.on_start(&mut self.pool, &mut self.obs)?;
+        self.flush_output()
+    }
+
     /// One turn of the loop. Returns why to stop, if it is time.
-    fn turn(&mut self) -> Result<Option<String>, RunError> {
+    fn turn(&mut self) -> Result<Option<StopReason>, RunError> {
         let mut turn = self.wait()?;
         if turn.child_signal {
             for exited in self.pool.reap(&mut self.obs)? {
@@ -255,10 +272,10 @@ impl<'a> EventLoop<'a> {
         let now = Instant::now();
         let accepted = self.obs.counts().accepted;
         if turn.stop.is_none() && self.timers.deadline.is_some_and(|d| now >= d) {
-            turn.stop = Some("duration".to_owned());
+            turn.stop = Some(StopReason::Duration);
         }
         if turn.stop.is_none() && self.config.exit_after.is_some_and(|n| accepted >= n) {
-            turn.stop = Some("exit-after".to_owned());
+            turn.stop = Some(StopReason::ExitAfter);
         }
         self.flush_output()?;
         Ok(turn.stop)
@@ -309,7 +326,9 @@ impl<'a> EventLoop<'a> {
                     for signal in drain(self.signals) {
                         match signal {
                             Signal::SIGCHLD => turn.child_signal = true,
-                            other => turn.stop = Some(other.as_str().to_owned()),
+                            Signal::SIGINT => turn.stop = Some(StopReason::Sigint),
+                            // SIGTERM, the only other signal the signalfd takes.
+                            _ => turn.stop = Some(StopReason::Sigterm),
                         }
                     }
                 }
@@ -329,7 +348,9 @@ impl<'a> EventLoop<'a> {
     /// The listener is ready: the model decides; a level-triggered listener that brought no
     /// fork is paused until the pool changes.
     fn on_wakeup(&mut self, ready: usize) -> Result<(), RunError> {
-        self.obs.wakeup(ready as u32)?;
+        self.obs.emit(Event::Wakeup {
+            ready: ready as u32,
+        })?;
         let spawn = self.model.on_wakeup(&mut self.pool, &mut self.obs)?;
         let now = Instant::now();
         self.timers.next_sample.get_or_insert(now);
@@ -350,6 +371,9 @@ impl<'a> EventLoop<'a> {
     }
 
     fn set_armed(&mut self, armed: bool) -> Result<(), RunError> {
+        if !self.model.watches_listener() {
+            return Ok(()); // never registered: nothing to pause or re-arm
+        }
         let flags = if armed {
             self.config.trigger.flags()
         } else {
@@ -373,7 +397,7 @@ impl<'a> EventLoop<'a> {
         }
         let timers = &mut self.timers;
         if timers.next_sample.is_some_and(|t| now >= t) {
-            let len = self.obs.sample_queue(self.listener)?;
+            let len = self.queue.sample(self.listener, &mut self.obs)?;
             let pending = len > 0 || self.pool.running() > 0;
             timers.next_sample = pending.then(|| now + QUEUE_SAMPLE_EVERY);
         }
@@ -393,21 +417,25 @@ impl<'a> EventLoop<'a> {
 
     /// Stops: no more listener events, a last queue sample, SIGTERM to the children, reap
     /// them all, write the summary.
-    fn finish(mut self, reason: String) -> Result<ForkSummary, RunError> {
+    fn finish(mut self, reason: StopReason) -> Result<ForkSummary, RunError> {
         let _ = self.poller.delete(self.listener);
         self.pool.scan(&mut self.obs)?;
-        let pending_at_exit = u64::from(self.obs.sample_queue(self.listener)?);
-        self.obs.stopping(&reason, self.pool.running())?;
+        let pending_at_exit = u64::from(self.queue.sample(self.listener, &mut self.obs)?);
+        self.obs.emit(Event::Stopping {
+            reason,
+            running: self.pool.running(),
+        })?;
         self.flush_output()?;
         self.pool.stop_all(&mut self.obs, GRACE)?;
         let info = RunInfo {
-            model: self.model.name(),
-            trigger: self.config.trigger.name(),
-            accept: self.config.accept.name(),
+            model: self.config.model,
+            trigger: self.config.trigger,
+            accept: self.config.accept,
             addr: self.listener.endpoint().to_string(),
             stop_reason: reason,
             pending_at_exit,
-            tcp: self.listener.family() != crate::socket::Family::Unix,
+            max_listen_queue: u64::from(self.queue.max_len()),
+            netstat: self.netstat.delta(self.listener),
             backlog_requested: self.config.backlog,
             // Observed, not computed: the kernel's cap (somaxconn) can change at any time.
             backlog_effective: accept_queue(self.listener).ok().map(|q| q.max),

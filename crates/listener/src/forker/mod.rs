@@ -1,28 +1,34 @@
 //! `epoll-listen-fork`: a forking-server simulator. One single-threaded parent listens,
-//! waits in one epoll loop ([`event_loop`]) on the listener, a signalfd and the children's
-//! doorbell, and lets a process-manager [`model::Model`] decide when to fork: [`per_event`]
-//! (the original tool) or [`ondemand`] (PHP-FPM's `pm = ondemand`). Children publish their
-//! state in a shared [`scoreboard`]; the [`observer`] reports every event and the summary.
+//! waits in one epoll loop (`event_loop`) on the listener, a signalfd and the children's
+//! doorbell, and lets a process-manager `models::Model` decide when to fork (one file per
+//! model in `models`). Children publish their state in a shared `scoreboard`; the pool,
+//! the models and the loop emit typed `event`s, which the `observer` counts
+//! (`counts`) and prints (`text`, or JSON: the `report` types).
 //!
-//! - [`cli`]: flags and their validation into a [`Config`];
-//! - [`child`]: what a child does, and its exit codes;
-//! - [`pool`]: forking, reaping and classifying children;
-//! - [`throttle`]: no fork storm when children keep dying;
-//! - [`output`]: event lines queued in front of stdout, never blocking the loop.
+//! - `cli`: flags and their validation into a [`Config`];
+//! - `child`: what a child does, and its exit codes;
+//! - `pool`: forking, reaping and classifying children;
+//! - `throttle`: no fork storm when children keep dying;
+//! - `sample`: the accept queue and netstat counters, read by the loop;
+//! - `output`: event lines queued in front of stdout, never blocking the loop.
 //!
-//! The counts and their accounting identities are `listenlab_common::report::fork::ForkCounts`.
+//! The modules are private (their docs: `cargo doc --document-private-items`); this file
+//! re-exports what the binary and the tests need.
 
-pub mod child;
-pub mod cli;
-pub mod event_loop;
-pub mod model;
-pub mod observer;
-pub mod ondemand;
-pub mod output;
-pub mod per_event;
-pub mod pool;
-pub mod scoreboard;
-pub mod throttle;
+mod child;
+mod cli;
+mod counts;
+mod event;
+mod event_loop;
+mod models;
+mod observer;
+mod output;
+mod pool;
+mod report;
+mod sample;
+mod scoreboard;
+mod text;
+mod throttle;
 
 use std::time::Duration;
 
@@ -31,19 +37,26 @@ use listenlab_common::{Endpoint, Format};
 use crate::poller::Trigger;
 use crate::socket::{ListenError, ListenOptions, Listener};
 
+pub use cli::{Cli, usage_error};
+pub use counts::ForkCounts;
 pub use event_loop::{RunError, run};
-
-/// The process-manager model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelKind {
-    /// One fork per epoll event; each child accepts one connection, sleeps, exits.
-    PerEvent,
-    /// PHP-FPM `pm = ondemand`: fork only when no child is idle; children live on.
-    Ondemand,
-}
+pub use models::ModelKind;
+pub use output::Output;
+pub use report::{ChildOutcome, ForkEvent, ForkSummary, IdleSignal, StopReason};
 
 /// How children accept.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum AcceptMode {
     /// Blocking `accept()` (the original tool): a child with nothing to take waits.
     #[default]
@@ -51,16 +64,6 @@ pub enum AcceptMode {
     /// `O_NONBLOCK` on the (shared) listener: a per-event child that finds nothing exits at
     /// once and is counted as empty.
     Nonblocking,
-}
-
-impl AcceptMode {
-    /// The name reports use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Blocking => "blocking",
-            Self::Nonblocking => "nonblocking",
-        }
-    }
 }
 
 /// When an accepted connection makes an ondemand child busy.

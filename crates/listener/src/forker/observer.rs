@@ -1,60 +1,52 @@
-//! The observer: turns everything the loop and the models do into event lines (text, or JSON
-//! lines with `--format json`) with milliseconds since start, counts each one in the
-//! [`ForkCounts`], samples the accept queue, reads the netstat counters at start and end, and
-//! writes the summary.
+//! The observer: turns each typed [`Event`] the loop, the pool and the models emit into an
+//! event line (text via [`super::text`], or JSON lines with `--format json`) with
+//! milliseconds since start, has [`ForkCounts::count`] count it, and writes the summary.
+//! It reads nothing from the kernel: the loop samples the queue and netstat ([`super::sample`]).
 //!
 //! Output is queued ([`Output`]) and flushed by the loop once per turn (and right after the
 //! readiness line), so a storm costs one write per turn, not one per line, and a stalled
 //! reader never blocks the loop.
 
-use std::io::{self, Write};
+use std::io;
 use std::time::{Duration, Instant};
 
-use listenlab_common::report::fork::{ChildEnd, ChildOutcome, ForkCounts, ForkEvent, ForkSummary};
 use listenlab_common::{Endpoint, Format, Listening};
 
+use super::AcceptMode;
+use super::counts::ForkCounts;
+use super::event::Event;
+use super::models::ModelKind;
 use super::output::{FINAL_FLUSH, Output};
+use super::report::{ChildOutcome, ForkEvent, ForkSummary, StopReason};
+use super::text;
 use crate::netstat::ListenCounters;
-use crate::queue::accept_queue;
-use crate::socket::Listener;
+use crate::poller::Trigger;
 
 /// PHP-FPM's warning, worded as `fpm_pctl_on_socket_accept` words it.
 pub fn max_children_message(max: u64) -> String {
     format!("server reached max_children setting ({max}), consider raising it")
 }
 
-/// A reaped child, as the pool describes it to the observer.
-#[derive(Debug, Clone, Copy)]
-pub struct Exited {
-    /// Child number.
-    pub child: u64,
-    /// Process id.
-    pub pid: i32,
-    /// Exit status as a shell shows it (128+signal for a signal).
-    pub status: i32,
-    /// Fork to reap.
-    pub lifetime: Duration,
-    /// Its counts and outcome.
-    pub end: ChildEnd,
-}
-
-/// What the summary needs besides the counts.
+/// What the summary needs besides the counts: the run's settings and what the loop read
+/// from the kernel.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
-    /// Model name.
-    pub model: &'static str,
-    /// Trigger name.
-    pub trigger: &'static str,
-    /// Accept mode name.
-    pub accept: &'static str,
+    /// The model.
+    pub model: ModelKind,
+    /// How the listener was registered.
+    pub trigger: Trigger,
+    /// The children's accept.
+    pub accept: AcceptMode,
     /// Bound address.
     pub addr: String,
     /// Why the run stopped.
-    pub stop_reason: String,
+    pub stop_reason: StopReason,
     /// Queue length at stop.
     pub pending_at_exit: u64,
-    /// A TCP listener (the netstat deltas apply), not a unix one.
-    pub tcp: bool,
+    /// Longest accept queue sampled.
+    pub max_listen_queue: u64,
+    /// Growth of the netstat counters over the run (TCP only; `None` when unreadable).
+    pub netstat: Option<ListenCounters>,
     /// The backlog asked of `listen(2)`.
     pub backlog_requested: u32,
     /// The backlog the kernel applies, as read back from it.
@@ -67,22 +59,16 @@ pub struct Observer {
     format: Format,
     start: Instant,
     counts: ForkCounts,
-    last_queue_len: Option<u32>,
-    max_queue_len: u32,
-    netstat_start: Option<ListenCounters>,
 }
 
 impl Observer {
-    /// An observer writing to `out`, timing from `start`. Reads the netstat counters now.
+    /// An observer writing to `out`, timing from `start`.
     pub fn new(out: Output, format: Format, start: Instant) -> Self {
         Self {
             out,
             format,
             start,
             counts: ForkCounts::default(),
-            last_queue_len: None,
-            max_queue_len: 0,
-            netstat_start: ListenCounters::read().ok(),
         }
     }
 
@@ -92,7 +78,7 @@ impl Observer {
     }
 
     /// Milliseconds since start, with microsecond resolution.
-    pub fn now_ms(&self) -> f64 {
+    fn now_ms(&self) -> f64 {
         ms(self.start.elapsed())
     }
 
@@ -115,199 +101,102 @@ impl Observer {
         &self.out
     }
 
-    fn emit(&mut self, event: ForkEvent) -> io::Result<()> {
+    /// Counts `event` and queues its line (two for a child that found nothing: `child_empty`
+    /// before its `child_exited`).
+    pub fn emit(&mut self, event: Event) -> io::Result<()> {
+        self.counts.count(&event);
+        let t_ms = self.now_ms();
+        let line = match event {
+            Event::Wakeup { ready } => ForkEvent::Wakeup { t_ms, ready },
+            Event::Forked(f) => ForkEvent::Fork {
+                t_ms,
+                child: f.child,
+                pid: f.pid,
+                running: f.running,
+            },
+            Event::RefusedFork { running } => ForkEvent::RefusedFork { t_ms, running },
+            Event::ForkFailed(error) => ForkEvent::ForkFailed {
+                t_ms,
+                error: error.to_string(),
+            },
+            Event::ForkThrottled(t) => ForkEvent::ForkThrottled {
+                t_ms,
+                died: t.died,
+                within_ms: ms(t.within),
+                backoff_ms: ms(t.backoff),
+            },
+            Event::Accepted(a) => ForkEvent::ChildAccepted {
+                t_ms,
+                child: a.child,
+                pid: a.pid,
+                accepted_at_ms: ms(a.accepted_at),
+                batch: a.batch,
+                child_accepted: a.child_accepted,
+                total_accepted: self.counts.accepted,
+            },
+            Event::Exited(e) => {
+                if e.end.outcome == ChildOutcome::Empty {
+                    self.write(&ForkEvent::ChildEmpty {
+                        t_ms,
+                        child: e.child,
+                        pid: e.pid,
+                    })?;
+                }
+                ForkEvent::ChildExited {
+                    t_ms,
+                    child: e.child,
+                    pid: e.pid,
+                    status: e.status,
+                    lifetime_ms: ms(e.lifetime),
+                    outcome: e.end.outcome,
+                    accepted: e.end.accepted,
+                }
+            }
+            Event::MaxChildren { max } => ForkEvent::MaxChildren {
+                t_ms,
+                max_children: max,
+                message: max_children_message(max),
+            },
+            Event::IdleKill(k) => ForkEvent::IdleKill {
+                t_ms,
+                child: k.child,
+                pid: k.pid,
+                idle_ms: ms(k.idle),
+                signal: k.signal,
+            },
+            Event::Queue { len, max } => ForkEvent::Queue { t_ms, len, max },
+            Event::Stopping { reason, running } => ForkEvent::Stopping {
+                t_ms,
+                reason,
+                running,
+            },
+        };
+        self.write(&line)
+    }
+
+    fn write(&mut self, event: &ForkEvent) -> io::Result<()> {
         let line = match self.format {
-            Format::Json => json_line(&event)?,
-            Format::Text => format!("{}\n", text_line(&event)).into_bytes(),
+            Format::Json => json_line(event)?,
+            Format::Text => format!("{}\n", text::line(event)).into_bytes(),
         };
         self.out.line(&line);
         Ok(())
     }
 
-    /// `epoll_wait` returned `ready` events, the listener among them.
-    pub fn wakeup(&mut self, ready: u32) -> io::Result<()> {
-        self.counts.wakeups += 1;
-        self.counts.events += 1;
-        self.emit(ForkEvent::Wakeup {
-            t_ms: self.now_ms(),
-            ready,
-        })
-    }
-
-    /// A child was forked; `running` counts it.
-    pub fn forked(
-        &mut self,
-        child: u64,
-        pid: i32,
-        running: u64,
-        replacement: bool,
-    ) -> io::Result<()> {
-        self.counts.forks += 1;
-        self.counts.children_replaced += u64::from(replacement);
-        self.counts.max_concurrent_children = self.counts.max_concurrent_children.max(running);
-        self.emit(ForkEvent::Fork {
-            t_ms: self.now_ms(),
-            child,
-            pid,
-            running,
-        })
-    }
-
-    /// An event came at the cap and no child was forked for it.
-    pub fn refused_fork(&mut self, running: u64) -> io::Result<()> {
-        self.counts.refused_forks += 1;
-        self.emit(ForkEvent::RefusedFork {
-            t_ms: self.now_ms(),
-            running,
-        })
-    }
-
-    /// `fork()` failed.
-    pub fn fork_failed(&mut self, error: nix::Error) -> io::Result<()> {
-        self.counts.fork_failures += 1;
-        self.emit(ForkEvent::ForkFailed {
-            t_ms: self.now_ms(),
-            error: error.to_string(),
-        })
-    }
-
-    /// `died` children within `within` throttled forking for `backoff`.
-    pub fn fork_throttled(
-        &mut self,
-        died: u64,
-        within: Duration,
-        backoff: Duration,
-    ) -> io::Result<()> {
-        self.counts.fork_throttles += 1;
-        self.emit(ForkEvent::ForkThrottled {
-            t_ms: self.now_ms(),
-            died,
-            within_ms: ms(within),
-            backoff_ms: ms(backoff),
-        })
-    }
-
-    /// A child's accept counter grew by `new` (to `child_accepted`): one line for the batch,
-    /// since the scoreboard keeps the time of the latest accept only.
-    pub fn accepted(
-        &mut self,
-        child: u64,
-        pid: i32,
-        accepted_at: Duration,
-        child_accepted: u64,
-        new: u64,
-    ) -> io::Result<()> {
-        self.counts.accepted += new;
-        self.emit(ForkEvent::ChildAccepted {
-            t_ms: self.now_ms(),
-            child,
-            pid,
-            accepted_at_ms: ms(accepted_at),
-            batch: new,
-            child_accepted,
-            total_accepted: self.counts.accepted,
-        })
-    }
-
-    /// A child was reaped.
-    pub fn exited(&mut self, exited: Exited) -> io::Result<()> {
-        self.counts.child_ended(exited.end);
-        let t_ms = self.now_ms();
-        if exited.end.outcome == ChildOutcome::Empty {
-            self.emit(ForkEvent::ChildEmpty {
-                t_ms,
-                child: exited.child,
-                pid: exited.pid,
-            })?;
-        }
-        self.emit(ForkEvent::ChildExited {
-            t_ms,
-            child: exited.child,
-            pid: exited.pid,
-            status: exited.status,
-            lifetime_ms: ms(exited.lifetime),
-            outcome: exited.end.outcome,
-            accepted: exited.end.accepted,
-        })
-    }
-
-    /// Ondemand reached `max` children (the caller logs it once until the next fork).
-    pub fn max_children(&mut self, max: u64) -> io::Result<()> {
-        self.counts.max_children_warnings += 1;
-        self.emit(ForkEvent::MaxChildren {
-            t_ms: self.now_ms(),
-            max_children: max,
-            message: max_children_message(max),
-        })
-    }
-
-    /// An idle child was told to exit with `signal` (SIGQUIT, or SIGKILL a tick later if still idle).
-    pub fn idle_kill(
-        &mut self,
-        child: u64,
-        pid: i32,
-        idle: Duration,
-        escalated: bool,
-    ) -> io::Result<()> {
-        if escalated {
-            self.counts.idle_kills_escalated += 1;
-        } else {
-            self.counts.idle_kills += 1;
-        }
-        self.emit(ForkEvent::IdleKill {
-            t_ms: self.now_ms(),
-            child,
-            pid,
-            idle_ms: ms(idle),
-            signal: if escalated { "SIGKILL" } else { "SIGQUIT" }.to_owned(),
-        })
-    }
-
-    /// Samples the accept queue; reports it when the length changed. Returns the length.
-    pub fn sample_queue(&mut self, listener: &Listener) -> io::Result<u32> {
-        let Ok(queue) = accept_queue(listener) else {
-            return Ok(0); // not every kernel offers sock_diag; the queue is then unknown
-        };
-        self.max_queue_len = self.max_queue_len.max(queue.len);
-        if self.last_queue_len != Some(queue.len) {
-            self.last_queue_len = Some(queue.len);
-            self.emit(ForkEvent::Queue {
-                t_ms: self.now_ms(),
-                len: queue.len,
-                max: queue.max,
-            })?;
-        }
-        Ok(queue.len)
-    }
-
-    /// The run is stopping.
-    pub fn stopping(&mut self, reason: &str, running: u64) -> io::Result<()> {
-        self.emit(ForkEvent::Stopping {
-            t_ms: self.now_ms(),
-            reason: reason.to_owned(),
-            running,
-        })
-    }
-
     /// Writes the summary (JSON line, or an aligned table) and returns it.
     pub fn summary(mut self, info: RunInfo) -> io::Result<ForkSummary> {
-        // TCP only: the counters say nothing about a unix listener (None when unreadable).
-        let netstat = match (self.netstat_start, ListenCounters::read().ok()) {
-            (Some(start), Some(end)) if info.tcp => Some(end.since(start)),
-            _ => None,
-        };
         let summary = ForkSummary {
-            model: info.model.to_owned(),
-            trigger: info.trigger.to_owned(),
-            accept: info.accept.to_owned(),
+            model: info.model,
+            trigger: info.trigger,
+            accept: info.accept,
             addr: info.addr,
             backlog_requested: info.backlog_requested,
             backlog_effective: info.backlog_effective,
             counts: self.counts,
-            max_listen_queue: u64::from(self.max_queue_len),
+            max_listen_queue: info.max_listen_queue,
             pending_at_exit: info.pending_at_exit,
-            listen_overflows_delta: netstat.map(|n| n.overflows),
-            listen_drops_delta: netstat.map(|n| n.drops),
+            listen_overflows_delta: info.netstat.map(|n| n.overflows),
+            listen_drops_delta: info.netstat.map(|n| n.drops),
             stop_reason: info.stop_reason,
             output_lines_dropped: self.out.dropped_lines(),
             elapsed_ms: self.now_ms(),
@@ -316,7 +205,7 @@ impl Observer {
             Format::Json => json_line(&summary)?,
             Format::Text => {
                 let mut table = Vec::new();
-                write_summary_table(&mut table, &summary)?;
+                text::summary_table(&mut table, &summary)?;
                 table
             }
         };
@@ -346,89 +235,16 @@ fn json_line(value: &impl serde::Serialize) -> io::Result<Vec<u8>> {
     Ok(line)
 }
 
+/// Milliseconds with microsecond resolution, as every `_ms` field shows them.
 fn ms(d: Duration) -> f64 {
     (d.as_nanos() / 1_000) as f64 / 1_000.0
-}
-
-/// One text line: time, event name, details.
-fn text_line(event: &ForkEvent) -> String {
-    let detail = match event {
-        ForkEvent::Wakeup { ready, .. } => {
-            format!("listener ready (epoll_wait returned {ready} events)")
-        }
-        ForkEvent::Fork {
-            child,
-            pid,
-            running,
-            ..
-        } => format!("child {child} pid {pid} (running {running})"),
-        ForkEvent::RefusedFork { running, .. } => {
-            format!("at --max-children, no fork (running {running})")
-        }
-        ForkEvent::ForkFailed { error, .. } => error.clone(),
-        ForkEvent::ForkThrottled {
-            died,
-            within_ms,
-            backoff_ms,
-            ..
-        } => {
-            format!("{died} children died within {within_ms:.0} ms: no fork for {backoff_ms:.0} ms")
-        }
-        ForkEvent::ChildAccepted {
-            child,
-            pid,
-            accepted_at_ms,
-            batch,
-            child_accepted,
-            total_accepted,
-            ..
-        } => format!(
-            "child {child} pid {pid} accepted {batch}, the last at {accepted_at_ms:.3} ms (its #{child_accepted}, #{total_accepted} in all)"
-        ),
-        ForkEvent::ChildEmpty { child, pid, .. } => {
-            format!("child {child} pid {pid} found nothing to accept")
-        }
-        ForkEvent::ChildExited {
-            child,
-            pid,
-            status,
-            lifetime_ms,
-            outcome,
-            accepted,
-            ..
-        } => format!(
-            "child {child} pid {pid} status {status} after {lifetime_ms:.3} ms: {} (accepted {accepted})",
-            outcome.name()
-        ),
-        ForkEvent::MaxChildren { message, .. } => message.clone(),
-        ForkEvent::IdleKill {
-            child,
-            pid,
-            idle_ms,
-            signal,
-            ..
-        } => format!("child {child} pid {pid} idle {idle_ms:.0} ms: {signal}"),
-        ForkEvent::Queue { len, max, .. } => format!("accept queue {len}/{max}"),
-        ForkEvent::Stopping {
-            reason, running, ..
-        } => format!("{reason}: stopping {running} children"),
-    };
-    format!("{:>10.3} ms  {:<14} {detail}", event.t_ms(), event.name())
-}
-
-fn write_summary_table(out: &mut impl Write, summary: &ForkSummary) -> io::Result<()> {
-    let fields = summary.fields();
-    let width = fields.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
-    writeln!(out, "summary")?;
-    for (name, shown) in fields {
-        writeln!(out, "  {name:<width$}  {shown}")?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forker::event::{Accepted, ChildEnd, Exited, Forked};
+    use std::io::Write;
     use std::sync::{Arc, Mutex};
 
     /// A `Write` the test can read back.
@@ -445,29 +261,6 @@ mod tests {
     }
 
     #[test]
-    fn text_lines_name_the_event_and_time() {
-        let line = text_line(&ForkEvent::Fork {
-            t_ms: 1.25,
-            child: 2,
-            pid: 7,
-            running: 2,
-        });
-        assert_eq!(
-            line,
-            "     1.250 ms  fork           child 2 pid 7 (running 2)"
-        );
-        let warn = text_line(&ForkEvent::MaxChildren {
-            t_ms: 0.0,
-            max_children: 3,
-            message: max_children_message(3),
-        });
-        assert!(
-            warn.contains("server reached max_children setting (3)"),
-            "{warn}"
-        );
-    }
-
-    #[test]
     fn the_text_summary_lists_every_field_in_json_order() {
         let buf = Shared::default();
         let obs = Observer::new(
@@ -477,13 +270,14 @@ mod tests {
         );
         let summary = obs
             .summary(RunInfo {
-                model: "ondemand",
-                trigger: "edge",
-                accept: "blocking",
+                model: ModelKind::Ondemand,
+                trigger: Trigger::Edge,
+                accept: AcceptMode::Blocking,
                 addr: "127.0.0.1:1".into(),
-                stop_reason: "duration".into(),
+                stop_reason: StopReason::Duration,
                 pending_at_exit: 2,
-                tcp: true,
+                max_listen_queue: 2,
+                netstat: Some(ListenCounters::default()),
                 backlog_requested: 128,
                 backlog_effective: Some(128),
             })
@@ -512,10 +306,23 @@ mod tests {
             Instant::now(),
         );
         obs.listening(&Endpoint::Unix("/tmp/x".into())).unwrap();
-        obs.wakeup(1).unwrap();
-        obs.forked(1, 10, 1, false).unwrap();
-        obs.accepted(1, 10, Duration::from_millis(1), 1, 1).unwrap();
-        obs.exited(Exited {
+        obs.emit(Event::Wakeup { ready: 1 }).unwrap();
+        obs.emit(Event::Forked(Forked {
+            child: 1,
+            pid: 10,
+            running: 1,
+            replacement: false,
+        }))
+        .unwrap();
+        obs.emit(Event::Accepted(Accepted {
+            child: 1,
+            pid: 10,
+            accepted_at: Duration::from_millis(1),
+            child_accepted: 1,
+            batch: 1,
+        }))
+        .unwrap();
+        obs.emit(Event::Exited(Exited {
             child: 1,
             pid: 10,
             status: 0,
@@ -527,18 +334,19 @@ mod tests {
                 first_byte_timeouts: 0,
                 interrupted: 0,
             },
-        })
+        }))
         .unwrap();
         assert_eq!(obs.counts().check(), Ok(()));
         let summary = obs
             .summary(RunInfo {
-                model: "per-event",
-                trigger: "edge",
-                accept: "blocking",
+                model: ModelKind::PerEvent,
+                trigger: Trigger::Edge,
+                accept: AcceptMode::Blocking,
                 addr: "/tmp/x".into(),
-                stop_reason: "SIGTERM".into(),
+                stop_reason: StopReason::Sigterm,
                 pending_at_exit: 0,
-                tcp: false,
+                max_listen_queue: 0,
+                netstat: None,
                 backlog_requested: 128,
                 backlog_effective: None,
             })

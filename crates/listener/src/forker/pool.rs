@@ -10,7 +10,6 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use listenlab_common::report::fork::{ChildEnd, ChildOutcome};
 use nix::sys::eventfd::EventFd;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -19,7 +18,9 @@ use nix::unistd::Pid;
 use super::child::{
     self, ChildSpec, EXIT_COMPLETED, EXIT_EMPTY, EXIT_STOPPED_BUSY, EXIT_STOPPED_IDLE,
 };
-use super::observer::{Exited, Observer};
+use super::event::{Accepted, ChildEnd, Event, Exited, Forked, IdleKilled, Throttled};
+use super::observer::Observer;
+use super::report::{ChildOutcome, IdleSignal};
 use super::scoreboard::{Scoreboard, SlotState, SlotView};
 use super::throttle::RestartThrottle;
 use crate::process::{ChildSet, exit_code, reap_within, try_reap_any};
@@ -67,8 +68,6 @@ pub struct IdleKill {
 /// A live child as a model sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct ChildView {
-    /// Child number.
-    pub number: u64,
     /// Process id.
     pub pid: Pid,
     /// When it was forked (PHP-FPM's `child->started`).
@@ -140,7 +139,6 @@ impl<'a> Pool<'a> {
     /// The live children with their scoreboard slots.
     pub fn children(&self) -> impl Iterator<Item = ChildView> + '_ {
         self.live.iter().map(|(pid, live)| ChildView {
-            number: live.number,
             pid: *pid,
             forked_at: live.forked_at,
             slot: self.scoreboard.slot(live.slot).view(),
@@ -197,39 +195,51 @@ impl<'a> Pool<'a> {
                         killed: false,
                     },
                 );
-                obs.forked(number, pid.as_raw(), self.running(), replacement)?;
+                obs.emit(Event::Forked(Forked {
+                    child: number,
+                    pid: pid.as_raw(),
+                    running: self.running(),
+                    replacement,
+                }))?;
                 Ok(Spawn::Forked)
             }
             Err(e) => {
                 self.scoreboard.release(index);
-                obs.fork_failed(e)?;
+                obs.emit(Event::ForkFailed(e))?;
                 Ok(Spawn::Failed)
             }
         }
     }
 
-    /// Sends SIGQUIT to an idle child (or SIGKILL when `escalate`) and remembers it.
+    /// Sends `signal` to a child idle for `idle` (SIGQUIT, or SIGKILL a tick later) and
+    /// remembers it.
     pub fn idle_kill(
         &mut self,
         pid: Pid,
         idle: Duration,
-        escalate: bool,
+        signal: IdleSignal,
         obs: &mut Observer,
     ) -> io::Result<()> {
         let Some(live) = self.live.get_mut(&pid) else {
             return Ok(());
         };
-        let signal = if escalate {
-            Signal::SIGKILL
-        } else {
-            Signal::SIGQUIT
-        };
-        let _ = kill(pid, signal);
+        let _ = kill(
+            pid,
+            match signal {
+                IdleSignal::Sigquit => Signal::SIGQUIT,
+                IdleSignal::Sigkill => Signal::SIGKILL,
+            },
+        );
         live.idle_kill = Some(IdleKill {
             sent_at: live.idle_kill.map_or_else(Instant::now, |k| k.sent_at),
-            escalated: escalate,
+            escalated: signal == IdleSignal::Sigkill,
         });
-        obs.idle_kill(live.number, pid.as_raw(), idle, escalate)
+        obs.emit(Event::IdleKill(IdleKilled {
+            child: live.number,
+            pid: pid.as_raw(),
+            idle,
+            signal,
+        }))
     }
 
     /// Reports accepts the children published since the last look.
@@ -293,12 +303,16 @@ impl<'a> Pool<'a> {
                 interrupted: view.interrupted + u64::from(view.holding),
             },
         };
-        obs.exited(exited)?;
+        obs.emit(Event::Exited(exited))?;
         if exited.end.outcome == ChildOutcome::Died
             && !self.stopping
             && let Some(burst) = self.throttle.died(Instant::now())
         {
-            obs.fork_throttled(burst.died, burst.within, burst.backoff)?;
+            obs.emit(Event::ForkThrottled(Throttled {
+                died: burst.died,
+                within: burst.within,
+                backoff: burst.backoff,
+            }))?;
         }
         Ok(Some(exited))
     }
@@ -356,13 +370,13 @@ fn report_accepts(
     if view.accepted > live.seen_accepted {
         let new = view.accepted - live.seen_accepted;
         live.seen_accepted = view.accepted;
-        obs.accepted(
-            live.number,
-            pid.as_raw(),
-            Duration::from_nanos(view.last_accept_ns),
-            view.accepted,
-            new,
-        )?;
+        obs.emit(Event::Accepted(Accepted {
+            child: live.number,
+            pid: pid.as_raw(),
+            accepted_at: Duration::from_nanos(view.last_accept_ns),
+            child_accepted: view.accepted,
+            batch: new,
+        }))?;
     }
     Ok(())
 }

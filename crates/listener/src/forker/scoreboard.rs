@@ -94,7 +94,8 @@ impl Tickets {
         }
     }
 
-    /// Tickets left.
+    /// Tickets left (the tests' view: the children only take and give back).
+    #[cfg(test)]
     pub fn remaining(&self) -> u64 {
         self.remaining.load(Ordering::SeqCst)
     }

@@ -21,7 +21,7 @@ use super::crew::{Crew, Report, Reporter, START_WITHIN};
 use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use super::settle;
-use super::waiters::{wait_once, waiters_listener, watch};
+use super::waiters::{blank_record, wait_once, waiters_listener, watch};
 use crate::poller::Trigger;
 use crate::socket::{ListenOptions, Listener};
 
@@ -79,12 +79,9 @@ pub fn accept_loop(
         tally.record(&report)?;
     }
     Ok(WaitersRecord {
-        family: listener.family().name().to_owned(),
-        scenario: "accept_loop".to_owned(),
-        mode: mode.name().to_owned(),
-        waiters: k as u64,
         connections: connections as u64,
-        woken: tally.accepted.iter().filter(|n| **n > 0).count() as u64,
+        woken: at_least_once(&tally.wakeups),
+        accepting: Some(at_least_once(&tally.accepted)),
         empty_wakeups_per_waiter: tally
             .wakeups
             .iter()
@@ -94,10 +91,8 @@ pub fn accept_loop(
         per_waiter: tally.accepted,
         wakeups_per_waiter: tally.wakeups,
         eagain_per_waiter: tally.eagain,
-        order: Vec::new(),
-        fifo: None,
         blocked_in,
-        error: None,
+        ..blank_record(listener.family(), "accept_loop", mode.name(), k)
     })
 }
 
@@ -224,20 +219,15 @@ pub fn blocking_accept(
     }
     let fifo = order.iter().enumerate().all(|(i, w)| *w as usize == i % k);
     Ok(WaitersRecord {
-        family: listener.family().name().to_owned(),
-        scenario: "blocking_accept".to_owned(),
-        mode: "accept".to_owned(),
-        waiters: k as u64,
         connections: connections as u64,
-        woken: accepted.iter().filter(|n| **n > 0).count() as u64,
+        // Returning from a blocking accept() is getting a connection.
+        woken: at_least_once(&accepted),
+        accepting: Some(at_least_once(&accepted)),
         per_waiter: accepted,
-        wakeups_per_waiter: Vec::new(),
-        empty_wakeups_per_waiter: Vec::new(),
-        eagain_per_waiter: Vec::new(),
         order,
         fifo: Some(fifo),
         blocked_in,
-        error: None,
+        ..blank_record(listener.family(), "blocking_accept", "accept", k)
     })
 }
 
@@ -253,6 +243,11 @@ fn blocking_waiter(listener: &Listener, report: &Reporter<'_>) -> i32 {
             }
         }
     }
+}
+
+/// How many of the per-waiter counts are not zero.
+fn at_least_once(counts: &[u64]) -> u64 {
+    counts.iter().filter(|n| **n > 0).count() as u64
 }
 
 fn connect(listener: &Listener) -> Result<std::os::fd::OwnedFd, ProbeError> {

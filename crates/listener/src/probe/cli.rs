@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 
 use clap::Parser;
-use listenlab_common::{Endpoint, Format, HostPort, UnixPath};
+use listenlab_common::{Endpoint, Format, HostPort, Pick, UnixPath};
 
 use super::{Config, ConnectFrom, Expect, Part, limits};
 use crate::poller::Trigger;
@@ -39,8 +39,9 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub unix: Option<UnixPath>,
 
-    /// Listen on this loopback address instead of an ephemeral port, e.g. 127.0.0.1:9000
-    /// or [::1]:9000 (port 0: the kernel picks one).
+    /// Listen on this loopback address instead of an ephemeral port, e.g. 127.0.0.1:9000,
+    /// [::1]:9000 or localhost:9000 (a name must resolve to loopback, its IPv4 address
+    /// preferred; port 0: the kernel picks one).
     #[arg(long, value_name = "ADDR:PORT", value_parser = HostPort::parse_listen)]
     pub inet: Option<HostPort>,
 
@@ -135,19 +136,24 @@ impl Cli {
     }
 }
 
-/// The `--inet` address as a socket address: an IP literal on loopback.
+/// The `--inet` address as a socket address: an IP literal on loopback, or a name (e.g.
+/// `localhost`) resolved by the one resolver, its first IPv4 address preferred as the
+/// other tools do, which must be loopback.
 fn inet_addr(hp: &HostPort) -> Result<SocketAddr, String> {
-    let addr = hp.socket_addr().ok_or_else(|| {
-        format!(
-            "invalid value '{hp}' for '--inet <ADDR:PORT>': give an IP address, \
-             e.g. 127.0.0.1:9000 or [::1]:9000"
-        )
-    })?;
+    const FORM: &str = "use 127.0.0.1:PORT, [::1]:PORT or localhost:PORT";
+    let bad = |why: String| format!("invalid value '{hp}' for '--inet <ADDR:PORT>': {why}");
+    let addr = hp
+        .resolve(Pick::PreferIpv4)
+        .map_err(|e| bad(format!("{e}; {FORM}")))?;
     if !addr.ip().is_loopback() {
-        return Err(format!(
-            "invalid value '{hp}' for '--inet <ADDR:PORT>': the probe listens on loopback \
-             only; use 127.0.0.1:PORT or [::1]:PORT"
-        ));
+        let resolved = if hp.socket_addr().is_some() {
+            String::new()
+        } else {
+            format!("'{}' resolves to {}, which is ", hp.host(), addr.ip())
+        };
+        return Err(bad(format!(
+            "{resolved}not loopback; the probe listens on loopback only; {FORM}"
+        )));
     }
     Ok(addr)
 }
@@ -231,10 +237,22 @@ mod tests {
             &["--family", "ipx"],
             &["--trigger", "sideways"],
             &["--inet", "10.1.2.3:80"],
-            &["--inet", "localhost:80"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
+        let err = parse(&["--inet", "10.1.2.3:80"]).unwrap_err();
+        assert!(
+            err.contains("not loopback") && err.contains("localhost:PORT"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn issue_12_inet_takes_localhost_as_the_hint_suggests() {
+        let cfg = parse(&["--inet", "localhost:0"]).unwrap();
+        let addr = cfg.inet.unwrap();
+        assert!(addr.ip().is_loopback() && addr.port() == 0, "{addr}");
+        assert_eq!(cfg.families, [Family::of(&Endpoint::Inet(addr))]);
     }
 
     #[test]

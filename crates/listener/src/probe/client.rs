@@ -21,7 +21,7 @@ use nix::sys::socket::{
 use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use super::ipc::{LineReader, LineWriter, channel};
-use crate::process::ChildSet;
+use crate::process::{ChildSet, die_with_parent};
 
 /// How long the probe waits for a helper to carry out one command.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
@@ -185,8 +185,10 @@ impl Clients {
                 .map_err(|e| ProbeError::io("starting the connector thread", e))?;
             Some(spawned)
         } else {
+            let parent = nix::unistd::getpid();
             child
                 .spawn(0, || {
+                    die_with_parent(parent);
                     cmd_tx.close_inherited();
                     serve(held, cmd_rx, &answer_tx)
                 })

@@ -4,7 +4,8 @@
 //! Each waiter sends `"<index> ready"` just before its blocking call; the probe then
 //! reads `/proc/<pid>/stat` until the waiter sleeps (see [`super::settle`]). After that,
 //! waiters send `"<index> <what> [detail]"` lines as things happen. Every child is killed
-//! and reaped when the crew drops ([`ChildSet`]).
+//! and reaped when the crew drops (`ChildSet`), and dies with the probe if the probe is
+//! killed outright (`die_with_parent`).
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use super::ipc::{LineReader, LineWriter, channel};
 use super::settle;
-use crate::process::ChildSet;
+use crate::process::{ChildSet, die_with_parent};
 
 /// How long a waiter may take to fork, set up and say `ready`, or to fall asleep.
 pub const START_WITHIN: Duration = Duration::from_secs(5);
@@ -84,9 +85,14 @@ impl Crew {
     pub fn spawn(&mut self, body: impl FnOnce(&Reporter<'_>) -> i32) -> Result<(), ProbeError> {
         let index = self.pids.len();
         let writer = &self.writer;
+        let parent = nix::unistd::getpid();
         let pid = self
             .children
-            .spawn(index, || body(&Reporter { index, writer }))
+            .spawn(index, || {
+                // A waiter outliving a killed probe would hold the listener (issue 12).
+                die_with_parent(parent);
+                body(&Reporter { index, writer })
+            })
             .map_err(|e| ProbeError::io("forking a waiter", e))?;
         self.pids.push(pid);
         Ok(())

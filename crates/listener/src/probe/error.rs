@@ -12,7 +12,7 @@ use crate::socket::ListenError;
 /// What stopped a probe run.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    /// SIGINT or SIGTERM arrived. Children were reaped and temp sockets removed on the way
+    /// SIGINT, SIGTERM or SIGHUP arrived. Children were reaped and temp sockets removed on the way
     /// out (the error unwinds normally, so every guard drops).
     #[error("interrupted by {}", .0.as_str())]
     Interrupted(Signal),
@@ -41,8 +41,15 @@ impl ProbeError {
         }
     }
 
-    /// The process exit code for this error: 130 for SIGINT (128 + signal number, as a
-    /// shell shows it), 2 for an address the user can fix, 1 otherwise.
+    /// True for a helper that did not answer within its bound: the scenario it belonged to
+    /// could not be observed, which the report records (a row with `observed: false`)
+    /// instead of ending the run. Interrupts, listener and system-call failures still end it.
+    pub fn leaves_unobserved(&self) -> bool {
+        matches!(self, Self::Helper(_))
+    }
+
+    /// The process exit code for this error: 128 + signal number for an interrupt, as a
+    /// shell shows it (130 SIGINT, 143 SIGTERM, 129 SIGHUP), 2 for an address the user can fix, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Interrupted(signal) => 128 + *signal as u8,
@@ -60,6 +67,7 @@ mod tests {
     fn interrupts_map_to_shell_exit_codes() {
         assert_eq!(ProbeError::Interrupted(Signal::SIGINT).exit_code(), 130);
         assert_eq!(ProbeError::Interrupted(Signal::SIGTERM).exit_code(), 143);
+        assert_eq!(ProbeError::Interrupted(Signal::SIGHUP).exit_code(), 129);
         assert_eq!(ProbeError::Helper("x".into()).exit_code(), 1);
         let usage = ListenError::AddrInUse("127.0.0.1:1".into());
         assert_eq!(ProbeError::from(usage).exit_code(), 2);

@@ -1,7 +1,7 @@
-//! Ctrl-C without losing cleanup: SIGINT and SIGTERM are blocked at start and read from a
-//! signalfd, which the probe checks between steps and inside every bounded wait. An
+//! Ctrl-C without losing cleanup: SIGINT, SIGTERM and SIGHUP (a closed terminal, an ssh
+//! session that drops) are blocked at start and read from a signalfd, which the probe checks between steps and inside every bounded wait. An
 //! interrupt becomes [`ProbeError::Interrupted`], which unwinds normally, so listeners
-//! remove their socket files and [`crate::process::ChildSet`] reaps every child.
+//! remove their socket files and `crate::process::ChildSet` reaps every child.
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
@@ -21,11 +21,15 @@ pub struct Interrupt {
 }
 
 impl Interrupt {
-    /// Blocks SIGINT and SIGTERM for this thread (call it before any thread or child
+    /// Blocks SIGINT, SIGTERM and SIGHUP for this thread (call it before any thread or child
     /// exists, so they inherit the mask) and watches them through a signalfd.
     pub fn install() -> nix::Result<Self> {
         Ok(Self {
-            fd: Some(signals::signal_fd(&[Signal::SIGINT, Signal::SIGTERM])?),
+            fd: Some(signals::signal_fd(&[
+                Signal::SIGINT,
+                Signal::SIGTERM,
+                Signal::SIGHUP,
+            ])?),
         })
     }
 
@@ -34,7 +38,7 @@ impl Interrupt {
         Self { fd: None }
     }
 
-    /// `Err(Interrupted)` if SIGINT or SIGTERM has arrived.
+    /// `Err(Interrupted)` if SIGINT, SIGTERM or SIGHUP has arrived.
     pub fn check(&self) -> Result<(), ProbeError> {
         match self
             .fd
@@ -47,7 +51,7 @@ impl Interrupt {
     }
 
     /// Waits up to `timeout` for `fd` to become readable (or hung up). `Ok(true)` when it
-    /// is, `Ok(false)` when the time ran out, `Err(Interrupted)` on SIGINT or SIGTERM.
+    /// is, `Ok(false)` when the time ran out, `Err(Interrupted)` on SIGINT, SIGTERM or SIGHUP.
     pub fn wait_readable(&self, fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, ProbeError> {
         self.poll(Some(fd), timeout)
     }

@@ -71,7 +71,7 @@ pub struct LineReader {
 
 impl LineReader {
     /// The next line, waiting up to `timeout`; `None` when the time ran out or every
-    /// writer has closed. SIGINT/SIGTERM (through `intr`) end the wait with an error.
+    /// writer has closed. SIGINT/SIGTERM/SIGHUP (through `intr`) end the wait with an error.
     pub fn recv(
         &mut self,
         timeout: Duration,

@@ -13,7 +13,7 @@
 //!
 //! Helpers: [`client`] (who connects), [`crew`] (forked waiters), [`ipc`] (line pipes
 //! to helpers), [`settle`] (bounded waits for kernel state), [`interrupt`]
-//! (SIGINT/SIGTERM via signalfd), [`limits`] (open-file headroom), [`error`]. Output:
+//! (SIGINT/SIGTERM/SIGHUP via signalfd), [`limits`] (open-file headroom), [`error`]. Output:
 //! [`render`] with [`table`], [`verdict`] and [`meaning`].
 
 pub mod accepting;
@@ -159,7 +159,7 @@ impl Progress {
         }
     }
 
-    /// The start of a scenario: stops here if SIGINT/SIGTERM arrived, else notes `what`.
+    /// The start of a scenario: stops here if SIGINT/SIGTERM/SIGHUP arrived, else notes `what`.
     pub fn start(self, what: impl std::fmt::Display, intr: &Interrupt) -> Result<(), ProbeError> {
         intr.check()?;
         self.note(what);
@@ -217,7 +217,9 @@ pub fn run(cfg: &Config, intr: &Interrupt) -> Result<ProbeReport, ProbeError> {
     Ok(report)
 }
 
-/// Every several-waiters scenario for one family, in report order.
+/// Every several-waiters scenario for one family, in report order. A scenario whose
+/// helpers time out becomes a row with `observed: false` and the reason in `error`; the
+/// others still run (issue 12: under CPU contention one timeout used to end the run).
 fn run_waiters(
     endpoint: &Endpoint,
     cfg: &Config,
@@ -227,20 +229,38 @@ fn run_waiters(
     let family = Family::of(endpoint);
     let k = cfg.waiters as usize;
     let mut records = Vec::new();
+    let mut run = |scenario: &str,
+                   mode: &str,
+                   body: &mut dyn FnMut() -> Result<WaitersRecord, ProbeError>|
+     -> Result<(), ProbeError> {
+        progress.start(format_args!("waiters: {family} {scenario} {mode}"), intr)?;
+        records.push(match body() {
+            Err(err) if err.leaves_unobserved() => WaitersRecord {
+                error: Some(err.to_string()),
+                observed: false,
+                ..waiters::blank_record(family, scenario, mode, k)
+            },
+            other => other?,
+        });
+        Ok(())
+    };
     for sharing in [waiters::Sharing::Own, waiters::Sharing::Shared] {
         for &mode in sharing.modes() {
-            let scenario = sharing.scenario();
-            progress.start(format_args!("waiters: {family} {scenario} {mode}"), intr)?;
-            records.push(waiters::wake_count(endpoint, sharing, mode, k, intr)?);
+            run(sharing.scenario(), mode.name(), &mut || {
+                waiters::wake_count(endpoint, sharing, mode, k, intr)
+            })?;
         }
     }
     for mode in accepting::ACCEPT_LOOP_MODES {
-        progress.start(format_args!("waiters: {family} accept_loop {mode}"), intr)?;
-        records.push(accepting::accept_loop(endpoint, mode, k, intr)?);
+        run("accept_loop", mode.name(), &mut || {
+            accepting::accept_loop(endpoint, mode, k, intr)
+        })?;
     }
-    progress.start(format_args!("waiters: {family} blocking_accept"), intr)?;
-    records.push(accepting::blocking_accept(endpoint, k, intr)?);
-    progress.start(format_args!("waiters: {family} reuseport"), intr)?;
-    records.push(reuseport::spread(endpoint, k, intr)?);
+    run("blocking_accept", "accept", &mut || {
+        accepting::blocking_accept(endpoint, k, intr)
+    })?;
+    run("reuseport", "listeners", &mut || {
+        reuseport::spread(endpoint, k, intr)
+    })?;
     Ok(records)
 }

@@ -129,8 +129,9 @@ fn waiters_section(records: &[WaitersRecord]) -> String {
     let mut out = format!(
         "\nSeveral waiters: {k} forked processes, each confirmed asleep before the connect.\n\
          own_epoll/shared_epoll: one connect, nobody accepts; woken = returned from epoll_wait.\n\
-         accept_loop: each woken waiter accepts until EAGAIN. blocking_accept: processes asleep\n\
-         in accept(), which one gets each connection. reuseport: {k} SO_REUSEPORT listeners.\n\n",
+         accept_loop: each woken waiter accepts until EAGAIN (woken and accepting waiters are\n\
+         counted apart). blocking_accept: processes asleep in accept(), which one gets each\n\
+         connection. reuseport: {k} SO_REUSEPORT listeners.\n\n",
     );
     let mut table = Table::new([
         "family",
@@ -160,13 +161,17 @@ fn waiters_section(records: &[WaitersRecord]) -> String {
 }
 
 fn waiters_details(r: &WaitersRecord) -> String {
-    if let Some(error) = &r.error {
-        return format!("error: {error}");
+    match &r.error {
+        Some(error) if !r.observed => return format!("not observed: {error}"),
+        Some(error) => return format!("error: {error}"),
+        None => {}
     }
     match r.scenario.as_str() {
         "accept_loop" => format!(
-            "{} connections; wakeups {}, of which empty {}",
+            "{} connections, accepted by {}/{}; wakeups {}, of which empty {}",
             r.connections,
+            r.accepting.unwrap_or(0),
+            r.waiters,
             join(&r.wakeups_per_waiter),
             join(&r.empty_wakeups_per_waiter)
         ),

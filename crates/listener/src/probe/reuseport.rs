@@ -11,6 +11,7 @@ use listenlab_common::report::probe::WaitersRecord;
 
 use super::error::ProbeError;
 use super::interrupt::Interrupt;
+use super::waiters::blank_record;
 use crate::queue::accept_queue;
 use crate::socket::{ListenError, ListenOptions, Listener};
 
@@ -29,22 +30,12 @@ pub fn spread(
     intr: &Interrupt,
 ) -> Result<WaitersRecord, ProbeError> {
     let connections = connections_for(k);
-    let mut record = WaitersRecord {
-        family: crate::socket::Family::of(endpoint).name().to_owned(),
-        scenario: "reuseport".to_owned(),
-        mode: "listeners".to_owned(),
-        waiters: k as u64,
-        connections: 0,
-        woken: 0,
-        per_waiter: Vec::new(),
-        wakeups_per_waiter: Vec::new(),
-        empty_wakeups_per_waiter: Vec::new(),
-        eagain_per_waiter: Vec::new(),
-        order: Vec::new(),
-        fifo: None,
-        blocked_in: Vec::new(),
-        error: None,
-    };
+    let mut record = blank_record(
+        crate::socket::Family::of(endpoint),
+        "reuseport",
+        "listeners",
+        k,
+    );
     let opts = ListenOptions {
         backlog: connections as u32,
         reuseport: true,

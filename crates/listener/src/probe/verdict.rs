@@ -11,7 +11,32 @@ pub fn lines(report: &ProbeReport) -> Vec<String> {
     let mut out = single(report);
     out.extend(waiters(&report.waiters));
     out.extend(overflow(report));
+    out.extend(unobserved(&report.waiters));
     out
+}
+
+/// Names the rows whose scenario could not be observed, so nobody reads their empty counts
+/// as a finding; nothing when every row was observed.
+fn unobserved(records: &[WaitersRecord]) -> Option<String> {
+    let rows: Vec<String> = records
+        .iter()
+        .filter(|r| !r.observed)
+        .map(|r| format!("{} {} {}", r.family, r.scenario, r.mode))
+        .collect();
+    (!rows.is_empty()).then(|| {
+        format!(
+            "not observed (a helper timed out, see the details): {}; every other row was \
+             observed",
+            rows.join(", ")
+        )
+    })
+}
+
+/// The trigger modes with at least one single-waiter cell that differs from the
+/// strict-edge reading, in report order.
+pub fn differing_triggers(report: &ProbeReport) -> Vec<&str> {
+    let differing: Vec<_> = report.single_waiter.iter().filter(|r| r.differs).collect();
+    distinct(&differing, |r| r.trigger.as_str())
 }
 
 /// `value (family, family), other (family)`: families grouped by equal values.
@@ -92,15 +117,21 @@ fn waiters(records: &[WaitersRecord]) -> Vec<String> {
 }
 
 fn waiters_value(r: &WaitersRecord) -> String {
-    if let Some(error) = &r.error {
-        return format!("not run: {error}");
+    match &r.error {
+        Some(error) if !r.observed => return format!("not observed: {error}"),
+        Some(error) => return format!("not run: {error}"),
+        None => {}
     }
     match r.scenario.as_str() {
         "accept_loop" => format!(
-            "{} connections took {} wakeups, {} of them empty",
+            "{} connections took {} wakeups, {} of them empty; {} of {} waiters woke, {} \
+             accepted",
             r.connections,
             r.wakeups_per_waiter.iter().sum::<u64>(),
-            r.empty_wakeups_per_waiter.iter().sum::<u64>()
+            r.empty_wakeups_per_waiter.iter().sum::<u64>(),
+            r.woken,
+            r.waiters,
+            r.accepting.unwrap_or(0)
         ),
         "blocking_accept" => match r.fifo {
             Some(true) => "first in, first out".to_owned(),
@@ -177,6 +208,31 @@ mod tests {
             "edge: 2 of 3 cells differ (unix): an event where the strict reading predicts \
              none after connect_2, connect_3"
         );
+    }
+
+    #[test]
+    fn rows_that_could_not_be_observed_are_named() {
+        use crate::probe::waiters::blank_record;
+        use crate::socket::Family;
+        let mut lost = blank_record(Family::Inet, "own_epoll", "edge", 4);
+        lost.error = Some("a waiter did not get ready within 5s".into());
+        lost.observed = false;
+        let mut r = report(Vec::new());
+        r.waiters = vec![blank_record(Family::Unix, "own_epoll", "edge", 4), lost];
+        let said = lines(&r);
+        assert!(
+            said[0].contains("not observed: a waiter did not get ready within 5s (inet)"),
+            "{said:?}"
+        );
+        assert!(
+            said.last()
+                .unwrap()
+                .contains("not observed (a helper timed out")
+                && said.last().unwrap().contains("inet own_epoll edge"),
+            "{said:?}"
+        );
+        r.waiters.pop();
+        assert!(!lines(&r).iter().any(|l| l.contains("timed out")));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::error::ProbeError;
 use super::interrupt::Interrupt;
 use crate::events;
 use crate::poller::Trigger;
-use crate::socket::{ListenOptions, Listener};
+use crate::socket::{Family, ListenOptions, Listener};
 
 /// How long the first waiter may take to report after the connect.
 pub const FIRST_WAKE_WITHIN: Duration = Duration::from_secs(2);
@@ -62,6 +62,29 @@ impl Sharing {
             ],
             Self::Shared => &[Trigger::Level, Trigger::Edge],
         }
+    }
+}
+
+/// A record of `k` waiters in `scenario`/`mode` with nothing counted yet: the base the
+/// scenarios fill in.
+pub fn blank_record(family: Family, scenario: &str, mode: &str, k: usize) -> WaitersRecord {
+    WaitersRecord {
+        family: family.name().to_owned(),
+        scenario: scenario.to_owned(),
+        mode: mode.to_owned(),
+        waiters: k as u64,
+        connections: 0,
+        woken: 0,
+        accepting: None,
+        per_waiter: Vec::new(),
+        wakeups_per_waiter: Vec::new(),
+        empty_wakeups_per_waiter: Vec::new(),
+        eagain_per_waiter: Vec::new(),
+        order: Vec::new(),
+        fifo: None,
+        blocked_in: Vec::new(),
+        error: None,
+        observed: true,
     }
 }
 
@@ -146,20 +169,11 @@ pub fn wake_count(
         .map_err(|e| ProbeError::io(format!("connecting to {}", listener.endpoint()), e))?;
     let woke = collect_wakeups(&mut crew, intr)?;
     Ok(WaitersRecord {
-        family: listener.family().name().to_owned(),
-        scenario: sharing.scenario().to_owned(),
-        mode: mode.name().to_owned(),
-        waiters: k as u64,
         connections: 1,
         woken: woke.iter().filter(|w| **w).count() as u64,
         per_waiter: woke.iter().map(|w| u64::from(*w)).collect(),
-        wakeups_per_waiter: Vec::new(),
-        empty_wakeups_per_waiter: Vec::new(),
-        eagain_per_waiter: Vec::new(),
-        order: Vec::new(),
-        fifo: None,
         blocked_in,
-        error: None,
+        ..blank_record(listener.family(), sharing.scenario(), mode.name(), k)
     })
 }
 

@@ -13,7 +13,6 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use listenlab_common::Format;
-use listenlab_common::report::connect::ConnectReport;
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::signal::Signal;
 use nix::sys::time::TimeSpec;
@@ -160,13 +159,13 @@ fn wait_until(sigfd: &impl AsFd, next: Instant) {
 }
 
 /// Moves the command's captured lines onto the timeline (`command` lines), keeping the
-/// last one that reads as socket-connect's report for the summary.
-fn take_output(c: &mut Wrapped, lines: &mut Vec<Line>, client: &mut Option<ConnectReport>) {
+/// last JSON object that is not an event line (socket-connect's report) for the summary.
+fn take_output(c: &mut Wrapped, lines: &mut Vec<Line>, client: &mut Option<serde_json::Value>) {
     for (ts, text) in c.captured() {
         let output = match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(value) => {
-                if let Ok(report) = serde_json::from_value::<ConnectReport>(value.clone()) {
-                    *client = Some(report);
+                if value.is_object() && value.get("event").is_none() {
+                    *client = Some(value.clone());
                 }
                 CommandOutput::Json(value)
             }

@@ -3,7 +3,7 @@
 //!
 //! - [`cli`]: flags and the validated [`Config`];
 //! - `targets`: what `--inet/--port/--unix/--pid` select, and the no-match message;
-//! - `sampler`: one sample (sock_diag through [`crate::diag`], owners, busy workers);
+//! - `sampler`: one sample (sock_diag through `crate::diag`, owners, busy workers);
 //! - `owners`: who holds a socket (`/proc/*/fd`); `workers`: busy or idle (wchan names
 //!   observed live);
 //! - `stats`: per-listener roll-ups; `live`: the sampling loop; `wrap`: the wrapped command;

@@ -6,8 +6,6 @@
 
 use serde::Serialize;
 
-use listenlab_common::report::connect::ConnectReport;
-
 use super::workers::IdlePlaces;
 use crate::netstat::ListenCounters;
 
@@ -181,10 +179,11 @@ pub struct Summary {
     pub idle_wchans: IdlePlaces,
     /// The wrapped command's exit code (128+signal if killed); `null` without a command.
     pub command_exit_code: Option<i32>,
-    /// The client's report when the wrapped command is socket-connect `--format json`
-    /// (its connect counts, errors and connect-latency percentiles, as it printed them);
-    /// `null` otherwise.
-    pub client: Option<ConnectReport>,
+    /// The wrapped command's report: the last JSON object it printed that is not an event
+    /// line (has no `event` field), verbatim. For socket-connect `--format json` that is its
+    /// report (connect counts, errors, `connect_latency_us` percentiles), owned and
+    /// documented by socket-connect; `null` when there is none.
+    pub client: Option<serde_json::Value>,
 }
 
 /// One listener over the whole run.

@@ -65,8 +65,15 @@ pub fn parse(stdout: &[u8]) -> Report {
 /// Starts the probe with `args` (which should include `--progress`), stdout and stderr
 /// piped; returns it with a channel of its stderr lines.
 pub fn spawn_with_progress(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = probe()
-        .args(args)
+    let mut cmd = probe();
+    cmd.args(args);
+    spawn_lines(cmd)
+}
+
+/// Starts `cmd` (a [`probe`] with its arguments) with stdout and stderr piped; returns it
+/// with a channel of its stderr lines.
+pub fn spawn_lines(mut cmd: Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -150,6 +157,7 @@ pub struct Waiters {
     pub waiters: u64,
     pub connections: u64,
     pub woken: u64,
+    pub accepting: Option<u64>,
     pub per_waiter: Vec<u64>,
     pub wakeups_per_waiter: Vec<u64>,
     pub empty_wakeups_per_waiter: Vec<u64>,
@@ -158,6 +166,7 @@ pub struct Waiters {
     pub fifo: Option<bool>,
     pub blocked_in: Vec<String>,
     pub error: Option<String>,
+    pub observed: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,4 +203,63 @@ pub struct Extra {
 pub struct Timed {
     pub at_ms: u64,
     pub flags: Vec<String>,
+}
+
+/// The state letter and parent pid of `pid`, from `/proc/<pid>/stat`; `None` once it is
+/// gone (reaped).
+pub fn state_and_parent(pid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain anything: fields follow the last ')'.
+    let mut rest = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let parent = rest.next()?.parse().ok()?;
+    Some((state, parent))
+}
+
+/// True while `pid` runs or sleeps (not gone, not a zombie waiting to be reaped).
+pub fn alive(pid: i32) -> bool {
+    matches!(state_and_parent(pid), Some((state, _)) if state != 'Z' && state != 'X')
+}
+
+/// The processes whose parent is `parent`, zombies (exited, not reaped yet) included.
+pub fn children_of(parent: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc is readable")
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| matches!(state_and_parent(pid), Some((_, p)) if p == parent))
+        .collect()
+}
+
+/// Processes whose command line mentions `marker` (forked children share the probe's);
+/// zombies have an empty command line and so never match.
+pub fn processes_mentioning(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(marker)
+        {
+            found.push(name);
+        }
+    }
+    found
+}
+
+/// Polls `done` every 5 ms until it holds or `within` has passed; whether it held. For
+/// states with no notification (a process gone, a socket closed), bounded.
+pub fn poll_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

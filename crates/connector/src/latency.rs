@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The longest latency a histogram tracks: one hour, in microseconds. Longer samples are
 /// recorded as one hour (a connect timeout is far shorter).
@@ -35,7 +35,7 @@ pub fn record(hist: &mut Histogram<u64>, latency: Duration) {
 
 /// Percentiles of a latency distribution. Every value is in microseconds (the report field
 /// that holds it says so, e.g. `connect_latency_us`); `count` is a number of samples.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct LatencySummary {
     /// Number of samples.
     pub count: u64,

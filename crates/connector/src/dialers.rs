@@ -1,5 +1,6 @@
-//! The connect phase: `concurrency` dial tasks share the N connects, each sending one
-//! [`DialOutcome`] per connect to the collector.
+//! The dial tasks of the connect phase: `concurrency` tasks share the N connects, each
+//! sending one [`DialOutcome`] per connect to the collector. (One connect is `dial.rs`;
+//! the whole run is `app.rs`.)
 //!
 //! The tasks take connect numbers from one atomic ticket counter rather than one task
 //! being spawned per connect: a free task takes the next number at once, so a connect

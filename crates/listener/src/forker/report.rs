@@ -1,12 +1,18 @@
 //! What `epoll-listen-fork` prints: one [`ForkEvent`] line per thing that happens (text, or
-//! JSON lines with `--format json`), after the [`crate::Listening`] readiness line, and a
-//! closing [`ForkSummary`].
+//! JSON lines with `--format json`), after the `listenlab_common::Listening` readiness
+//! line, and a closing [`ForkSummary`]. Typed with enums whose serde names are the JSON
+//! words, so no string mirrors an enum; [`label`] gives the same word to the text output.
 //!
 //! Times are milliseconds since the listener was bound (`t_ms`, with microsecond
 //! resolution). Children are numbered from 1 in fork order (`child`); `pid` is the OS
-//! process id. Counts are plain integers.
+//! process id. Counts are plain integers ([`super::counts::ForkCounts`]).
 
 use serde::{Deserialize, Serialize};
+
+use super::AcceptMode;
+use super::counts::ForkCounts;
+use super::models::ModelKind;
+use crate::poller::Trigger;
 
 /// How a child ended, as the parent classified it when it reaped it. Every forked child ends
 /// in exactly one of these, so their counts add up to `forks` in the summary.
@@ -29,23 +35,46 @@ pub enum ChildOutcome {
     Died,
 }
 
-impl ChildOutcome {
-    /// The snake_case name used in JSON and text.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Completed => "completed",
-            Self::Empty => "empty",
-            Self::IdleTimeout => "idle_timeout",
-            Self::KilledAtExit => "killed_at_exit",
-            Self::BusyAtExit => "busy_at_exit",
-            Self::Died => "died",
-        }
+/// The signal an idle kill sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum IdleSignal {
+    /// The first notice: finish and exit.
+    Sigquit,
+    /// One tick later, to a child still idle.
+    Sigkill,
+}
+
+/// Why the run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopReason {
+    /// Ctrl-C.
+    #[serde(rename = "SIGINT")]
+    Sigint,
+    /// `kill`.
+    #[serde(rename = "SIGTERM")]
+    Sigterm,
+    /// `--duration` elapsed.
+    #[serde(rename = "duration")]
+    Duration,
+    /// `--exit-after` connections were accepted.
+    #[serde(rename = "exit-after")]
+    ExitAfter,
+}
+
+/// The JSON word of a unit enum value (`"idle_timeout"` for [`ChildOutcome::IdleTimeout`]),
+/// for the text output, so text and JSON cannot name a value differently.
+pub fn label(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(word)) => word,
+        Ok(other) => other.to_string(),
+        Err(e) => format!("<{e}>"),
     }
 }
 
 /// One event line. JSON: `{"event":"fork","t_ms":1.234,"child":1,"pid":4242,"running":1}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ForkEvent {
     /// `epoll_wait` returned with the listener ready.
     Wakeup {
@@ -161,7 +190,7 @@ pub enum ForkEvent {
         /// Milliseconds the child had been idle.
         idle_ms: f64,
         /// `SIGQUIT` first; `SIGKILL` one tick later if it was still alive.
-        signal: String,
+        signal: IdleSignal,
     },
     /// The accept-queue length changed (sampled every 10 ms while anything is pending).
     Queue {
@@ -177,7 +206,7 @@ pub enum ForkEvent {
         /// Milliseconds since start.
         t_ms: f64,
         /// `SIGINT`, `SIGTERM`, `duration` or `exit-after`.
-        reason: String,
+        reason: StopReason,
         /// Children still running.
         running: u64,
     },
@@ -221,171 +250,16 @@ impl ForkEvent {
     }
 }
 
-/// The counts of a run. The observer updates them as it reports each event, so every line
-/// printed is counted once; the summary carries them (flattened into its JSON object).
-/// Accounting identities, checked by [`ForkCounts::check`] once every child is reaped:
-/// - `forks = children_completed + empty_children + idle_timeout_children +
-///   children_killed_at_exit + children_busy_at_exit + children_died`;
-/// - `accepted = served + first_byte_timeouts + interrupted_connections`: every accepted
-///   connection is counted once, by how it ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ForkCounts {
-    /// `epoll_wait` returns that reported the listener ready (one `wakeup` line each).
-    pub wakeups: u64,
-    /// Listener readiness events handled. Equal to `wakeups` by construction: the tool
-    /// registers one listener, once, and epoll reports a registered fd at most once per
-    /// `epoll_wait` (its readiness is merged into one event), so each wakeup brings exactly
-    /// one listener event. Kept as its own field because the original tool's summary names
-    /// both; a tool with several listeners would see them differ.
-    pub events: u64,
-    /// Children forked.
-    pub forks: u64,
-    /// Per-event: listener events at the `--max-children` cap, for which no child was forked.
-    pub refused_forks: u64,
-    /// `fork()` calls that failed (e.g. `EAGAIN`).
-    pub fork_failures: u64,
-    /// Times forking was throttled after a burst of children dying (`fork_throttled`).
-    pub fork_throttles: u64,
-    /// Connections accepted by children.
-    pub accepted: u64,
-    /// Accepted connections served to the end (`--sleep` elapsed, then closed).
-    pub served: u64,
-    /// Ondemand `--request-starts first-byte`: connections closed after 5 s without a byte.
-    pub first_byte_timeouts: u64,
-    /// Accepted connections whose child exited before serving them to the end (stopped or
-    /// died while holding one). Counted on their own, not derived: the child counts one
-    /// before it leaves on SIGTERM, and the parent counts one for a child that died (a
-    /// signal, a panic) while its scoreboard slot said it held a connection.
-    pub interrupted_connections: u64,
-    /// Children that exited on their own after serving (per-event: one connection; ondemand:
-    /// `--max-requests`).
-    pub children_completed: u64,
-    /// Children forked that found nothing to accept.
-    pub empty_children: u64,
-    /// Ondemand children that exited because of the idle timeout.
-    pub idle_timeout_children: u64,
-    /// Children still waiting for a connection when the run stopped (killed at exit).
-    pub children_killed_at_exit: u64,
-    /// Children serving a connection when the run stopped.
-    pub children_busy_at_exit: u64,
-    /// Children that ended otherwise (a signal we did not send, an error, a panic).
-    pub children_died: u64,
-    /// Ondemand: children forked at once to replace one that exited (PHP-FPM restarts every
-    /// child that exits, unless the idle timeout killed it).
-    pub children_replaced: u64,
-    /// Most children running at once.
-    pub max_concurrent_children: u64,
-    /// Ondemand: `server reached max_children setting` warnings (once until the next fork).
-    pub max_children_warnings: u64,
-    /// Ondemand: children told to exit by the idle timeout (SIGQUIT).
-    pub idle_kills: u64,
-    /// Ondemand: idle-killed children still idle one tick later, sent SIGKILL.
-    pub idle_kills_escalated: u64,
-}
-
-/// What a reaped child contributes to the counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChildEnd {
-    /// How it ended.
-    pub outcome: ChildOutcome,
-    /// Connections it accepted.
-    pub accepted: u64,
-    /// Connections it served to the end.
-    pub served: u64,
-    /// Connections it closed for want of a first byte.
-    pub first_byte_timeouts: u64,
-    /// Connections it held when it exited (stopped, or died while holding one).
-    pub interrupted: u64,
-}
-
-impl ForkCounts {
-    /// The counts as `(name, value)` pairs in declaration order, named as in JSON (for the
-    /// text summary table).
-    pub fn fields(&self) -> [(&'static str, u64); 21] {
-        [
-            ("wakeups", self.wakeups),
-            ("events", self.events),
-            ("forks", self.forks),
-            ("refused_forks", self.refused_forks),
-            ("fork_failures", self.fork_failures),
-            ("fork_throttles", self.fork_throttles),
-            ("accepted", self.accepted),
-            ("served", self.served),
-            ("first_byte_timeouts", self.first_byte_timeouts),
-            ("interrupted_connections", self.interrupted_connections),
-            ("children_completed", self.children_completed),
-            ("empty_children", self.empty_children),
-            ("idle_timeout_children", self.idle_timeout_children),
-            ("children_killed_at_exit", self.children_killed_at_exit),
-            ("children_busy_at_exit", self.children_busy_at_exit),
-            ("children_died", self.children_died),
-            ("children_replaced", self.children_replaced),
-            ("max_concurrent_children", self.max_concurrent_children),
-            ("max_children_warnings", self.max_children_warnings),
-            ("idle_kills", self.idle_kills),
-            ("idle_kills_escalated", self.idle_kills_escalated),
-        ]
-    }
-
-    /// Counts a reaped child. Its accepted connections were already counted one by one as
-    /// they were seen; here come its counts of how they ended, each kept on its own, so
-    /// [`ForkCounts::check`] compares independent numbers.
-    pub fn child_ended(&mut self, end: ChildEnd) {
-        let count = match end.outcome {
-            ChildOutcome::Completed => &mut self.children_completed,
-            ChildOutcome::Empty => &mut self.empty_children,
-            ChildOutcome::IdleTimeout => &mut self.idle_timeout_children,
-            ChildOutcome::KilledAtExit => &mut self.children_killed_at_exit,
-            ChildOutcome::BusyAtExit => &mut self.children_busy_at_exit,
-            ChildOutcome::Died => &mut self.children_died,
-        };
-        *count += 1;
-        self.served += end.served;
-        self.first_byte_timeouts += end.first_byte_timeouts;
-        self.interrupted_connections += end.interrupted;
-    }
-
-    /// Children reaped so far, over all outcomes.
-    pub fn children_ended(&self) -> u64 {
-        self.children_completed
-            + self.empty_children
-            + self.idle_timeout_children
-            + self.children_killed_at_exit
-            + self.children_busy_at_exit
-            + self.children_died
-    }
-
-    /// The accounting identities (see the type's docs), once every child has been reaped.
-    /// Returns the first one that fails.
-    pub fn check(&self) -> Result<(), String> {
-        if self.forks != self.children_ended() {
-            return Err(format!(
-                "forks {} != children ended {} ({self:?})",
-                self.forks,
-                self.children_ended()
-            ));
-        }
-        let ended = self.served + self.first_byte_timeouts + self.interrupted_connections;
-        if self.accepted != ended {
-            return Err(format!(
-                "accepted {} != served {} + first-byte timeouts {} + interrupted {}",
-                self.accepted, self.served, self.first_byte_timeouts, self.interrupted_connections
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// The last line: `{"event":"summary",...}`, with the [`ForkCounts`] as top-level fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename = "summary")]
 pub struct ForkSummary {
     /// `per-event` or `ondemand`.
-    pub model: String,
+    pub model: ModelKind,
     /// `level` or `edge`: how the listener was registered with epoll.
-    pub trigger: String,
+    pub trigger: Trigger,
     /// `blocking` or `nonblocking`: the children's accept.
-    pub accept: String,
+    pub accept: AcceptMode,
     /// The bound address.
     pub addr: String,
     /// The `--backlog` passed to `listen(2)`, in connections.
@@ -406,7 +280,7 @@ pub struct ForkSummary {
     /// Growth of `TcpExt: ListenDrops` over the run (system-wide; TCP only, `null` for unix).
     pub listen_drops_delta: Option<u64>,
     /// Why the run stopped: `SIGINT`, `SIGTERM`, `duration` or `exit-after`.
-    pub stop_reason: String,
+    pub stop_reason: StopReason,
     /// Event lines dropped because stdout was not read fast enough (the tool never blocks
     /// on its output); 0 when the reader kept up.
     pub output_lines_dropped: u64,
@@ -419,9 +293,9 @@ impl ForkSummary {
     /// the `event` tag: what the text summary table prints.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![
-            ("model", self.model.clone()),
-            ("trigger", self.trigger.clone()),
-            ("accept", self.accept.clone()),
+            ("model", label(&self.model)),
+            ("trigger", label(&self.trigger)),
+            ("accept", label(&self.accept)),
             ("addr", self.addr.clone()),
             ("backlog_requested", self.backlog_requested.to_string()),
             (
@@ -440,7 +314,7 @@ impl ForkSummary {
             ("pending_at_exit", self.pending_at_exit.to_string()),
             ("listen_overflows_delta", shown(self.listen_overflows_delta)),
             ("listen_drops_delta", shown(self.listen_drops_delta)),
-            ("stop_reason", self.stop_reason.clone()),
+            ("stop_reason", label(&self.stop_reason)),
             (
                 "output_lines_dropped",
                 self.output_lines_dropped.to_string(),
@@ -486,91 +360,37 @@ mod tests {
         };
         let json = serde_json::to_value(&exited).unwrap();
         assert_eq!(json["event"], "child_exited");
-        assert_eq!(json["outcome"], ChildOutcome::Died.name());
-    }
-
-    fn end(outcome: ChildOutcome, accepted: u64, served: u64, interrupted: u64) -> ChildEnd {
-        ChildEnd {
-            outcome,
-            accepted,
-            served,
-            first_byte_timeouts: 0,
-            interrupted,
-        }
+        assert_eq!(json["outcome"], label(&ChildOutcome::Died));
     }
 
     #[test]
-    fn per_event_counts_add_up_over_every_outcome() {
-        let mut t = ForkCounts::default();
-        // Six forks: two served, one empty, one blocked at exit, one busy at exit, one killed
-        // from outside before accepting.
-        let ends = [
-            end(ChildOutcome::Completed, 1, 1, 0),
-            end(ChildOutcome::Completed, 1, 1, 0),
-            end(ChildOutcome::Empty, 0, 0, 0),
-            end(ChildOutcome::KilledAtExit, 0, 0, 0),
-            end(ChildOutcome::BusyAtExit, 1, 0, 1),
-            end(ChildOutcome::Died, 0, 0, 0),
+    fn enums_are_the_words_the_json_always_had() {
+        let words = [
+            (label(&ModelKind::PerEvent), "per-event"),
+            (label(&ModelKind::Ondemand), "ondemand"),
+            (label(&Trigger::Level), "level"),
+            (label(&Trigger::Edge), "edge"),
+            (label(&AcceptMode::Blocking), "blocking"),
+            (label(&AcceptMode::Nonblocking), "nonblocking"),
+            (label(&StopReason::Sigint), "SIGINT"),
+            (label(&StopReason::Sigterm), "SIGTERM"),
+            (label(&StopReason::Duration), "duration"),
+            (label(&StopReason::ExitAfter), "exit-after"),
+            (label(&IdleSignal::Sigquit), "SIGQUIT"),
+            (label(&IdleSignal::Sigkill), "SIGKILL"),
+            (label(&ChildOutcome::IdleTimeout), "idle_timeout"),
+            (label(&ChildOutcome::KilledAtExit), "killed_at_exit"),
         ];
-        t.forks = ends.len() as u64;
-        t.accepted = 3; // counted one by one as seen
-        for e in ends {
-            t.child_ended(e);
+        for (got, want) in words {
+            assert_eq!(got, want);
         }
-        assert_eq!(t.check(), Ok(()));
-        assert_eq!((t.served, t.interrupted_connections), (2, 1));
-        let idle = t.empty_children + t.children_killed_at_exit + t.children_died;
-        assert_eq!(t.forks, t.accepted + idle);
     }
 
-    #[test]
-    fn ondemand_counts_add_up_with_first_byte_timeouts() {
-        let mut t = ForkCounts {
-            forks: 2,
-            accepted: 7,
-            ..ForkCounts::default()
-        };
-        t.child_ended(ChildEnd {
-            outcome: ChildOutcome::IdleTimeout,
-            accepted: 4,
-            served: 3,
-            first_byte_timeouts: 1,
-            interrupted: 0,
-        });
-        t.child_ended(end(ChildOutcome::BusyAtExit, 3, 2, 1));
-        assert_eq!(t.check(), Ok(()));
-        assert_eq!(t.interrupted_connections, 1);
-    }
-
-    #[test]
-    fn a_missing_child_or_connection_is_caught() {
-        let mut t = ForkCounts {
-            forks: 2,
-            accepted: 1,
-            ..ForkCounts::default()
-        };
-        t.child_ended(end(ChildOutcome::Completed, 1, 1, 0));
-        assert!(t.check().unwrap_err().contains("forks 2"));
-        t.child_ended(end(ChildOutcome::Empty, 0, 0, 0));
-        assert_eq!(t.check(), Ok(()));
-        t.accepted += 1;
-        assert!(t.check().unwrap_err().contains("accepted 2"));
-        // A connection whose end nobody counted is caught: interrupted is not derived.
-        let mut lost = ForkCounts {
-            forks: 1,
-            accepted: 1,
-            ..ForkCounts::default()
-        };
-        lost.child_ended(end(ChildOutcome::BusyAtExit, 1, 0, 0));
-        assert!(lost.check().unwrap_err().contains("interrupted 0"));
-    }
-
-    #[test]
-    fn summary_flattens_the_counts_and_round_trips() {
-        let summary = ForkSummary {
-            model: "ondemand".into(),
-            trigger: "edge".into(),
-            accept: "blocking".into(),
+    fn summary() -> ForkSummary {
+        ForkSummary {
+            model: ModelKind::Ondemand,
+            trigger: Trigger::Edge,
+            accept: AcceptMode::Blocking,
             addr: "127.0.0.1:1".into(),
             backlog_requested: 128,
             backlog_effective: Some(128),
@@ -582,13 +402,22 @@ mod tests {
             pending_at_exit: 3,
             listen_overflows_delta: None,
             listen_drops_delta: None,
-            stop_reason: "SIGTERM".into(),
+            stop_reason: StopReason::Sigterm,
             output_lines_dropped: 0,
             elapsed_ms: 1.5,
-        };
+        }
+    }
+
+    #[test]
+    fn summary_flattens_the_counts_and_round_trips() {
+        let summary = summary();
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["event"], "summary");
         assert_eq!(json["forks"], 3);
+        assert_eq!(
+            (&json["model"], &json["stop_reason"]),
+            (&"ondemand".into(), &"SIGTERM".into())
+        );
         assert!(json.get("counts").is_none());
         let back: ForkSummary = serde_json::from_value(json).unwrap();
         assert_eq!(back, summary);
@@ -597,9 +426,8 @@ mod tests {
     #[test]
     fn summary_fields_match_the_json_names_order_and_values() {
         let summary = ForkSummary {
-            model: "per-event".into(),
-            trigger: "level".into(),
-            accept: "blocking".into(),
+            model: ModelKind::PerEvent,
+            trigger: Trigger::Level,
             addr: "/tmp/s".into(),
             backlog_requested: 5000,
             backlog_effective: None,
@@ -612,9 +440,10 @@ mod tests {
             pending_at_exit: 22,
             listen_overflows_delta: Some(23),
             listen_drops_delta: Some(24),
-            stop_reason: "duration".into(),
+            stop_reason: StopReason::Duration,
             output_lines_dropped: 25,
             elapsed_ms: 1.25,
+            ..summary()
         };
         // serde_json's Map is sorted, so take the key order from the text itself.
         let json = serde_json::to_string(&summary).unwrap();
@@ -699,7 +528,7 @@ mod tests {
                 child: 1,
                 pid: 1,
                 idle_ms: 0.0,
-                signal: "SIGQUIT".into(),
+                signal: IdleSignal::Sigquit,
             },
             ForkEvent::Queue {
                 t_ms: 0.0,
@@ -708,7 +537,7 @@ mod tests {
             },
             ForkEvent::Stopping {
                 t_ms: 0.0,
-                reason: "SIGTERM".into(),
+                reason: StopReason::Sigterm,
                 running: 0,
             },
         ];

@@ -10,27 +10,26 @@
 
 use std::io;
 
-use super::child::ChildLife;
-use super::model::Model;
-use super::observer::Observer;
-use super::pool::{Pool, Spawn};
+use super::Model;
+use crate::forker::child::ChildLife;
+use crate::forker::event::Event;
+use crate::forker::observer::Observer;
+use crate::forker::pool::{Pool, Spawn};
 
 /// One child per event.
 #[derive(Debug, Default)]
 pub struct PerEvent;
 
 impl Model for PerEvent {
-    fn name(&self) -> &'static str {
-        "per-event"
-    }
-
     fn child_life(&self) -> ChildLife {
         ChildLife::OneConnection
     }
 
     fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn> {
         if pool.running() >= pool.max_children() {
-            obs.refused_fork(pool.running())?;
+            obs.emit(Event::RefusedFork {
+                running: pool.running(),
+            })?;
             return Ok(Spawn::Declined);
         }
         pool.fork(obs, false)

@@ -13,21 +13,19 @@
 //!   have started; we add a SIGKILL one tick later if it is still alive *and still idle*
 //!   (a child that took a connection meanwhile is left to finish it), so a stuck child
 //!   cannot outlive the run's accounting.
-//! - `fpm_children_bury`: every child that exits is replaced at once
-//!   (`fpm_children_make(wp, 1, 1, 0)`), unless it was idle-killed. That is how
-//!   `pm.max_requests` recycles children. Children that keep dying are not replaced for a
-//!   while ([`super::throttle`], after PHP-FPM's `emergency_restart_threshold`).
+//! - `fpm_children_bury`: every child that exits is replaced at once, unless it was
+//!   idle-killed: the shared rule of [`super::respawn`].
 
 use std::io;
 use std::time::Duration;
 
-use listenlab_common::report::fork::ChildOutcome;
-
-use super::child::ChildLife;
-use super::model::Model;
-use super::observer::{Exited, Observer};
-use super::pool::{Pool, Spawn};
-use super::scoreboard::SlotState;
+use super::{Model, respawn};
+use crate::forker::child::ChildLife;
+use crate::forker::event::{Event, Exited};
+use crate::forker::observer::Observer;
+use crate::forker::pool::{Pool, Spawn};
+use crate::forker::report::IdleSignal;
+use crate::forker::scoreboard::SlotState;
 
 /// How often the maintenance runs (`FPM_IDLE_SERVER_MAINTENANCE_HEARTBEAT`, 1 s).
 pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
@@ -50,10 +48,6 @@ impl Ondemand {
 }
 
 impl Model for Ondemand {
-    fn name(&self) -> &'static str {
-        "ondemand"
-    }
-
     fn child_life(&self) -> ChildLife {
         ChildLife::Loop
     }
@@ -61,7 +55,9 @@ impl Model for Ondemand {
     fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn> {
         if pool.running() >= pool.max_children() {
             if !self.warned_max_children {
-                obs.max_children(pool.max_children())?;
+                obs.emit(Event::MaxChildren {
+                    max: pool.max_children(),
+                })?;
                 self.warned_max_children = true;
             }
             return Ok(Spawn::Declined);
@@ -79,12 +75,7 @@ impl Model for Ondemand {
         obs: &mut Observer,
         exited: &Exited,
     ) -> io::Result<()> {
-        // A replacement that fails or is throttled is not retried as such: the next
-        // wakeup forks on demand (the loop re-arms the listener when the back-off ends).
-        if !pool.stopping() && exited.end.outcome != ChildOutcome::IdleTimeout {
-            pool.fork(obs, true)?;
-        }
-        Ok(())
+        respawn::respawn(pool, obs, exited)
     }
 
     fn tick_every(&self) -> Option<Duration> {
@@ -106,7 +97,7 @@ impl Model for Ondemand {
             .map(|c| (c.pid, pool.in_state_for(&c)))
             .collect();
         for (pid, idle) in stuck {
-            pool.idle_kill(pid, idle, true, obs)?;
+            pool.idle_kill(pid, idle, IdleSignal::Sigkill, obs)?;
         }
         // PHP-FPM's last_idle_child: the idle child started first.
         let oldest_idle = pool
@@ -118,7 +109,7 @@ impl Model for Ondemand {
         {
             let idle = pool.in_state_for(&child);
             if idle > self.idle_timeout {
-                pool.idle_kill(child.pid, idle, false, obs)?;
+                pool.idle_kill(child.pid, idle, IdleSignal::Sigquit, obs)?;
             }
         }
         Ok(())

@@ -1,0 +1,137 @@
+//! The typed events the pool, the models and the loop hand the observer: one struct per
+//! kind, with named fields and `Duration`s, so no call site passes same-type integers by
+//! position. [`super::counts`] counts them and the observer turns them into
+//! [`super::report::ForkEvent`] lines.
+
+use std::time::Duration;
+
+use super::report::{ChildOutcome, IdleSignal, StopReason};
+
+/// Something that happened in the run.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// `epoll_wait` returned `ready` events, the listener among them.
+    Wakeup {
+        /// Ready events this wait returned.
+        ready: u32,
+    },
+    /// A child was forked.
+    Forked(Forked),
+    /// An event came at the cap and no child was forked for it.
+    RefusedFork {
+        /// Children running.
+        running: u64,
+    },
+    /// `fork()` failed.
+    ForkFailed(nix::Error),
+    /// Children kept dying, so forking pauses.
+    ForkThrottled(Throttled),
+    /// A child's accept counter grew.
+    Accepted(Accepted),
+    /// A child was reaped.
+    Exited(Exited),
+    /// A model found `max` children running (logged once until the next fork).
+    MaxChildren {
+        /// The `--max-children` setting.
+        max: u64,
+    },
+    /// An idle child was told to exit.
+    IdleKill(IdleKilled),
+    /// The accept queue changed length.
+    Queue {
+        /// Connections waiting.
+        len: u32,
+        /// The effective backlog.
+        max: u32,
+    },
+    /// The run is stopping.
+    Stopping {
+        /// Why.
+        reason: StopReason,
+        /// Children still running.
+        running: u64,
+    },
+}
+
+/// A child was forked.
+#[derive(Debug, Clone, Copy)]
+pub struct Forked {
+    /// Child number.
+    pub child: u64,
+    /// Process id.
+    pub pid: i32,
+    /// Children running, this one included.
+    pub running: u64,
+    /// It replaces a child that exited.
+    pub replacement: bool,
+}
+
+/// Forking is throttled: `died` children within `within`, no fork for `backoff`.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttled {
+    /// Children that died within the window.
+    pub died: u64,
+    /// The window.
+    pub within: Duration,
+    /// How long forking stays off.
+    pub backoff: Duration,
+}
+
+/// A child's accept counter grew by `batch` (to `child_accepted`): one event for the batch,
+/// since the scoreboard keeps the time of the latest accept only.
+#[derive(Debug, Clone, Copy)]
+pub struct Accepted {
+    /// Child number.
+    pub child: u64,
+    /// Process id.
+    pub pid: i32,
+    /// When (since start) it accepted the latest of the batch.
+    pub accepted_at: Duration,
+    /// Its accept counter now.
+    pub child_accepted: u64,
+    /// How much the counter grew since the parent's previous look.
+    pub batch: u64,
+}
+
+/// A reaped child, as the pool describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Exited {
+    /// Child number.
+    pub child: u64,
+    /// Process id.
+    pub pid: i32,
+    /// Exit status as a shell shows it (128+signal for a signal).
+    pub status: i32,
+    /// Fork to reap.
+    pub lifetime: Duration,
+    /// Its counts and outcome.
+    pub end: ChildEnd,
+}
+
+/// What a reaped child contributes to the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildEnd {
+    /// How it ended.
+    pub outcome: ChildOutcome,
+    /// Connections it accepted.
+    pub accepted: u64,
+    /// Connections it served to the end.
+    pub served: u64,
+    /// Connections it closed for want of a first byte.
+    pub first_byte_timeouts: u64,
+    /// Connections it held when it exited (stopped, or died while holding one).
+    pub interrupted: u64,
+}
+
+/// An idle child was sent `signal` after `idle` in that state.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleKilled {
+    /// Child number.
+    pub child: u64,
+    /// Process id.
+    pub pid: i32,
+    /// How long it had been idle.
+    pub idle: Duration,
+    /// SIGQUIT, or SIGKILL a tick later if it was still idle.
+    pub signal: IdleSignal,
+}
