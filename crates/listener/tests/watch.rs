@@ -557,24 +557,33 @@ fn another_users_listener_shows_its_queue_but_not_its_owner() {
     use std::os::unix::process::CommandExt;
     let t = tcp(16);
     let _held = queue_up(&t, 2);
-    let nobody = |format: &str| {
+    let address = addr(&t);
+    let nobody = |args: &[&str]| {
         Command::new(BIN)
-            .args(["--once", "--format", format, "--inet", &addr(&t)])
+            .args(args)
             .uid(65534)
             .gid(65534)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
     };
+    let once = |format: &'static str| ["--once", "--format", format, "--inet", &address];
     // The binary must be reachable by nobody: a checkout under a private directory is not.
-    match nobody("json") {
+    match nobody(&once("json")) {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             eprintln!("{BIN} is not executable by nobody ({e}); skipped");
             return;
         }
         other => drop(output_within(other.unwrap(), WAIT)),
     }
-    let as_nobody = |format: &str| output_within(nobody(format).unwrap(), WAIT);
+    let as_nobody = |format: &'static str| output_within(nobody(&once(format)).unwrap(), WAIT);
+    // --pid of a process whose files nobody may read: said so, not guessed.
+    let me = std::process::id().to_string();
+    let out = output_within(nobody(&["--once", "--pid", &me]).unwrap(), WAIT);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let want = format!("--pid {me}: its open files are not visible without privileges");
+    assert!(stderr.contains(&want), "{stderr}");
     let report = json(&as_nobody("json"));
     let seen = by_address(&report["listeners"], &addr(&t));
     // sock_diag shows every user's listeners; /proc/<pid>/fd of ours is closed to nobody.

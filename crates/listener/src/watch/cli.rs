@@ -116,10 +116,20 @@ impl Cli {
         targets.extend(self.port.iter().map(|p| Target::Port(*p as u16)));
         targets.extend(self.unix.iter().map(|p| Target::Unix(p.clone())));
         for pid in &self.pid {
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                return Err(format!(
-                    "--pid {pid}: no such process; give the pid of a running process"
-                ));
+            match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    return Err(format!(
+                        "--pid {pid}: its open files are not visible without privileges; run \
+                         as its user or as root, or watch its listeners by --inet, --port or \
+                         --unix (queues are visible to every user)"
+                    ));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "--pid {pid}: no such process; give the pid of a running process"
+                    ));
+                }
             }
             targets.push(Target::Pid(*pid));
         }
