@@ -120,31 +120,6 @@ impl Diag {
         Ok(())
     }
 
-    /// The TCP listener bound to `addr` whose socket cookie is `cookie`, if it still
-    /// listens: one hash lookup in the kernel (`inet_diag_find_one_icsk()`), where a dump
-    /// walks the whole listening hash table.
-    pub fn tcp_listener(
-        &mut self,
-        addr: SocketAddr,
-        cookie: [u8; 8],
-    ) -> io::Result<Option<DiagListener>> {
-        let (family, mut socket_id) = match addr {
-            SocketAddr::V4(_) => (AF_INET, SocketId::new_v4()),
-            SocketAddr::V6(_) => (AF_INET6, SocketId::new_v6()),
-        };
-        socket_id.source_address = addr.ip();
-        socket_id.source_port = addr.port();
-        socket_id.cookie = cookie;
-        let request = tcp_request(family, socket_id);
-        let mut found = None;
-        let asked = self.exchange(request, NLM_F_REQUEST, |msg| {
-            if let SockDiagMessage::InetResponse(r) = msg {
-                found = Some(tcp_listener(&r));
-            }
-        });
-        gone_is_none(asked, found)
-    }
-
     /// Appends every unix stream/seqpacket listener on the machine to `out`.
     pub fn unix_listeners(&mut self, out: &mut Vec<DiagListener>) -> io::Result<()> {
         let request = unix_request(0, ShowFlags::NAME | ShowFlags::RQLEN, [0; 8]);
@@ -159,15 +134,14 @@ impl Diag {
 
     /// The unix listener with this socket inode, if there is one.
     pub fn unix_listener(&mut self, inode: u32) -> io::Result<Option<DiagListener>> {
-        // A cookie of all ones means "no cookie" (INET_DIAG_NOCOOKIE) for an exact lookup.
-        let request = unix_request(inode, ShowFlags::NAME | ShowFlags::RQLEN, [0xff; 8]);
-        let mut found = None;
-        let asked = self.exchange(request, NLM_F_REQUEST, |msg| {
-            if let SockDiagMessage::UnixResponse(r) = msg {
-                found = unix_listener(&r);
-            }
-        });
-        gone_is_none(asked, found)
+        let probe = DiagListener {
+            inode: u64::from(inode),
+            addr: ListenAddr::UnixUnnamed,
+            queue: 0,
+            backlog: 0,
+            cookie: [0xff; 8],
+        };
+        Ok(self.lookup(&[probe])?.pop().flatten())
     }
 
     /// True when some live unix socket (any state: listening, or only bound) is bound to
@@ -206,6 +180,35 @@ impl Diag {
         Ok(found)
     }
 
+    /// Looks up each of `known` on its own, in one batch: the requests go out in one
+    /// datagram (the kernel handles every message of it, `netlink_rcv_skb()`), then one
+    /// reply per request comes back. `None` for a listener that is gone (for TCP: or not
+    /// the one with that cookie).
+    pub fn lookup(&mut self, known: &[DiagListener]) -> io::Result<Vec<Option<DiagListener>>> {
+        let mut found = vec![None; known.len()];
+        for (chunk, out) in known
+            .chunks(LOOKUP_BATCH)
+            .zip(found.chunks_mut(LOOKUP_BATCH))
+        {
+            let requests = chunk.iter().map(|k| match k.addr {
+                ListenAddr::Tcp(addr) => tcp_exact(addr, k.cookie),
+                _ => unix_exact(k.inode as u32),
+            });
+            let first = self.send(requests, NLM_F_REQUEST)?;
+            self.receive(first, chunk.len(), false, |i, reply| {
+                out[i] = match reply {
+                    Ok(SockDiagMessage::InetResponse(r)) => Some(tcp_listener(&r)),
+                    Ok(SockDiagMessage::UnixResponse(r)) => unix_listener(&r),
+                    Ok(_) => None,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => None,
+                    Err(e) => return Err(e),
+                };
+                Ok(())
+            })?;
+        }
+        Ok(found)
+    }
+
     /// Sends `request` and hands each reply message to `each`: for a dump until
     /// `NLMSG_DONE`, otherwise the one reply. A netlink error becomes the `io::Error` of its
     /// errno (e.g. `ENOENT` for an exact lookup of a socket that is gone).
@@ -215,40 +218,75 @@ impl Diag {
         flags: u16,
         mut each: impl FnMut(SockDiagMessage),
     ) -> io::Result<()> {
-        self.seq = self.seq.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        header.sequence_number = self.seq;
-        let mut packet = NetlinkMessage::new(header, request.into());
-        packet.finalize();
-        let mut bytes = vec![0; packet.buffer_len()];
-        packet.serialize(&mut bytes);
+        let first = self.send([request], flags)?;
+        self.receive(first, 1, flags & NLM_F_DUMP != 0, |_, reply| {
+            each(reply?);
+            Ok(())
+        })
+    }
+
+    /// Sends `requests` in one datagram, numbered from the returned sequence number on.
+    fn send(
+        &mut self,
+        requests: impl IntoIterator<Item = SockDiagMessage>,
+        flags: u16,
+    ) -> io::Result<u32> {
+        let first = self.seq.wrapping_add(1);
+        let mut bytes = Vec::new();
+        for request in requests {
+            self.seq = self.seq.wrapping_add(1);
+            let mut header = NetlinkHeader::default();
+            header.flags = flags;
+            header.sequence_number = self.seq;
+            let mut packet = NetlinkMessage::new(header, request.into());
+            packet.finalize();
+            let at = bytes.len();
+            // Each message starts 4-byte aligned (NLMSG_ALIGN).
+            bytes.resize(at + packet.buffer_len().div_ceil(4) * 4, 0);
+            packet.serialize(&mut bytes[at..at + packet.buffer_len()]);
+        }
         self.sock.send(&bytes, 0)?;
-        let dump = flags & NLM_F_DUMP != 0;
-        loop {
+        Ok(first)
+    }
+
+    /// Reads the replies to the `count` requests numbered from `first`, handing each to
+    /// `each` with its request's index: a message, or the error the kernel answered
+    /// with. A dump (`count` 1) ends at `NLMSG_DONE`, a lookup at its one reply. An error
+    /// `each` returns ends the exchange.
+    fn receive(
+        &mut self,
+        first: u32,
+        count: usize,
+        dump: bool,
+        mut each: impl FnMut(usize, io::Result<SockDiagMessage>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut answered = 0;
+        while answered < count {
             let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
             let mut at = 0;
             while at < n {
                 let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&self.buf[at..n])
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
                 let len = msg.header.length as usize;
-                // Replies to an earlier request that timed out or was cut short are not ours.
-                let ours = msg.header.sequence_number == self.seq;
-                match msg.payload {
-                    NetlinkPayload::Done(_) if ours => return Ok(()),
-                    NetlinkPayload::Error(e) if ours => {
-                        return match e.code {
-                            Some(_) => Err(e.to_io()),
-                            None => Ok(()), // an ACK
-                        };
-                    }
-                    NetlinkPayload::InnerMessage(inner) if ours => {
-                        each(inner);
-                        if !dump {
-                            return Ok(());
+                // Replies to an earlier request that was cut short are not ours.
+                let index = msg.header.sequence_number.wrapping_sub(first) as usize;
+                if index < count {
+                    match msg.payload {
+                        NetlinkPayload::Done(_) => answered += 1,
+                        NetlinkPayload::Error(e) => {
+                            answered += 1;
+                            if e.code.is_some() {
+                                each(index, Err(e.to_io()))?;
+                            } // else an ACK
                         }
+                        NetlinkPayload::InnerMessage(inner) => {
+                            each(index, Ok(inner))?;
+                            if !dump {
+                                answered += 1;
+                            }
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
                 if len == 0 {
                     break;
@@ -256,7 +294,30 @@ impl Diag {
                 at += len.div_ceil(4) * 4; // NLMSG_ALIGN
             }
         }
+        Ok(())
     }
+}
+
+/// Most lookups sent in one datagram: their replies (about 100 bytes each) must fit in the
+/// socket's receive buffer while we read them.
+const LOOKUP_BATCH: usize = 64;
+
+/// An exact TCP lookup: the listener on `addr` with this socket cookie.
+fn tcp_exact(addr: SocketAddr, cookie: [u8; 8]) -> SockDiagMessage {
+    let (family, mut socket_id) = match addr {
+        SocketAddr::V4(_) => (AF_INET, SocketId::new_v4()),
+        SocketAddr::V6(_) => (AF_INET6, SocketId::new_v6()),
+    };
+    socket_id.source_address = addr.ip();
+    socket_id.source_port = addr.port();
+    socket_id.cookie = cookie;
+    tcp_request(family, socket_id)
+}
+
+/// An exact unix lookup by socket inode. A cookie of all ones means "no cookie"
+/// (INET_DIAG_NOCOOKIE).
+fn unix_exact(inode: u32) -> SockDiagMessage {
+    unix_request(inode, ShowFlags::NAME | ShowFlags::RQLEN, [0xff; 8])
 }
 
 /// An `inet_diag_req_v2` for TCP listeners of `family`: the kernel filters by state, so
@@ -269,19 +330,6 @@ fn tcp_request(family: u8, socket_id: SocketId) -> SockDiagMessage {
         states: inet::StateFlags::LISTEN,
         socket_id,
     })
-}
-
-/// The result of an exact lookup: the kernel answers `ENOENT` for a socket that is gone
-/// (or, for TCP, not the one with that cookie).
-fn gone_is_none(
-    asked: io::Result<()>,
-    found: Option<DiagListener>,
-) -> io::Result<Option<DiagListener>> {
-    match asked {
-        Ok(()) => Ok(found),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 fn tcp_listener(r: &inet::InetResponse) -> DiagListener {
@@ -395,19 +443,21 @@ mod tests {
     }
 
     #[test]
-    fn an_exact_tcp_lookup_finds_the_listener_until_it_closes() {
+    fn exact_lookups_find_each_listener_until_it_closes() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let mut diag = Diag::open().unwrap();
         let mut all = Vec::new();
         diag.tcp_listeners(&mut all).unwrap();
         let me = all.into_iter().find(|d| d.inode == inode_of(&l)).unwrap();
-        let addr = l.local_addr().unwrap();
-        assert_eq!(
-            diag.tcp_listener(addr, me.cookie).unwrap(),
-            Some(me.clone())
-        );
+        let dir = tempfile::tempdir().unwrap();
+        let u = std::os::unix::net::UnixListener::bind(dir.path().join("x.sock")).unwrap();
+        let unix = diag.unix_listener(inode_of(&u) as u32).unwrap().unwrap();
+        // One batch, answered per request, in order.
+        let both = [me.clone(), unix.clone()];
+        assert_eq!(diag.lookup(&both).unwrap(), vec![Some(me), Some(unix)]);
         drop(l);
-        assert_eq!(diag.tcp_listener(addr, me.cookie).unwrap(), None);
+        drop(u);
+        assert_eq!(diag.lookup(&both).unwrap(), vec![None, None]);
     }
 }

@@ -18,7 +18,7 @@ use super::owners::{self, OwnerMap};
 use super::report::{Family, ListenerView, Owner};
 use super::targets::Target;
 use super::workers::{IdlePlaces, TaskFiles, TaskNow, WorkerState};
-use crate::diag::{Diag, DiagListener, ListenAddr};
+use crate::diag::{Diag, DiagListener};
 
 /// How often the owners are looked up again: a `/proc` scan reads every fd of every
 /// process, far more than a sample, and servers fork workers on a scale of seconds.
@@ -130,20 +130,14 @@ impl Sampler {
         Ok(self.views(&selected))
     }
 
-    /// Each known listener looked up on its own; `None` if one is not found.
+    /// Each known listener looked up on its own (one batch); `None` if one is not found.
     fn lookup(&mut self) -> io::Result<Option<Vec<DiagListener>>> {
-        let mut found = Vec::with_capacity(self.known.len());
-        for k in &self.known {
-            let now = match k.addr {
-                ListenAddr::Tcp(addr) => self.diag.tcp_listener(addr, k.cookie)?,
-                _ => self.diag.unix_listener(k.inode as u32)?,
-            };
-            match now {
-                Some(l) if l.inode == k.inode => found.push(l),
-                _ => return Ok(None),
-            }
-        }
-        Ok(Some(found))
+        let found = self.diag.lookup(&self.known)?;
+        Ok(found
+            .into_iter()
+            .zip(&self.known)
+            .map(|(now, k)| now.filter(|l| l.inode == k.inode))
+            .collect())
     }
 
     /// The selected listeners of `all` (a dump), with owners and workers: the first
