@@ -672,3 +672,17 @@ fn reuseport_listeners_on_one_port_are_both_sampled_and_never_gone() {
     assert_eq!(queued, 4, "{summary:#}");
     drop(b);
 }
+
+#[test]
+fn a_server_asleep_in_epoll_wait_on_its_listener_is_idle() {
+    // per-event epoll-listen-fork with no connection: the master alone holds the listener
+    // (its own worker) and sleeps in epoll_wait with the listener in its epoll set.
+    let fork = util::Running::start(FORK, &["--format", "json", "--inet", "127.0.0.1:0"]);
+    let seen = once_until(&fork.addr, |l| l["idle"] == 1);
+    assert_eq!(
+        (seen["workers"].as_u64(), seen["idle"].as_u64()),
+        (Some(1), Some(1)),
+        "{seen:#}"
+    );
+    assert_eq!(seen["owners"][0]["pid"], fork.pid().as_raw(), "{seen:#}");
+}
