@@ -1,4 +1,4 @@
-//! Command-line plumbing the three binaries share: parsing with clap so that every usage
+//! Command-line plumbing the binaries share: parsing with clap so that every usage
 //! error is one line on stderr with exit code 2, and recognising a broken stdout pipe.
 //!
 //! clap's own rendering spans several lines (the error, a `Usage:` line, a tip); users

@@ -1,5 +1,5 @@
 //! The whole numbers users type for counts and sizes (`--count 500`, `--waiters 8`,
-//! `--backlog 128`): one clap value parser for the numeric flags of all three binaries.
+//! `--backlog 128`): one clap value parser for the numeric flags of every binary.
 //!
 //! clap's own integer parsers answer in their internal terms ("number would be zero for
 //! non-zero type", "number too large to fit in target type", `0 is not in 1..=64`), and

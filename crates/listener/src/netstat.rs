@@ -1,6 +1,8 @@
 //! Reads the kernel's listen-queue counters from `/proc/net/netstat` (the `TcpExt:` lines):
 //! `ListenOverflows` (a connection completed but the accept queue was full) and
-//! `ListenDrops` (any SYN or ACK dropped by a listener, overflows included).
+//! `ListenDrops` (any SYN or ACK dropped by a listener, overflows included), and the SYN
+//! cookie counters (`SyncookiesSent`: a SYN answered with a cookie because the SYN queue
+//! was full; `SyncookiesRecv` / `SyncookiesFailed`: cookie ACKs that checked / did not).
 //!
 //! They are system-wide and TCP-only: unix sockets have no such counter, and other
 //! traffic on the machine adds to them, so reports show deltas over a short window.
@@ -14,6 +16,12 @@ pub struct ListenCounters {
     pub overflows: u64,
     /// `TcpExt: ListenDrops`.
     pub drops: u64,
+    /// `TcpExt: SyncookiesSent`.
+    pub syncookies_sent: u64,
+    /// `TcpExt: SyncookiesRecv`.
+    pub syncookies_recv: u64,
+    /// `TcpExt: SyncookiesFailed`.
+    pub syncookies_failed: u64,
 }
 
 impl ListenCounters {
@@ -42,6 +50,9 @@ impl ListenCounters {
             match name {
                 "ListenOverflows" => counters.overflows = value,
                 "ListenDrops" => counters.drops = value,
+                "SyncookiesSent" => counters.syncookies_sent = value,
+                "SyncookiesRecv" => counters.syncookies_recv = value,
+                "SyncookiesFailed" => counters.syncookies_failed = value,
                 _ => {}
             }
         }
@@ -53,6 +64,11 @@ impl ListenCounters {
         Self {
             overflows: self.overflows.saturating_sub(earlier.overflows),
             drops: self.drops.saturating_sub(earlier.drops),
+            syncookies_sent: self.syncookies_sent.saturating_sub(earlier.syncookies_sent),
+            syncookies_recv: self.syncookies_recv.saturating_sub(earlier.syncookies_recv),
+            syncookies_failed: self
+                .syncookies_failed
+                .saturating_sub(earlier.syncookies_failed),
         }
     }
 }
@@ -71,18 +87,22 @@ mod tests {
             c,
             ListenCounters {
                 overflows: 7,
-                drops: 9
+                drops: 9,
+                syncookies_sent: 0,
+                ..Default::default()
             }
         );
         let later = ListenCounters {
             overflows: 10,
             drops: 9,
+            ..Default::default()
         };
         assert_eq!(
             later.since(c),
             ListenCounters {
                 overflows: 3,
-                drops: 0
+                drops: 0,
+                ..Default::default()
             }
         );
         assert!(ListenCounters::parse("IpExt: a\nIpExt: 1\n").is_err());

@@ -65,20 +65,26 @@ impl Running {
     /// As [`Running::start`], with `configure` applied to the command first (e.g. a
     /// `pre_exec` that lowers a resource limit).
     pub fn start_with(bin: &str, args: &[&str], configure: impl FnOnce(&mut Command)) -> Running {
+        let mut running = Self::spawn(bin, args, configure);
+        let first = running.next_line().expect("a listening line");
+        assert_eq!(first["event"], "listening", "first line: {first}");
+        running.addr = first["addr"].as_str().unwrap().to_owned();
+        running
+    }
+
+    /// Starts `bin` with `args` (after `configure`) without waiting for a readiness line,
+    /// for a binary whose first line is something else (listen-watch's `listener` line).
+    pub fn spawn(bin: &str, args: &[&str], configure: impl FnOnce(&mut Command)) -> Running {
         let mut child = spawn_with(bin, args, Stdio::piped(), configure);
         let lines = pump_lines(child.stdout.take().unwrap());
         let stderr = pump_lines(child.stderr.take().unwrap());
-        let mut running = Running {
+        Running {
             child: Some(child),
             lines,
             stderr,
             seen: Vec::new(),
             addr: String::new(),
-        };
-        let first = running.next_line().expect("a listening line");
-        assert_eq!(first["event"], "listening", "first line: {first}");
-        running.addr = first["addr"].as_str().unwrap().to_owned();
-        running
+        }
     }
 
     /// The process id.

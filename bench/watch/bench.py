@@ -1,0 +1,126 @@
+"""bench/watch: CPU of listen-watch at 1 kHz on 10 listeners vs one `ss -ltn` per sample.
+
+Usage: bench/watch/run.sh [--seconds 5] [--runs 3] [--listeners 10] [--interval 1ms]
+
+Holds 10 TCP listeners on 127.0.0.1 (never accepting, 3 connections queued on each), then
+for each run:
+  - listen-watch --port P (x10) --interval 1ms --duration S --format json: CPU time
+    (user+sys, from wait4's rusage) over wall time, and the samples it took (summary);
+  - a loop that runs `ss -ltn` back to back for S seconds (as fast as it can: it cannot
+    keep 1 kHz): CPU time of the ss processes plus the loop, and how many ran.
+Prints per-run figures and the medians: % of one core, CPU microseconds per sample, and
+for ss the % of one core that 1000 runs per second would take (CPU per run x 1000).
+Every loop is bounded by --seconds; only loopback sockets are used.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WATCH = os.path.join(ROOT, "target", "release", "listen-watch")
+
+
+def listeners(n, queued):
+    """n listeners on 127.0.0.1:0 that never accept, `queued` connections waiting on each."""
+    servers, clients = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        servers.append(s)
+        clients += [socket.create_connection(s.getsockname()) for _ in range(queued)]
+    return servers, clients
+
+
+def cpu(ru):
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_watch_rusage(ports, seconds, interval):
+    """listen-watch under fork/exec with wait4, so its own rusage is exact."""
+    args = [WATCH, "--interval", interval, "--duration", f"{seconds}s", "--format", "json"]
+    for p in ports:
+        args += ["--port", str(p)]
+    r, w = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(w, 1)
+        os.close(r)
+        os.execv(WATCH, args)
+    os.close(w)
+    chunks = []
+    while True:
+        b = os.read(r, 65536)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(r)
+    _, _status, ru = os.wait4(pid, 0)
+    wall = time.monotonic() - start
+    summary = json.loads(b"".join(chunks).decode().strip().splitlines()[-1])
+    assert summary["event"] == "summary", summary
+    assert len(summary["listeners"]) == len(ports), summary
+    return cpu(ru), wall, summary["samples"]
+
+
+def run_ss(seconds):
+    before = cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
+    start = time.monotonic()
+    runs = 0
+    while time.monotonic() - start < seconds:
+        subprocess.run(["ss", "-ltn"], stdout=subprocess.DEVNULL, check=True)
+        runs += 1
+    wall = time.monotonic() - start
+    used = cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - before
+    return used, wall, runs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--listeners", type=int, default=10)
+    ap.add_argument("--interval", default="1ms", help="listen-watch --interval")
+    a = ap.parse_args()
+    servers, clients = listeners(a.listeners, 3)
+    ports = [s.getsockname()[1] for s in servers]
+    cpu_model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    print(f"# machine: {platform.system()} {platform.release()} {platform.machine()}, {os.cpu_count()} CPUs, {cpu_model}")
+    print(f"# date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}  listeners={len(ports)} seconds={a.seconds} runs={a.runs}")
+    print(f"# listen-watch: {WATCH} --interval {a.interval} --duration {a.seconds}s --format json --port P x{len(ports)}")
+    print("# ss: `ss -ltn` back to back for the same time")
+    w_pct, w_us, s_pct, s_us, s_rate = [], [], [], [], []
+    for i in range(a.runs):
+        used, wall, samples = run_watch_rusage(ports, a.seconds, a.interval)
+        w_pct.append(100 * used / wall)
+        w_us.append(1e6 * used / samples)
+        print(f"run {i + 1}: listen-watch {samples} samples in {wall:.2f} s ({samples / wall:.0f}/s), "
+              f"CPU {used:.3f} s = {w_pct[-1]:.2f}% of one core, {w_us[-1]:.1f} us/sample")
+        used, wall, runs = run_ss(a.seconds)
+        s_pct.append(100 * used / wall)
+        s_us.append(1e6 * used / runs)
+        s_rate.append(runs / wall)
+        print(f"run {i + 1}: ss -ltn {runs} runs in {wall:.2f} s ({s_rate[-1]:.0f}/s), "
+              f"CPU {used:.3f} s = {s_pct[-1]:.1f}% of one core, {s_us[-1]:.0f} us/run")
+    med = statistics.median
+    print(f"median listen-watch: {med(w_pct):.2f}% of one core at --interval {a.interval}, {med(w_us):.1f} us CPU per sample")
+    print(f"median ss -ltn: {med(s_us):.0f} us CPU per run, at most {med(s_rate):.0f} runs/s; "
+          f"1000 runs/s would need {med(s_us) / 10:.0f}% of one core")
+    print(f"ratio: one ss -ltn costs {med(s_us) / med(w_us):.0f}x one listen-watch sample")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,463 @@
+//! The kernel's `sock_diag` netlink interface (sock_diag(7)), through the rust-netlink
+//! crates (`netlink-packet-sock-diag` for the messages, `netlink-sys` for the socket): the
+//! one place that asks the kernel about sockets we do not hold.
+//!
+//! - TCP listeners (`inet_diag`, IPv4 and IPv6): for a socket in `LISTEN`, `idiag_rqueue` is
+//!   the accept-queue length (`sk_ack_backlog`) and `idiag_wqueue` the effective backlog
+//!   (`sk_max_ack_backlog`); see `inet_sk_diag_fill()` in net/ipv4/inet_diag.c. This is what
+//!   `ss -ltn` prints as Recv-Q / Send-Q.
+//! - Unix listeners (`unix_diag`): `UDIAG_SHOW_RQLEN` gives `UNIX_DIAG_RQLEN`, which for a
+//!   listener carries the queue length and the backlog (`sk_diag_show_rqlen()` in
+//!   net/unix/diag.c), `UDIAG_SHOW_NAME` the bound path, `UDIAG_SHOW_VFS` the bound file's
+//!   inode and device.
+//!
+//! Used by [`crate::queue`] (the forker's own unix listener, the stale-socket check of
+//! [`crate::socket`]) and by [`crate::watch`] (every listener on the machine).
+
+use std::ffi::OsString;
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
+use netlink_packet_core::{
+    Emitable, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_sock_diag::SockDiagMessage;
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::inet::{self, ExtensionFlags, InetRequest, SocketId};
+use netlink_packet_sock_diag::unix::nlas::{Nla, UnixDiagName};
+use netlink_packet_sock_diag::unix::{self, ShowFlags, UnixRequest};
+use netlink_sys::{Socket, SocketAddr as NetlinkAddr, protocols::NETLINK_SOCK_DIAG};
+
+/// Where a listener is bound.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ListenAddr {
+    /// A TCP listener's local address (IPv4, or IPv6 including dual-stack `[::]`).
+    Tcp(SocketAddr),
+    /// A unix listener bound to a file.
+    UnixPath(PathBuf),
+    /// A unix listener in the abstract namespace (shown as `@name`, as `ss` does).
+    UnixAbstract(String),
+    /// A unix listener with no name (never bound, or its name is not shown).
+    UnixUnnamed,
+}
+
+impl ListenAddr {
+    /// True for the unix variants.
+    pub fn is_unix(&self) -> bool {
+        !matches!(self, ListenAddr::Tcp(_))
+    }
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
+            ListenAddr::UnixPath(path) => write!(f, "{}", path.display()),
+            ListenAddr::UnixAbstract(name) => write!(f, "@{name}"),
+            ListenAddr::UnixUnnamed => write!(f, "(unnamed)"),
+        }
+    }
+}
+
+/// One listening socket as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagListener {
+    /// The socket's inode: what `/proc/<pid>/fd/<n>` links to as `socket:[inode]`.
+    pub inode: u64,
+    /// Where it is bound.
+    pub addr: ListenAddr,
+    /// Connections established and waiting for `accept()`.
+    pub queue: u32,
+    /// The effective backlog: the `listen()` argument, capped by `net.core.somaxconn`.
+    pub backlog: u32,
+    /// The kernel's socket cookie: with the address, names this very socket in an exact
+    /// lookup.
+    pub cookie: [u8; 8],
+}
+
+/// A `sock_diag` netlink socket, kept open across requests (one socket per sample would
+/// cost a socket and a close each time).
+pub struct Diag {
+    sock: Socket,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+/// The biggest datagram a dump sends: the kernel fills up to 32 KiB per `recv`
+/// (`netlink_dump()` allocates at most 32 KiB unless the reader asks for more).
+const RECV_BUF: usize = 64 * 1024;
+
+// From <linux/tcp_states.h>: TCP_LISTEN, which unix sockets reuse for listeners.
+const TCP_LISTEN: u32 = 10;
+
+impl Diag {
+    /// Opens the netlink socket (CLOEXEC; any user may, sock_diag dumps need no privilege).
+    pub fn open() -> io::Result<Self> {
+        let sock = Socket::new(NETLINK_SOCK_DIAG)?;
+        sock.connect(&NetlinkAddr::new(0, 0))?;
+        Ok(Self {
+            sock,
+            buf: vec![0; RECV_BUF],
+            seq: 0,
+        })
+    }
+
+    /// Appends every TCP listener on the machine (IPv4, then IPv6) to `out`.
+    pub fn tcp_listeners(&mut self, out: &mut Vec<DiagListener>) -> io::Result<()> {
+        for (family, socket_id) in [
+            (AF_INET, SocketId::new_v4()),
+            (AF_INET6, SocketId::new_v6()),
+        ] {
+            let request = tcp_request(family, socket_id);
+            self.exchange(request, NLM_F_REQUEST | NLM_F_DUMP, |msg| {
+                if let SockDiagMessage::InetResponse(r) = msg {
+                    out.push(tcp_listener(&r));
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Appends every unix stream/seqpacket listener on the machine to `out`.
+    pub fn unix_listeners(&mut self, out: &mut Vec<DiagListener>) -> io::Result<()> {
+        let request = unix_request(0, ShowFlags::NAME | ShowFlags::RQLEN, [0; 8]);
+        self.exchange(request, NLM_F_REQUEST | NLM_F_DUMP, |msg| {
+            if let SockDiagMessage::UnixResponse(r) = msg
+                && let Some(l) = unix_listener(&r)
+            {
+                out.push(l);
+            }
+        })
+    }
+
+    /// The unix listener with this socket inode, if there is one.
+    pub fn unix_listener(&mut self, inode: u32) -> io::Result<Option<DiagListener>> {
+        let probe = DiagListener {
+            inode: u64::from(inode),
+            addr: ListenAddr::UnixUnnamed,
+            queue: 0,
+            backlog: 0,
+            cookie: [0xff; 8],
+        };
+        Ok(self.lookup(&[probe])?.pop().flatten())
+    }
+
+    /// True when some live unix socket (any state: listening, or only bound) is bound to
+    /// the file with this device and inode, as `stat(2)` reports them. Dumps every unix
+    /// socket: the lookup by socket inode needs the socket's inode, which the file does not
+    /// give.
+    pub fn unix_bound_to(&mut self, dev: u64, ino: u64) -> io::Result<bool> {
+        let mut request = unix_request(0, ShowFlags::VFS, [0; 8]);
+        if let SockDiagMessage::UnixRequest(r) = &mut request {
+            // Every state: a socket only bound (never listened on) is in TCP_CLOSE, a bit
+            // the crate's flags do not name, so `all()` would miss it.
+            r.state_flags = unix::StateFlags::from_bits_retain(u32::MAX);
+        }
+        let mut found = false;
+        self.exchange(request, NLM_F_REQUEST | NLM_F_DUMP, |msg| {
+            let SockDiagMessage::UnixResponse(r) = msg else {
+                return;
+            };
+            for nla in &r.nlas {
+                if let Nla::Vfs(vfs) = nla {
+                    // The crate keeps `Vfs`'s fields private; its `Emitable` writes the
+                    // kernel's struct unix_diag_vfs { __u32 ino; __u32 dev; } back out.
+                    let mut raw = [0u8; 8];
+                    vfs.emit(&mut raw);
+                    let vfs_ino = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                    let vfs_dev = u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]);
+                    // The device is the kernel's internal dev_t (MKDEV: major << 20 |
+                    // minor), not stat(2)'s encoding (seen live: 0xfe00000 for st_dev
+                    // 0xfe00).
+                    let same_dev = (vfs_dev >> 20, vfs_dev & 0xf_ffff)
+                        == (libc::major(dev) as u32, libc::minor(dev) as u32);
+                    found |= u64::from(vfs_ino) == ino && same_dev;
+                }
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Looks up each of `known` on its own, in one batch: the requests go out in one
+    /// datagram (the kernel handles every message of it, `netlink_rcv_skb()`), then one
+    /// reply per request comes back. `None` for a listener that is gone (for TCP: or not
+    /// the one with that cookie).
+    pub fn lookup(&mut self, known: &[DiagListener]) -> io::Result<Vec<Option<DiagListener>>> {
+        let mut found = vec![None; known.len()];
+        for (chunk, out) in known
+            .chunks(LOOKUP_BATCH)
+            .zip(found.chunks_mut(LOOKUP_BATCH))
+        {
+            let requests = chunk.iter().map(|k| match k.addr {
+                ListenAddr::Tcp(addr) => tcp_exact(addr, k.cookie),
+                _ => unix_exact(k.inode as u32),
+            });
+            let first = self.send(requests, NLM_F_REQUEST)?;
+            self.receive(first, chunk.len(), false, |i, reply| {
+                out[i] = match reply {
+                    Ok(SockDiagMessage::InetResponse(r)) => Some(tcp_listener(&r)),
+                    Ok(SockDiagMessage::UnixResponse(r)) => unix_listener(&r),
+                    Ok(_) => None,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => None,
+                    Err(e) => return Err(e),
+                };
+                Ok(())
+            })?;
+        }
+        Ok(found)
+    }
+
+    /// Sends `request` and hands each reply message to `each`: for a dump until
+    /// `NLMSG_DONE`, otherwise the one reply. A netlink error becomes the `io::Error` of its
+    /// errno (e.g. `ENOENT` for an exact lookup of a socket that is gone).
+    fn exchange(
+        &mut self,
+        request: SockDiagMessage,
+        flags: u16,
+        mut each: impl FnMut(SockDiagMessage),
+    ) -> io::Result<()> {
+        let first = self.send([request], flags)?;
+        self.receive(first, 1, flags & NLM_F_DUMP != 0, |_, reply| {
+            each(reply?);
+            Ok(())
+        })
+    }
+
+    /// Sends `requests` in one datagram, numbered from the returned sequence number on.
+    fn send(
+        &mut self,
+        requests: impl IntoIterator<Item = SockDiagMessage>,
+        flags: u16,
+    ) -> io::Result<u32> {
+        let first = self.seq.wrapping_add(1);
+        let mut bytes = Vec::new();
+        for request in requests {
+            self.seq = self.seq.wrapping_add(1);
+            let mut header = NetlinkHeader::default();
+            header.flags = flags;
+            header.sequence_number = self.seq;
+            let mut packet = NetlinkMessage::new(header, request.into());
+            packet.finalize();
+            let at = bytes.len();
+            // Each message starts 4-byte aligned (NLMSG_ALIGN).
+            bytes.resize(at + packet.buffer_len().div_ceil(4) * 4, 0);
+            packet.serialize(&mut bytes[at..at + packet.buffer_len()]);
+        }
+        self.sock.send(&bytes, 0)?;
+        Ok(first)
+    }
+
+    /// Reads the replies to the `count` requests numbered from `first`, handing each to
+    /// `each` with its request's index: a message, or the error the kernel answered
+    /// with. A dump (`count` 1) ends at `NLMSG_DONE`, a lookup at its one reply. An error
+    /// `each` returns ends the exchange.
+    fn receive(
+        &mut self,
+        first: u32,
+        count: usize,
+        dump: bool,
+        mut each: impl FnMut(usize, io::Result<SockDiagMessage>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut answered = 0;
+        while answered < count {
+            let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
+            let mut at = 0;
+            while at < n {
+                let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&self.buf[at..n])
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                let len = msg.header.length as usize;
+                // Replies to an earlier request that was cut short are not ours.
+                let index = msg.header.sequence_number.wrapping_sub(first) as usize;
+                if index < count {
+                    match msg.payload {
+                        NetlinkPayload::Done(_) => answered += 1,
+                        NetlinkPayload::Error(e) => {
+                            answered += 1;
+                            if e.code.is_some() {
+                                each(index, Err(e.to_io()))?;
+                            } // else an ACK
+                        }
+                        NetlinkPayload::InnerMessage(inner) => {
+                            each(index, Ok(inner))?;
+                            if !dump {
+                                answered += 1;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                at += len.div_ceil(4) * 4; // NLMSG_ALIGN
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Most lookups sent in one datagram: their replies (about 100 bytes each) must fit in the
+/// socket's receive buffer while we read them.
+const LOOKUP_BATCH: usize = 64;
+
+/// An exact TCP lookup: the listener on `addr` with this socket cookie.
+fn tcp_exact(addr: SocketAddr, cookie: [u8; 8]) -> SockDiagMessage {
+    let (family, mut socket_id) = match addr {
+        SocketAddr::V4(_) => (AF_INET, SocketId::new_v4()),
+        SocketAddr::V6(_) => (AF_INET6, SocketId::new_v6()),
+    };
+    socket_id.source_address = addr.ip();
+    socket_id.source_port = addr.port();
+    socket_id.cookie = cookie;
+    tcp_request(family, socket_id)
+}
+
+/// An exact unix lookup by socket inode. A cookie of all ones means "no cookie"
+/// (INET_DIAG_NOCOOKIE).
+fn unix_exact(inode: u32) -> SockDiagMessage {
+    unix_request(inode, ShowFlags::NAME | ShowFlags::RQLEN, [0xff; 8])
+}
+
+/// An `inet_diag_req_v2` for TCP listeners of `family`: the kernel filters by state, so
+/// only listeners come back.
+fn tcp_request(family: u8, socket_id: SocketId) -> SockDiagMessage {
+    SockDiagMessage::InetRequest(InetRequest {
+        family,
+        protocol: IPPROTO_TCP,
+        extensions: ExtensionFlags::empty(),
+        states: inet::StateFlags::LISTEN,
+        socket_id,
+    })
+}
+
+fn tcp_listener(r: &inet::InetResponse) -> DiagListener {
+    let id = &r.header.socket_id;
+    DiagListener {
+        inode: u64::from(r.header.inode),
+        addr: ListenAddr::Tcp(SocketAddr::new(id.source_address, id.source_port)),
+        queue: r.header.recv_queue,
+        backlog: r.header.send_queue,
+        cookie: id.cookie,
+    }
+}
+
+fn unix_request(inode: u32, show_flags: ShowFlags, cookie: [u8; 8]) -> SockDiagMessage {
+    SockDiagMessage::UnixRequest(UnixRequest {
+        state_flags: unix::StateFlags::LISTEN,
+        inode,
+        show_flags,
+        cookie,
+    })
+}
+
+fn unix_listener(r: &unix::UnixResponse) -> Option<DiagListener> {
+    if u32::from(r.header.state) != TCP_LISTEN {
+        return None;
+    }
+    let (queue, backlog) = r.nlas.iter().find_map(|nla| match nla {
+        Nla::ReceiveQueueLength(queue, backlog) => Some((*queue, *backlog)),
+        _ => None,
+    })?;
+    let addr = match r.name() {
+        Some(UnixDiagName::Pathname(path)) => ListenAddr::UnixPath(PathBuf::from(path)),
+        Some(UnixDiagName::Abstract(name)) => ListenAddr::UnixAbstract(
+            OsString::from_vec(name.clone())
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        None => ListenAddr::UnixUnnamed,
+    };
+    Some(DiagListener {
+        inode: u64::from(r.header.inode),
+        addr,
+        queue,
+        backlog,
+        cookie: r.header.cookie,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn inode_of(fd: &impl std::os::fd::AsFd) -> u64 {
+        nix::sys::stat::fstat(fd.as_fd()).unwrap().st_ino
+    }
+
+    #[test]
+    fn finds_a_tcp_listener_with_its_queue() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _c: Vec<_> = (0..2)
+            .map(|_| std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap())
+            .collect();
+        let mut all = Vec::new();
+        Diag::open().unwrap().tcp_listeners(&mut all).unwrap();
+        let me = all.iter().find(|d| d.inode == inode_of(&l)).unwrap();
+        assert_eq!(me.addr, ListenAddr::Tcp(l.local_addr().unwrap()));
+        // std listens with a backlog of 128 (capped by somaxconn, at least 128 since 5.4).
+        assert_eq!((me.queue, me.backlog), (2, 128));
+    }
+
+    #[test]
+    fn finds_a_unix_listener_by_dump_and_by_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let _c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let mut diag = Diag::open().unwrap();
+        let mut all = Vec::new();
+        diag.unix_listeners(&mut all).unwrap();
+        let me = all.iter().find(|d| d.inode == inode_of(&l)).unwrap();
+        assert_eq!(me.addr, ListenAddr::UnixPath(path.clone()));
+        assert_eq!(me.queue, 1);
+        let exact = diag.unix_listener(inode_of(&l) as u32).unwrap().unwrap();
+        assert_eq!(&exact, me);
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(diag.unix_bound_to(meta.dev(), meta.ino()).unwrap());
+    }
+
+    #[test]
+    fn a_socket_bound_but_not_listening_is_found_by_its_file() {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sock");
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        bind(fd.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(
+            Diag::open()
+                .unwrap()
+                .unix_bound_to(meta.dev(), meta.ino())
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn exact_lookups_find_each_listener_until_it_closes() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let mut diag = Diag::open().unwrap();
+        let mut all = Vec::new();
+        diag.tcp_listeners(&mut all).unwrap();
+        let me = all.into_iter().find(|d| d.inode == inode_of(&l)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let u = std::os::unix::net::UnixListener::bind(dir.path().join("x.sock")).unwrap();
+        let unix = diag.unix_listener(inode_of(&u) as u32).unwrap().unwrap();
+        // One batch, answered per request, in order.
+        let both = [me.clone(), unix.clone()];
+        assert_eq!(diag.lookup(&both).unwrap(), vec![Some(me), Some(unix)]);
+        drop(l);
+        drop(u);
+        assert_eq!(diag.lookup(&both).unwrap(), vec![None, None]);
+    }
+}

@@ -1,0 +1,192 @@
+//! The sampling loop: a sample every `--interval` (the wait is a `poll` on the signalfd,
+//! so SIGINT/SIGTERM end it at once), JSON lines as values change and once a second, a
+//! status line on a terminal, and the summary when `--duration` ends, a signal arrives or
+//! the wrapped command exits.
+//!
+//! With a command, a signal is passed on to it and sampling goes on until it exits (at
+//! most [`STOP_GRACE`] later, then it is killed): the summary then covers the whole load.
+//! In JSON mode its captured stdout lines join the timeline at each sample, stamped with
+//! the time they arrived.
+
+use std::io::{IsTerminal, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use listenlab_common::Format;
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::signal::Signal;
+use nix::sys::time::TimeSpec;
+
+use super::WatchError;
+use super::cli::Config;
+use super::report::{CommandOutput, Line, ListenerView, Summary};
+use super::sampler::Sampler;
+use super::stats::{Tracker, unix_ms};
+use super::text;
+use super::wrap::Wrapped;
+use crate::netstat::ListenCounters;
+use crate::signals;
+
+/// How long a wrapped command gets to exit after a signal or the end of `--duration`.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How often the status line is redrawn at most.
+const STATUS_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs the loop from the first sample (`first`, taken at `start`); returns the summary.
+pub fn run(
+    config: &Config,
+    mut sampler: Sampler,
+    first: Vec<ListenerView>,
+    start: Instant,
+    out: &mut impl Write,
+) -> Result<Summary, WatchError> {
+    let netstat_start = ListenCounters::read().ok();
+    let json = config.format == Format::Json;
+    let mut client = None;
+    let mut child = if config.command.is_empty() {
+        None
+    } else {
+        Some(
+            Wrapped::spawn(&config.command, json).map_err(|source| WatchError::Spawn {
+                command: config.command[0].to_string_lossy().into_owned(),
+                source,
+            })?,
+        )
+    };
+    // After the spawn, so the command starts with the default mask (wrap.rs).
+    let sigfd = signals::signal_fd(&[Signal::SIGINT, Signal::SIGTERM])
+        .map_err(|e| WatchError::io("blocking SIGINT and SIGTERM", e.into()))?;
+    let show_status = !json && std::io::stderr().is_terminal();
+    let mut status_at: Option<Instant> = None;
+    let mut tracker = Tracker::new(start);
+    let mut lines = Vec::new();
+    tracker.observe(start, first, &mut lines);
+    emit(out, json, &mut lines)?;
+    let deadline = config.duration.map(|d| start + d);
+    let mut next = start + config.interval;
+    let mut stop_at: Option<Instant> = None;
+    let mut code = None;
+    loop {
+        wait_until(&sigfd, next);
+        for signal in signals::drain(&sigfd) {
+            match &child {
+                Some(c) => c.signal(signal),
+                None => stop_at = Some(Instant::now()),
+            }
+            stop_at.get_or_insert(Instant::now() + STOP_GRACE);
+        }
+        if let Some(c) = &mut child {
+            code = c
+                .try_exit()
+                .map_err(|e| WatchError::io("waiting for the command", e))?;
+            take_output(c, &mut lines, &mut client);
+        }
+        let now = Instant::now();
+        let views = sampler
+            .sample(now)
+            .map_err(|e| WatchError::io("reading sock_diag", e))?;
+        if show_status && status_at.is_none_or(|at| now.duration_since(at) >= STATUS_EVERY) {
+            status_at = Some(now);
+            let _ = write!(std::io::stderr(), "\r\x1b[K{}", text::status(&views));
+        }
+        tracker.observe(now, views, &mut lines);
+        lines.extend(tracker.roll_up(now, false));
+        emit(out, json, &mut lines)?;
+        if deadline.is_some_and(|d| now >= d) && stop_at.is_none() {
+            if let Some(c) = &child {
+                c.signal(Signal::SIGTERM);
+            }
+            stop_at = Some(now + STOP_GRACE);
+        }
+        let stop_due = stop_at.is_some_and(|at| now >= at);
+        let done = match &child {
+            Some(_) => code.is_some() || stop_due,
+            None => stop_at.is_some(),
+        };
+        if done {
+            break;
+        }
+        next += config.interval;
+        if next < now {
+            next = now + config.interval; // we fell behind: skip, do not burst
+        }
+    }
+    if let Some(c) = &mut child
+        && code.is_none()
+    {
+        code = Some(
+            c.finish(Duration::ZERO)
+                .map_err(|e| WatchError::io("stopping the command", e))?,
+        );
+    }
+    if let Some(c) = &mut child {
+        take_output(c, &mut lines, &mut client);
+    }
+    if show_status {
+        let _ = write!(std::io::stderr(), "\r\x1b[K");
+    }
+    let end = Instant::now();
+    lines.extend(tracker.roll_up(end, true));
+    emit(out, json, &mut lines)?;
+    let netstat = match (netstat_start, ListenCounters::read().ok()) {
+        (Some(a), Some(b)) => b.since(a).into(),
+        _ => Default::default(),
+    };
+    Ok(Summary {
+        ts: unix_ms(),
+        elapsed_ms: end.duration_since(start).as_secs_f64() * 1e3,
+        samples: tracker.samples(),
+        interval_ms: config.interval.as_secs_f64() * 1e3,
+        listeners: tracker.listeners(),
+        netstat,
+        idle_wchans: sampler.places().clone(),
+        command_exit_code: code,
+        client,
+    })
+}
+
+/// Waits until `next` or a signal, whichever comes first. `ppoll` takes a timespec: a
+/// millisecond `poll` timeout rounded up would make a 1 ms interval a 2 ms one.
+fn wait_until(sigfd: &impl AsFd, next: Instant) {
+    let left = next.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return;
+    }
+    let mut fds = [PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
+    // EINTR or a signal: the caller drains the signalfd and samples either way.
+    let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(left)), None);
+}
+
+/// Moves the command's captured lines onto the timeline (`command` lines), keeping the
+/// last JSON object that is not an event line (socket-connect's report) for the summary.
+fn take_output(c: &mut Wrapped, lines: &mut Vec<Line>, client: &mut Option<serde_json::Value>) {
+    for (ts, text) in c.captured() {
+        let output = match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value) => {
+                if value.is_object() && value.get("event").is_none() {
+                    *client = Some(value.clone());
+                }
+                CommandOutput::Json(value)
+            }
+            Err(_) => CommandOutput::Text(text),
+        };
+        lines.push(Line::Command { ts, output });
+    }
+}
+
+/// Writes the JSON `lines` (text mode prints none of them) and clears them.
+fn emit(out: &mut impl Write, json: bool, lines: &mut Vec<Line>) -> Result<(), WatchError> {
+    if json && !lines.is_empty() {
+        let mut text = String::new();
+        for line in lines.iter() {
+            text += &serde_json::to_string(line).expect("report lines serialize");
+            text.push('\n');
+        }
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| WatchError::io("writing to stdout", e))?;
+    }
+    lines.clear();
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Who holds a listener: every process with an fd that links to `socket:[inode]` in
+//! `/proc/<pid>/fd` (proc(5)), with its parent and name, and whether one of its epoll
+//! instances watches the listener (`tfd:` lines of `/proc/<pid>/fdinfo/<epfd>` carry the
+//! watched file's inode, `ino:` in hex).
+//!
+//! Owners and workers: a holder whose parent does not hold the socket is an owner (the
+//! master of PHP-FPM, gunicorn, nginx, or a single-process server); a holder whose parent
+//! holds it is a worker. A server with no such children is its own worker.
+//!
+//! Without privileges, other users' `/proc/<pid>/fd` cannot be read: those processes are
+//! counted as hidden and never guessed at.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io;
+
+/// A process that holds a listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Its pid.
+    pub pid: u32,
+    /// Its parent's pid.
+    pub ppid: u32,
+    /// Its name (`/proc/<pid>/comm`).
+    pub process: String,
+    /// True when one of its epoll instances watches the listener.
+    pub epoll_watches: bool,
+}
+
+/// The holders of each listener, from one scan of `/proc`.
+#[derive(Debug, Clone, Default)]
+pub struct OwnerMap {
+    /// Holders by socket inode, in pid order.
+    pub by_inode: BTreeMap<u64, Vec<Holder>>,
+    /// Processes whose fd table could not be read (other users' without privileges).
+    pub hidden: usize,
+}
+
+impl OwnerMap {
+    /// The holders of `inode` (empty when none is visible).
+    pub fn holders(&self, inode: u64) -> &[Holder] {
+        self.by_inode.get(&inode).map_or(&[], Vec::as_slice)
+    }
+
+    /// True when `pid` holds `inode`.
+    pub fn holds(&self, pid: u32, inode: u64) -> bool {
+        self.holders(inode).iter().any(|h| h.pid == pid)
+    }
+
+    /// The owners and the workers of `inode` (see the module docs).
+    pub fn roles(&self, inode: u64) -> (Vec<&Holder>, Vec<&Holder>) {
+        let holders = self.holders(inode);
+        let holds = |pid: u32| holders.iter().any(|h| h.pid == pid);
+        let (workers, owners): (Vec<&Holder>, Vec<&Holder>) =
+            holders.iter().partition(|h| holds(h.ppid));
+        if workers.is_empty() {
+            (owners.clone(), owners)
+        } else {
+            (owners, workers)
+        }
+    }
+}
+
+/// Scans every process for fds linking to one of `wanted` (socket inodes).
+pub fn scan(wanted: &HashSet<u64>) -> OwnerMap {
+    let mut map = OwnerMap::default();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return map;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        match held(pid, wanted) {
+            Ok(Some((inodes, epolls))) => {
+                let Some((ppid, process)) = identity(pid) else {
+                    continue; // exited meanwhile
+                };
+                let watched = epoll_targets(pid, &epolls);
+                for inode in inodes {
+                    map.by_inode.entry(inode).or_default().push(Holder {
+                        pid,
+                        ppid,
+                        process: process.clone(),
+                        epoll_watches: watched.contains(&inode),
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => map.hidden += 1,
+            Err(_) => {} // the process exited while we looked
+        }
+    }
+    map
+}
+
+/// The wanted socket inodes `pid` holds and its epoll fds, or `None` if it holds none.
+fn held(pid: u32, wanted: &HashSet<u64>) -> io::Result<Option<(Vec<u64>, Vec<String>)>> {
+    let mut inodes = Vec::new();
+    let mut epolls = Vec::new();
+    for fd in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
+        let Ok(link) = fs::read_link(fd.path()) else {
+            continue;
+        };
+        let link = link.to_string_lossy();
+        if let Some(inode) = link
+            .strip_prefix("socket:[")
+            .and_then(|s| s.strip_suffix(']'))
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            if wanted.contains(&inode) && !inodes.contains(&inode) {
+                inodes.push(inode);
+            }
+        } else if link == "anon_inode:[eventpoll]" {
+            epolls.push(fd.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok((!inodes.is_empty()).then_some((inodes, epolls)))
+}
+
+/// The parent pid and name of `pid`.
+fn identity(pid: u32) -> Option<(u32, String)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name in parentheses may itself contain spaces and ')': fields follow the last ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+    let process = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some((ppid, process.trim_end().to_owned()))
+}
+
+/// The inodes of the files `pid`'s epoll instances `epolls` watch.
+fn epoll_targets(pid: u32, epolls: &[String]) -> HashSet<u64> {
+    let mut out = HashSet::new();
+    for fd in epolls {
+        let Ok(info) = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else {
+            continue;
+        };
+        // "tfd:        5 events:       19 data:                5  pos:0 ino:1c2f3 sdev:8"
+        for line in info.lines().filter(|l| l.starts_with("tfd:")) {
+            if let Some(ino) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("ino:"))
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+            {
+                out.insert(ino);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn finds_this_process_and_its_epoll_watch() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = nix::sys::stat::fstat(l.as_fd()).unwrap().st_ino;
+        let ep =
+            nix::sys::epoll::Epoll::new(nix::sys::epoll::EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
+        ep.add(
+            &l,
+            nix::sys::epoll::EpollEvent::new(nix::sys::epoll::EpollFlags::EPOLLIN, 0),
+        )
+        .unwrap();
+        let map = scan(&HashSet::from([inode]));
+        let me = std::process::id();
+        let holders = map.holders(inode);
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        assert_eq!(holders[0].pid, me);
+        assert!(holders[0].epoll_watches);
+        let (owners, workers) = map.roles(inode);
+        assert_eq!(owners[0].pid, me);
+        assert_eq!(workers[0].pid, me);
+    }
+}

@@ -1,0 +1,237 @@
+//! One sample: the listeners the targets select, each with its queue and backlog
+//! (sock_diag, [`crate::diag`]), its owners and workers (from the last `/proc` scan) and
+//! how many workers are busy (their state and wchan, read every sample).
+//!
+//! Two periods: every [`OWNER_REFRESH`] a full dump of every listener finds the ones the
+//! targets select (a listener that appears later is found then) and `/proc` is scanned
+//! for their holders; in between, each known listener is looked up on its own (TCP by
+//! address and socket cookie, unix by inode), a hash lookup in the kernel where a dump
+//! walks the whole listening table (16384 buckets here, per family). A lookup that misses
+//! falls back to a dump; if the dump still has the listener (a `SO_REUSEPORT` group, where
+//! the lookup picks another member), every sample dumps from then on.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::owners::{self, OwnerMap};
+use super::report::{Family, ListenerView, Owner};
+use super::targets::Target;
+use super::workers::{IdlePlaces, TaskFiles, TaskNow, WorkerState};
+use crate::diag::{Diag, DiagListener};
+
+/// How often the owners are looked up again: a `/proc` scan reads every fd of every
+/// process, far more than a sample, and servers fork workers on a scale of seconds.
+pub const OWNER_REFRESH: Duration = Duration::from_millis(500);
+
+/// Takes samples of the selected listeners.
+pub struct Sampler {
+    diag: Diag,
+    targets: Vec<Target>,
+    places: IdlePlaces,
+    tcp: bool,
+    unix: bool,
+    owners: OwnerMap,
+    scanned: HashSet<u64>,
+    scanned_at: Option<Instant>,
+    /// The open `/proc` files of every holder, from the last scan.
+    tasks: HashMap<u32, TaskFiles>,
+    /// Each holder's state in the current sample, read once however many listeners it
+    /// holds.
+    now: HashMap<u32, Option<TaskNow>>,
+    /// The selected listeners of the last dump, looked up one by one until the next.
+    known: Vec<DiagListener>,
+    /// Exact lookups missed a listener that was still there: dump every sample.
+    dump_always: bool,
+}
+
+impl Sampler {
+    /// A sampler for `targets` (empty: every listener), counting workers idle at `places`.
+    pub fn new(targets: Vec<Target>, places: IdlePlaces) -> io::Result<Self> {
+        let (tcp, unix) = if targets.is_empty() {
+            (true, true)
+        } else {
+            targets.iter().fold((false, false), |(t, u), target| {
+                let (tt, uu) = target.families();
+                (t || tt, u || uu)
+            })
+        };
+        Ok(Self {
+            diag: Diag::open()?,
+            targets,
+            places,
+            tcp,
+            unix,
+            owners: OwnerMap::default(),
+            scanned: HashSet::new(),
+            scanned_at: None,
+            tasks: HashMap::new(),
+            now: HashMap::new(),
+            known: Vec::new(),
+            dump_always: false,
+        })
+    }
+
+    /// The wchan names counted as idle.
+    pub fn places(&self) -> &IdlePlaces {
+        &self.places
+    }
+
+    /// Every listener of the families the targets need, as the kernel reports them now.
+    pub fn dump(&mut self) -> io::Result<Vec<DiagListener>> {
+        let mut all = Vec::new();
+        if self.tcp {
+            self.diag.tcp_listeners(&mut all)?;
+        }
+        if self.unix {
+            self.diag.unix_listeners(&mut all)?;
+        }
+        Ok(all)
+    }
+
+    /// The message for each target that selects no listener in `all` (see
+    /// [`Sampler::sample_from`]); empty when every target selects one.
+    pub fn unmatched(&self, all: &[DiagListener]) -> Vec<String> {
+        self.targets
+            .iter()
+            .filter(|t| !all.iter().any(|l| self.selected_by(t, l)))
+            .map(|t| t.no_match(all))
+            .collect()
+    }
+
+    fn selected_by(&self, target: &Target, l: &DiagListener) -> bool {
+        target.selects(l, |pid| self.owners.holds(pid, l.inode))
+    }
+
+    /// Takes one sample.
+    pub fn sample(&mut self, now: Instant) -> io::Result<Vec<ListenerView>> {
+        let due = self
+            .scanned_at
+            .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
+        let found = if due || self.dump_always {
+            None
+        } else {
+            self.lookup()?
+        };
+        let selected = match found {
+            Some(found) => found,
+            None => {
+                let all = self.dump()?;
+                if !due && !self.dump_always {
+                    // A lookup missed: dump from now on if that listener is still there.
+                    self.dump_always = self
+                        .known
+                        .iter()
+                        .all(|k| all.iter().any(|l| l.inode == k.inode));
+                }
+                self.select(now, &all)
+            }
+        };
+        Ok(self.views(&selected))
+    }
+
+    /// Each known listener looked up on its own (one batch); `None` if one is not found.
+    fn lookup(&mut self) -> io::Result<Option<Vec<DiagListener>>> {
+        let found = self.diag.lookup(&self.known)?;
+        Ok(found
+            .into_iter()
+            .zip(&self.known)
+            .map(|(now, k)| now.filter(|l| l.inode == k.inode))
+            .collect())
+    }
+
+    /// The selected listeners of `all` (a dump), with owners and workers: the first
+    /// sample, taken from the dump that also checks the targets.
+    pub fn sample_from(&mut self, now: Instant, all: &[DiagListener]) -> Vec<ListenerView> {
+        let selected = self.select(now, all);
+        self.views(&selected)
+    }
+
+    /// Selects from a dump (scanning `/proc` when due) and remembers the selection.
+    fn select(&mut self, now: Instant, all: &[DiagListener]) -> Vec<DiagListener> {
+        let due = self
+            .scanned_at
+            .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
+        let has_pid_target = self.targets.iter().any(|t| matches!(t, Target::Pid(_)));
+        if due || (has_pid_target && all.iter().any(|l| !self.scanned.contains(&l.inode))) {
+            self.rescan(all, now);
+        }
+        let mut selected: Vec<DiagListener> = all
+            .iter()
+            .filter(|l| {
+                self.targets.is_empty() || self.targets.iter().any(|t| self.selected_by(t, l))
+            })
+            .cloned()
+            .collect();
+        if selected.iter().any(|l| !self.scanned.contains(&l.inode)) {
+            self.rescan(all, now);
+        }
+        selected.sort_by(|a, b| {
+            (a.addr.is_unix(), &a.addr, a.inode).cmp(&(b.addr.is_unix(), &b.addr, b.inode))
+        });
+        self.known = selected.clone();
+        selected
+    }
+
+    fn views(&mut self, selected: &[DiagListener]) -> Vec<ListenerView> {
+        self.now.clear();
+        selected.iter().map(|l| self.view(l)).collect()
+    }
+
+    fn rescan(&mut self, all: &[DiagListener], now: Instant) {
+        self.scanned = all.iter().map(|l| l.inode).collect();
+        self.owners = owners::scan(&self.scanned);
+        self.scanned_at = Some(now);
+        let pids: HashSet<u32> = self
+            .owners
+            .by_inode
+            .values()
+            .flatten()
+            .map(|h| h.pid)
+            .collect();
+        self.tasks.retain(|pid, _| pids.contains(pid));
+        for pid in pids {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.tasks.entry(pid)
+                && let Some(files) = TaskFiles::open(&format!("/proc/{pid}"))
+            {
+                e.insert(files);
+            }
+        }
+    }
+
+    fn view(&mut self, l: &DiagListener) -> ListenerView {
+        let unix = l.addr.is_unix();
+        let (owners, workers) = self.owners.roles(l.inode);
+        let (mut busy, mut idle) = (0, 0);
+        for w in &workers {
+            let tasks = &self.tasks;
+            let now = *self
+                .now
+                .entry(w.pid)
+                .or_insert_with(|| tasks.get(&w.pid).and_then(TaskFiles::now));
+            match self.places.classify(now, unix, w.epoll_watches) {
+                WorkerState::Busy => busy += 1,
+                WorkerState::Idle => idle += 1,
+                WorkerState::Unknown => {}
+            }
+        }
+        ListenerView {
+            family: if unix { Family::Unix } else { Family::Tcp },
+            address: l.addr.to_string(),
+            inode: l.inode,
+            queue: l.queue,
+            backlog: l.backlog,
+            owners_hidden: owners.is_empty() && self.owners.hidden > 0,
+            owners: owners
+                .iter()
+                .map(|h| Owner {
+                    pid: h.pid,
+                    process: h.process.clone(),
+                })
+                .collect(),
+            workers: workers.len() as u32,
+            busy,
+            idle,
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Busy or idle: a worker is idle when it sleeps (`/proc/<pid>/stat` state `S`) waiting for
+//! a connection on the listener, which `/proc/<pid>/wchan` shows as the kernel function it
+//! sleeps in. Which function that is depends on the kernel and the family, so the names are
+//! observed live at start-up ([`IdlePlaces::observe`]): a thread of ours blocks in `accept`
+//! on a TCP and on a unix listener, and in `epoll_wait` on a listener, and we read its
+//! wchan. Seen on Linux 6.18: `inet_csk_accept` (TCP accept), `__skb_wait_for_more_packets`
+//! (unix accept), `do_epoll_wait` (epoll).
+//!
+//! A worker asleep in `epoll_wait` counts as idle only when one of its epoll instances
+//! watches this listener ([`super::owners`]); one in `poll`/`select` or anywhere else counts
+//! as busy. Only the process's main thread is looked at. A worker whose wchan cannot be read
+//! (another user's process) is neither busy nor idle: unknown.
+
+use std::fs::File;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::FileExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// The wchan names that mean "waiting for a connection", as observed on this kernel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IdlePlaces {
+    /// Where a thread blocked in `accept` on a TCP listener sleeps; `null` if not observed.
+    pub tcp_accept: Option<String>,
+    /// Where a thread blocked in `accept` on a unix listener sleeps.
+    pub unix_accept: Option<String>,
+    /// Where a thread blocked in `epoll_wait` on a listener sleeps.
+    pub epoll_wait: Option<String>,
+}
+
+/// How long start-up waits for a probe thread to fall asleep.
+const OBSERVE_WITHIN: Duration = Duration::from_secs(2);
+
+impl IdlePlaces {
+    /// Observes the three names on this kernel (a few milliseconds).
+    pub fn observe() -> Self {
+        let dir = tempfile::tempdir().ok();
+        Self {
+            tcp_accept: TcpListener::bind("127.0.0.1:0").ok().and_then(|l| {
+                let addr = l.local_addr().ok()?;
+                sleeping_in(move || drop(l.accept()), || drop(TcpStream::connect(addr)))
+            }),
+            unix_accept: dir.as_ref().and_then(|d| {
+                let path = d.path().join("observe.sock");
+                let l = UnixListener::bind(&path).ok()?;
+                sleeping_in(
+                    move || drop(l.accept()),
+                    || drop(UnixStream::connect(&path)),
+                )
+            }),
+            epoll_wait: TcpListener::bind("127.0.0.1:0").ok().and_then(|l| {
+                use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+                let addr = l.local_addr().ok()?;
+                let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).ok()?;
+                ep.add(&l, EpollEvent::new(EpollFlags::EPOLLIN, 0)).ok()?;
+                sleeping_in(
+                    move || {
+                        let mut events = [EpollEvent::empty()];
+                        let _ = ep.wait(&mut events, 5000u16);
+                        drop(l);
+                    },
+                    || drop(TcpStream::connect(addr)),
+                )
+            }),
+        }
+    }
+}
+
+/// Runs `block` on a thread, reads its wchan once it sleeps, then runs `release` (which
+/// must unblock it) and joins it.
+fn sleeping_in(block: impl FnOnce() + Send + 'static, release: impl FnOnce()) -> Option<String> {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = tx.send(nix::unistd::gettid().as_raw());
+        block();
+    });
+    let tid = rx.recv().ok()?;
+    let files = TaskFiles::open(&format!("/proc/self/task/{tid}"));
+    let deadline = Instant::now() + OBSERVE_WITHIN;
+    let mut seen = None;
+    // A bounded poll for a sleep, which has no readiness signal: after the send the
+    // thread's next sleep is the blocking call itself.
+    while let Some(files) = &files
+        && Instant::now() < deadline
+    {
+        if let Some(now) = files.now()
+            && now.state == b'S'
+            && !now.wchan().is_empty()
+        {
+            seen = Some(now.wchan().to_owned());
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    release();
+    let _ = thread.join();
+    seen
+}
+
+/// A task's `stat` and `wchan` files in `/proc`, kept open and re-read from offset 0 on
+/// each sample: two `pread`s instead of an open, a read and a close of each. An open file
+/// keeps naming the task it was opened for: once that task exits, reads fail (and a new
+/// process that reuses the pid is never taken for it).
+#[derive(Debug)]
+pub struct TaskFiles {
+    stat: File,
+    wchan: File,
+}
+
+/// What a task is doing at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskNow {
+    /// The state letter of `stat` (`R`, `S`, `D`, ...).
+    pub state: u8,
+    wchan: [u8; 128],
+    wchan_len: usize,
+}
+
+impl TaskNow {
+    /// Where it sleeps; empty when running, or when the kernel does not show it to us.
+    pub fn wchan(&self) -> &str {
+        let text = std::str::from_utf8(&self.wchan[..self.wchan_len]).unwrap_or("");
+        if text == "0" { "" } else { text.trim() }
+    }
+}
+
+impl TaskFiles {
+    /// Opens the files of the task whose `/proc` directory is `dir` (`/proc/<pid>`).
+    pub fn open(dir: &str) -> Option<Self> {
+        Some(Self {
+            stat: File::open(format!("{dir}/stat")).ok()?,
+            wchan: File::open(format!("{dir}/wchan")).ok()?,
+        })
+    }
+
+    /// Reads both files now; `None` once the task is gone.
+    pub fn now(&self) -> Option<TaskNow> {
+        let mut stat = [0u8; 1024];
+        let n = self.stat.read_at(&mut stat, 0).ok()?;
+        let stat = &stat[..n];
+        // The name in parentheses may contain anything: the state follows the last ')'.
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        let state = *stat.get(close + 2)?;
+        let mut wchan = [0u8; 128];
+        let wchan_len = self.wchan.read_at(&mut wchan, 0).ok()?;
+        Some(TaskNow {
+            state,
+            wchan,
+            wchan_len,
+        })
+    }
+}
+
+/// What a worker is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerState {
+    /// Asleep waiting for a connection on the listener.
+    Idle,
+    /// Anything else: running, or asleep somewhere else (serving a request).
+    Busy,
+    /// Its state or wchan cannot be read (exited, or another user's process).
+    Unknown,
+}
+
+impl IdlePlaces {
+    /// The state of a worker of a listener (`unix` family or TCP) seen as `now` (`None`:
+    /// unreadable); `epoll_watches` tells whether one of its epoll instances watches the
+    /// listener.
+    pub fn classify(&self, now: Option<TaskNow>, unix: bool, epoll_watches: bool) -> WorkerState {
+        let Some(now) = now else {
+            return WorkerState::Unknown;
+        };
+        if now.state != b'S' {
+            return WorkerState::Busy;
+        }
+        let wchan = now.wchan();
+        if wchan.is_empty() {
+            // Asleep, but the kernel hides where from us (no ptrace access).
+            return WorkerState::Unknown;
+        }
+        let accept = if unix {
+            &self.unix_accept
+        } else {
+            &self.tcp_accept
+        };
+        let idle = accept.as_deref() == Some(wchan)
+            || (epoll_watches && self.epoll_wait.as_deref() == Some(wchan));
+        if idle {
+            WorkerState::Idle
+        } else {
+            WorkerState::Busy
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observes_distinct_accept_and_epoll_places() {
+        let places = IdlePlaces::observe();
+        let tcp = places.tcp_accept.clone().expect("tcp accept observed");
+        let unix = places.unix_accept.clone().expect("unix accept observed");
+        let epoll = places.epoll_wait.clone().expect("epoll wait observed");
+        assert_ne!(tcp, epoll);
+        assert_ne!(unix, epoll);
+        // This test binary's main thread sleeps on a futex waiting for the tests: busy.
+        let me = TaskFiles::open(&format!("/proc/{}", std::process::id())).unwrap();
+        assert_eq!(places.classify(me.now(), false, false), WorkerState::Busy);
+        assert_eq!(places.classify(None, false, false), WorkerState::Unknown);
+    }
+}
