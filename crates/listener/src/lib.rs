@@ -9,7 +9,8 @@
 //! - `diag`: sock_diag netlink (queues of any TCP or unix listener on the machine);
 //! - `netstat`: `ListenOverflows` / `ListenDrops` from `/proc/net/netstat`;
 //! - `process`: fork with `_exit`, reaping, and a set of children reaped on drop;
-//! - `signals`: signals read from a signalfd inside the epoll loop.
+//! - `signals`: signals read from a signalfd inside the epoll loop;
+//! - `table`: plain aligned text tables (the probe's and listen-watch's text output).
 //!
 //! Binary logic: [`probe`] (epoll-socket-test), [`forker`] (epoll-listen-fork) and
 //! [`watch`] (listen-watch).
@@ -26,4 +27,5 @@ mod process;
 mod queue;
 mod signals;
 mod socket;
+mod table;
 pub mod watch;

@@ -4,7 +4,7 @@
 
 use super::report::{ListenerView, Owner, Snapshot, Summary};
 use super::workers::IdlePlaces;
-use crate::probe::table::Table;
+use crate::table::Table;
 
 /// What the owner column says when no owner is visible to us.
 pub const OWNER_HIDDEN: &str = "owner not visible without privileges";

@@ -1,4 +1,4 @@
-//! The text output: [`render`] builds the whole report from [`table`]s, the [`verdict`]
+//! The text output: [`render`] builds the whole report from aligned tables (`crate::table`), the [`verdict`]
 //! lines and "What this means" ([`meaning`]); [`words`] holds the small formatting
 //! helpers they and the scenarios' own text share. The order of imports is one way:
 //! `render` -> `verdict` -> `words`, and `words` imports nothing of the probe but the
@@ -6,7 +6,6 @@
 
 pub mod meaning;
 pub mod render;
-pub mod table;
 pub mod verdict;
 pub mod words;
 

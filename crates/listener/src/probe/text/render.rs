@@ -7,12 +7,12 @@
 use std::fmt::Write as _;
 
 use super::meaning::WHAT_THIS_MEANS;
-use super::table::Table;
 use super::verdict;
 use super::words::{connect_outcome, distinct, join, join_all, not_counted, wrap};
 use crate::probe::report::{
     ConnectFrom, OverflowRecord, ProbeReport, SingleWaiterRecord, WaitersRecord,
 };
+use crate::table::Table;
 
 /// The whole text report.
 pub fn text(report: &ProbeReport) -> String {
