@@ -15,6 +15,7 @@ use crate::collect::{Tally, collect, progress_bar};
 use crate::config::{Config, Hold};
 use crate::dial::{Dialer, errno_name};
 use crate::dialers::{Plan, Schedule, join_dialers, spawn_dialers};
+use crate::exchange::ReadMode;
 use crate::hold::{self, Signals};
 use crate::latency::{self, LatencySummary};
 use crate::report::ConnectReport;
@@ -71,6 +72,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         sources: config.sources.clone(),
         count: config.count,
         schedule,
+        exchange: config.exchange.clone(),
     };
     let mut dialers = spawn_dialers(plan, config.concurrency, tx);
     // A panicked dial task fails the run: dropping `dialers` on the way out aborts the rest.
@@ -86,20 +88,18 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         .last_outcome
         .map_or(Duration::ZERO, |t| t.duration_since(schedule.start));
 
-    let connected = tally.held.len() as u64;
+    // Not `tally.connected`: `--read close` and failed exchanges leave nothing to hold.
+    let open = tally.held.len() as u64;
     // Registered only now, to keep the connect phase to socket() + connect(); closes that
     // already happened are reported all the same (see watch.rs).
     let watch = PeerCloseWatch::new(&tally.held).context("watching for peer closes")?;
     let hold_started = Instant::now();
-    if connected > 0 && !interrupted && config.hold != Hold::For(Duration::ZERO) {
+    if open > 0 && !interrupted && config.hold != Hold::For(Duration::ZERO) {
         if config.format == Format::Json {
-            output::print_holding(connected).context("writing the holding line to stdout")?;
+            output::print_holding(open).context("writing the holding line to stdout")?;
         }
         if !config.quiet {
-            eprintln!(
-                "socket-connect: {}",
-                hold::status_line(connected, config.hold)
-            );
+            eprintln!("socket-connect: {}", hold::status_line(open, config.hold));
         }
         hold::wait(config.hold, &mut signals).await;
     }
@@ -124,7 +124,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
             .and_then(|()| file.flush())
             .with_context(|| format!("writing the --hgrm file '{}'", path.display()))?;
     }
-    if config.require_all && report.connected < config.count {
+    if config.require_all && (report.connected < config.count || report.exchange_failed > 0) {
         // Exit 1 must say why (issue 12: it once said nothing).
         eprintln!(
             "socket-connect: {}",
@@ -144,6 +144,13 @@ fn require_all_failure(report: &ConnectReport, count: u64) -> String {
             "{} failed ({})",
             report.failed,
             output::error_summary(report)
+        ));
+    }
+    if report.exchange_failed > 0 {
+        why.push(format!(
+            "{} exchanges failed ({})",
+            report.exchange_failed,
+            output::exchange_error_summary(report)
         ));
     }
     let unmade = count.saturating_sub(report.attempted);
@@ -190,7 +197,7 @@ fn build_report(
     peer: PeerCloses,
     interrupted: bool,
 ) -> ConnectReport {
-    let connected = tally.held.len() as u64;
+    let connected = tally.connected;
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
         connected as f64 / secs
@@ -222,5 +229,20 @@ fn build_report(
         closed_by_peer: peer.closed,
         unwatched: peer.unwatched,
         interrupted,
+        request_bytes: config
+            .exchange
+            .request
+            .as_ref()
+            .map_or(0, |r| r.len() as u64),
+        exchange_failed: tally.exchange_errors.total(),
+        exchange_errors: tally.exchange_errors,
+        response_bytes: tally.response_bytes,
+        response_bytes_max: tally.response_bytes_max,
+        first_byte_latency_us: config
+            .exchange
+            .read
+            .map(|_| LatencySummary::from_histogram(&tally.first_byte)),
+        complete_latency_us: (config.exchange.read == Some(ReadMode::Close))
+            .then(|| LatencySummary::from_histogram(&tally.complete)),
     }
 }

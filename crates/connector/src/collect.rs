@@ -1,5 +1,6 @@
-//! The one collector of the pipeline: dial tasks send a [`DialOutcome`] per connect, and
-//! this task alone owns the latency histogram, the error tally, the progress bar and the
+//! The one collector of the pipeline: dial tasks send a [`DialOutcome`] per connect (and
+//! the exchange after it), and this task alone owns the latency histograms (connect,
+//! first byte, complete), the error tallies, the byte counts, the progress bar and the
 //! descriptors of the connections being held. No locks, no shared counters.
 
 use std::collections::BTreeMap;
@@ -13,15 +14,15 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::dial::DialError;
+use crate::exchange::Exchanged;
 use crate::latency::{self, new_histogram};
-use crate::report::ConnectErrors;
-use crate::report::ErrorKind;
+use crate::report::{ConnectErrors, ErrorKind, ExchangeErrors};
 
 /// What one connect came to.
 #[derive(Debug)]
 pub struct DialOutcome {
-    /// The connected socket, to be held, or why the connect failed.
-    pub result: Result<OwnedFd, DialError>,
+    /// What the exchange on the connected socket came to, or why the connect failed.
+    pub result: Result<Exchanged, DialError>,
     /// From the connect's start (or scheduled start, with `--rate`) to its end.
     pub latency: Duration,
 }
@@ -31,8 +32,20 @@ pub struct DialOutcome {
 pub struct Tally {
     /// Connect latencies of the successful connects, in microseconds.
     pub histogram: Histogram<u64>,
+    /// Times to the first byte read, in microseconds.
+    pub first_byte: Histogram<u64>,
+    /// Times to the peer's close after its answer, in microseconds.
+    pub complete: Histogram<u64>,
+    /// Connects that succeeded (whatever their exchange came to).
+    pub connected: u64,
     /// Failed connects by kind.
     pub errors: ConnectErrors,
+    /// Failed exchanges by kind.
+    pub exchange_errors: ExchangeErrors,
+    /// Bytes read, over all connections.
+    pub response_bytes: u64,
+    /// The most bytes read from one connection.
+    pub response_bytes_max: u64,
     /// The `other` failures by errno (`None`: no errno).
     pub other_errnos: BTreeMap<Option<i32>, u64>,
     /// The open connections, held until they are dropped.
@@ -44,7 +57,26 @@ pub struct Tally {
 impl Tally {
     /// Connects that finished, either way.
     pub fn attempted(&self) -> u64 {
-        self.held.len() as u64 + self.errors.total()
+        self.connected + self.errors.total()
+    }
+}
+
+impl Tally {
+    fn add_exchange(&mut self, ex: Exchanged) {
+        if let Some(t) = ex.first_byte {
+            latency::record(&mut self.first_byte, t);
+        }
+        if let Some(t) = ex.complete {
+            latency::record(&mut self.complete, t);
+        }
+        if let Some(failure) = ex.failure {
+            self.exchange_errors.add(failure);
+        }
+        self.response_bytes += ex.bytes;
+        self.response_bytes_max = self.response_bytes_max.max(ex.bytes);
+        if let Some(fd) = ex.keep {
+            self.held.push(fd);
+        }
     }
 }
 
@@ -79,7 +111,13 @@ pub async fn collect(
 ) -> Tally {
     let mut tally = Tally {
         histogram: new_histogram(),
+        first_byte: new_histogram(),
+        complete: new_histogram(),
+        connected: 0,
         errors: ConnectErrors::default(),
+        exchange_errors: ExchangeErrors::default(),
+        response_bytes: 0,
+        response_bytes_max: 0,
         other_errnos: BTreeMap::new(),
         held: Vec::with_capacity(capacity),
         last_outcome: None,
@@ -88,9 +126,10 @@ pub async fn collect(
     while outcomes.recv_many(&mut batch, 256).await > 0 {
         for outcome in batch.drain(..) {
             match outcome.result {
-                Ok(fd) => {
+                Ok(exchanged) => {
                     latency::record(&mut tally.histogram, outcome.latency);
-                    tally.held.push(fd);
+                    tally.connected += 1;
+                    tally.add_exchange(exchanged);
                 }
                 Err(err) => {
                     tally.errors.add(err.kind);
@@ -121,7 +160,7 @@ mod tests {
         let collector = tokio::spawn(collect(rx, ProgressBar::hidden(), 4));
         let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
         let outcomes = [
-            (Ok(fd), 30),
+            (Ok(Exchanged::held(fd)), 30),
             (Err(failed(libc::ECONNREFUSED)), 0),
             (Err(failed(libc::ETIMEDOUT)), 0),
             (Err(failed(libc::EPROTOTYPE)), 0),
@@ -139,7 +178,7 @@ mod tests {
             tally.other_errnos,
             BTreeMap::from([(Some(libc::EPROTOTYPE), 2)])
         );
-        assert_eq!(tally.held.len(), 1);
+        assert_eq!((tally.held.len(), tally.connected), (1, 1));
         assert_eq!(tally.errors.get(ErrorKind::Refused), 1);
         assert_eq!(tally.errors.get(ErrorKind::Timeout), 1);
         assert_eq!(tally.histogram.len(), 1);

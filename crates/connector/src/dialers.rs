@@ -1,5 +1,6 @@
 //! The dial tasks of the connect phase: `concurrency` tasks share the N connects, each
-//! sending one [`DialOutcome`] per connect to the collector. (One connect is `dial.rs`;
+//! running the exchange (`exchange.rs`) on its connection and then sending one
+//! [`DialOutcome`] per connect to the collector. (One connect is `dial.rs`;
 //! the whole run is `app.rs`.)
 //!
 //! The tasks take connect numbers from one atomic ticket counter rather than one task
@@ -24,6 +25,7 @@ use tokio::time::Instant;
 
 use crate::collect::DialOutcome;
 use crate::dial::Dialer;
+use crate::exchange::Exchange;
 
 /// When connects start: as soon as a task is free, or on a fixed schedule.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +73,8 @@ pub struct Plan {
     pub count: u64,
     /// When each connect starts.
     pub schedule: Schedule,
+    /// What to send and read on each connection once connected.
+    pub exchange: Exchange,
 }
 
 /// A dial task panicked (a bug, such as an overflowing time calculation). Its connects are
@@ -142,8 +146,14 @@ async fn dial_loop(plan: Arc<Plan>, next: Arc<AtomicU64>, outcomes: mpsc::Sender
             0 => None,
             n => Some(plan.sources[(i % n as u64) as usize]),
         };
-        let result = plan.dialer.dial(source).await;
-        let latency = started.elapsed();
+        // The connect latency ends when the connect does, before the exchange.
+        let (result, latency) = match plan.dialer.dial(source).await {
+            Ok(fd) => {
+                let latency = started.elapsed();
+                (Ok(plan.exchange.run(fd, started).await), latency)
+            }
+            Err(err) => (Err(err), started.elapsed()),
+        };
         if outcomes
             .send(DialOutcome { result, latency })
             .await
@@ -202,6 +212,7 @@ mod tests {
                 start: Instant::now(),
                 rate: None,
             },
+            exchange: Exchange::default(),
         };
         let (tx, mut rx) = mpsc::channel(64);
         let mut tasks = spawn_dialers(plan, 3, tx);
