@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use listenlab_common::{Endpoint, Format};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::collect::{Tally, collect, progress_bar};
@@ -19,6 +19,7 @@ use crate::exchange::ReadMode;
 use crate::hold::{self, Signals};
 use crate::latency::{self, LatencySummary};
 use crate::report::ConnectReport;
+use crate::responses::Responses;
 use crate::watch::PeerCloseWatch;
 use crate::{limits, output};
 
@@ -62,7 +63,15 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
 
     let bar = progress_bar(config.count, !config.quiet && config.format == Format::Text);
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let collector = tokio::spawn(collect(rx, bar, config.count as usize));
+    let responses = match config.exchange.read {
+        Some(mode) => Some(
+            Responses::new(mode, config.exchange.timeout)
+                .context("creating the epoll set that waits for answers")?,
+        ),
+        None => None,
+    };
+    let (stop, stop_rx) = oneshot::channel();
+    let mut collector = tokio::spawn(collect(rx, bar, config.count as usize, responses, stop_rx));
     let schedule = Schedule {
         start: Instant::now(),
         rate: config.rate,
@@ -76,14 +85,31 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     };
     let mut dialers = spawn_dialers(plan, config.concurrency, tx);
     // A panicked dial task fails the run: dropping `dialers` on the way out aborts the rest.
-    let interrupted = tokio::select! {
+    let mut interrupted = tokio::select! {
         done = join_dialers(&mut dialers) => { done?; false }
         _ = signals.recv() => true,
     };
     // Cancels the connects in flight after a signal; their outcomes are not counted.
     dialers.abort_all();
     join_dialers(&mut dialers).await?;
-    let tally = collector.await.context("the collector task failed")?;
+    // With --read the collector goes on until every answer came or timed out; a signal
+    // makes it abandon the rest (they are not counted as failed).
+    let collected = if interrupted {
+        let _ = stop.send(());
+        collector.await
+    } else {
+        tokio::select! {
+            collected = &mut collector => collected,
+            _ = signals.recv() => {
+                interrupted = true;
+                let _ = stop.send(());
+                collector.await
+            }
+        }
+    };
+    let tally = collected
+        .context("the collector task failed")?
+        .context("waiting for answers")?;
     let elapsed = tally
         .last_outcome
         .map_or(Duration::ZERO, |t| t.duration_since(schedule.start));

@@ -1,29 +1,36 @@
 //! The one collector of the pipeline: dial tasks send a [`DialOutcome`] per connect (and
 //! the exchange after it), and this task alone owns the latency histograms (connect,
 //! first byte, complete), the error tallies, the byte counts, the progress bar and the
-//! descriptors of the connections being held. No locks, no shared counters.
+//! descriptors of the connections being held, and (with `--read`) the set of connections
+//! waiting for their answers (`responses.rs`). No locks, no shared counters.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::dial::DialError;
 use crate::exchange::Exchanged;
 use crate::latency::{self, new_histogram};
-use crate::report::{ConnectErrors, ErrorKind, ExchangeErrors};
+use crate::report::{ConnectErrors, ErrorKind, ExchangeErrors, ExchangeFailure};
+use crate::responses::Responses;
 
 /// What one connect came to.
 #[derive(Debug)]
 pub struct DialOutcome {
-    /// What the exchange on the connected socket came to, or why the connect failed.
-    pub result: Result<Exchanged, DialError>,
-    /// From the connect's start (or scheduled start, with `--rate`) to its end.
+    /// The connected socket with the request sent (`Ok(Ok)`), a connected socket whose
+    /// request could not be sent (`Ok(Err)`, the socket is closed), or why the connect
+    /// failed.
+    pub result: Result<Result<OwnedFd, ExchangeFailure>, DialError>,
+    /// The connect's start (its scheduled start, with `--rate`): the answer's phases
+    /// count from it.
+    pub started: Instant,
+    /// From `started` to the end of the connect.
     pub latency: Duration,
 }
 
@@ -102,13 +109,18 @@ pub fn progress_bar(count: u64, visible: bool) -> ProgressBar {
     bar
 }
 
-/// Receives outcomes until every sender is gone. `capacity` sizes the vector of held
-/// descriptors up front, so it never reallocates while dialing.
+/// Receives outcomes until every sender is gone and no answer is still awaited.
+/// `capacity` sizes the vector of held descriptors up front, so it never reallocates
+/// while dialing. With `--read`, `responses` is the set the connections wait in for their
+/// answers; `stop` firing (SIGINT/SIGTERM) abandons those still waiting. Fails only when
+/// waiting on that set fails.
 pub async fn collect(
     mut outcomes: mpsc::Receiver<DialOutcome>,
     bar: ProgressBar,
     capacity: usize,
-) -> Tally {
+    mut responses: Option<Responses>,
+    mut stop: oneshot::Receiver<()>,
+) -> io::Result<Tally> {
     let mut tally = Tally {
         histogram: new_histogram(),
         first_byte: new_histogram(),
@@ -123,27 +135,89 @@ pub async fn collect(
         last_outcome: None,
     };
     let mut batch = Vec::with_capacity(256);
-    while outcomes.recv_many(&mut batch, 256).await > 0 {
-        for outcome in batch.drain(..) {
-            match outcome.result {
-                Ok(exchanged) => {
-                    latency::record(&mut tally.histogram, outcome.latency);
-                    tally.connected += 1;
-                    tally.add_exchange(exchanged);
+    let mut ended = Vec::new();
+    let (mut open, mut stop_seen) = (true, false);
+    loop {
+        let waiting = responses.as_ref().map_or(0, Responses::len);
+        if !open && waiting == 0 {
+            break;
+        }
+        let deadline = responses.as_mut().and_then(Responses::next_deadline);
+        tokio::select! {
+            n = outcomes.recv_many(&mut batch, 256), if open => {
+                if n == 0 {
+                    open = false;
+                    continue;
                 }
-                Err(err) => {
-                    tally.errors.add(err.kind);
-                    if err.kind == ErrorKind::Other {
-                        *tally.other_errnos.entry(err.errno).or_default() += 1;
-                    }
+                for outcome in batch.drain(..) {
+                    tally.add_outcome(outcome, responses.as_mut());
+                }
+                tally.last_outcome = Some(Instant::now());
+                bar.set_position(tally.attempted());
+            }
+            stepped = step(responses.as_mut(), &mut ended), if waiting > 0 => stepped?,
+            () = sleep_until(deadline), if deadline.is_some() => {
+                if let Some(r) = responses.as_mut() {
+                    r.expire(Instant::now(), &mut ended);
+                }
+            }
+            asked = &mut stop, if !stop_seen => {
+                stop_seen = true;
+                // `Err`: the run ended normally and dropped the sender. Outcomes still in
+                // the channel after a stop are held as dialed (and closed at the end).
+                if asked.is_ok() && let Some(mut r) = responses.take() {
+                    r.abandon();
                 }
             }
         }
-        tally.last_outcome = Some(Instant::now());
-        bar.set_position(tally.attempted());
+        for ex in ended.drain(..) {
+            tally.add_exchange(ex);
+        }
     }
     bar.finish_and_clear();
-    tally
+    Ok(tally)
+}
+
+/// One step of the wait for answers; never ready without a set.
+async fn step(responses: Option<&mut Responses>, ended: &mut Vec<Exchanged>) -> io::Result<()> {
+    match responses {
+        Some(r) => r.step(ended).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `deadline`; never ready without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Tally {
+    fn add_outcome(&mut self, outcome: DialOutcome, responses: Option<&mut Responses>) {
+        match outcome.result {
+            Ok(sent) => {
+                latency::record(&mut self.histogram, outcome.latency);
+                self.connected += 1;
+                let ex = match (sent, responses) {
+                    (Err(failure), _) => Exchanged::failed(failure),
+                    (Ok(fd), None) => Exchanged::held(fd),
+                    (Ok(fd), Some(r)) => match r.add(fd, outcome.started) {
+                        Ok(()) => return,
+                        Err(ex) => ex,
+                    },
+                };
+                self.add_exchange(ex);
+            }
+            Err(err) => {
+                self.errors.add(err.kind);
+                if err.kind == ErrorKind::Other {
+                    *self.other_errnos.entry(err.errno).or_default() += 1;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -157,10 +231,11 @@ mod tests {
     #[tokio::test]
     async fn tallies_successes_and_failures() {
         let (tx, rx) = mpsc::channel(8);
-        let collector = tokio::spawn(collect(rx, ProgressBar::hidden(), 4));
+        let (_stop, stop) = oneshot::channel();
+        let collector = tokio::spawn(collect(rx, ProgressBar::hidden(), 4, None, stop));
         let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
         let outcomes = [
-            (Ok(Exchanged::held(fd)), 30),
+            (Ok(Ok(fd)), 30),
             (Err(failed(libc::ECONNREFUSED)), 0),
             (Err(failed(libc::ETIMEDOUT)), 0),
             (Err(failed(libc::EPROTOTYPE)), 0),
@@ -168,10 +243,16 @@ mod tests {
         ];
         for (result, us) in outcomes {
             let latency = Duration::from_micros(us);
-            tx.send(DialOutcome { result, latency }).await.unwrap();
+            let started = Instant::now();
+            let outcome = DialOutcome {
+                result,
+                started,
+                latency,
+            };
+            tx.send(outcome).await.unwrap();
         }
         drop(tx);
-        let tally = collector.await.unwrap();
+        let tally = collector.await.unwrap().unwrap();
         assert_eq!(tally.attempted(), 5);
         assert_eq!(tally.errors.get(ErrorKind::Other), 2);
         assert_eq!(

@@ -1,6 +1,6 @@
 //! The dial tasks of the connect phase: `concurrency` tasks share the N connects, each
-//! running the exchange (`exchange.rs`) on its connection and then sending one
-//! [`DialOutcome`] per connect to the collector. (One connect is `dial.rs`;
+//! sending the request (`exchange.rs`) on its connection and then one [`DialOutcome`]
+//! per connect to the collector, which waits for the answers. (One connect is `dial.rs`;
 //! the whole run is `app.rs`.)
 //!
 //! The tasks take connect numbers from one atomic ticket counter rather than one task
@@ -150,15 +150,16 @@ async fn dial_loop(plan: Arc<Plan>, next: Arc<AtomicU64>, outcomes: mpsc::Sender
         let (result, latency) = match plan.dialer.dial(source).await {
             Ok(fd) => {
                 let latency = started.elapsed();
-                (Ok(plan.exchange.run(fd, started).await), latency)
+                (Ok(plan.exchange.send(fd).await), latency)
             }
             Err(err) => (Err(err), started.elapsed()),
         };
-        if outcomes
-            .send(DialOutcome { result, latency })
-            .await
-            .is_err()
-        {
+        let outcome = DialOutcome {
+            result,
+            started,
+            latency,
+        };
+        if outcomes.send(outcome).await.is_err() {
             return;
         }
     }

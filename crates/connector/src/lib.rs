@@ -27,6 +27,7 @@ mod limits;
 mod output;
 mod report;
 mod request;
+mod responses;
 mod source;
 mod watch;
 
