@@ -137,16 +137,14 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let report = build_report(&config, &tally, elapsed, held, peer, interrupted);
     // Close every connection before reporting, so the report marks the end of the run.
     let Tally {
-        histogram,
-        held: fds,
-        ..
+        connect, held: fds, ..
     } = tally;
     drop(fds);
 
     // Name the stream: a full or closed stdout (`> /dev/full`) is otherwise a bare errno.
     output::print_report(&report, config.format).context("writing the report to stdout")?;
     if let (Some(mut file), Some(path)) = (hgrm_file, &config.hgrm) {
-        file.write_all(latency::to_hgrm(&histogram, 1.0).as_bytes())
+        file.write_all(latency::to_hgrm(&connect.corrected, 1.0).as_bytes())
             .and_then(|()| file.flush())
             .with_context(|| format!("writing the --hgrm file '{}'", path.display()))?;
     }
@@ -224,6 +222,11 @@ fn build_report(
     interrupted: bool,
 ) -> ConnectReport {
     let connected = tally.connected;
+    // Which phases were measured: the others are `null` in the report.
+    let summary = LatencySummary::from_histogram;
+    let first_byte = config.exchange.read.is_some();
+    let complete = config.exchange.read == Some(ReadMode::Close);
+    let paced = config.rate.is_some();
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
         connected as f64 / secs
@@ -242,7 +245,7 @@ fn build_report(
             .iter()
             .map(|(&errno, &n)| (errno_name(errno), n))
             .collect(),
-        connect_latency_us: LatencySummary::from_histogram(&tally.histogram),
+        connect_latency_us: LatencySummary::from_histogram(&tally.connect.corrected),
         elapsed_ms: (secs * 1e6).round() / 1e3,
         connect_rate_per_s: (rate * 10.0).round() / 10.0,
         target_rate_per_s: config.rate,
@@ -264,11 +267,11 @@ fn build_report(
         exchange_errors: tally.exchange_errors,
         response_bytes: tally.response_bytes,
         response_bytes_max: tally.response_bytes_max,
-        first_byte_latency_us: config
-            .exchange
-            .read
-            .map(|_| LatencySummary::from_histogram(&tally.first_byte)),
-        complete_latency_us: (config.exchange.read == Some(ReadMode::Close))
-            .then(|| LatencySummary::from_histogram(&tally.complete)),
+        first_byte_latency_us: first_byte.then(|| summary(&tally.first_byte.corrected)),
+        complete_latency_us: complete.then(|| summary(&tally.complete.corrected)),
+        connect_latency_raw_us: paced.then(|| summary(&tally.connect.raw)),
+        first_byte_latency_raw_us: (paced && first_byte).then(|| summary(&tally.first_byte.raw)),
+        complete_latency_raw_us: (paced && complete).then(|| summary(&tally.complete.raw)),
+        schedule_lag_us: paced.then(|| summary(&tally.lag)),
     }
 }

@@ -32,17 +32,21 @@ pub struct DialOutcome {
     pub started: Instant,
     /// From `started` to the end of the connect.
     pub latency: Duration,
+    /// How late the connect started after `started` (zero without `--rate`).
+    pub lag: Duration,
 }
 
 /// Everything the collector learned, once every dial task is done.
 #[derive(Debug)]
 pub struct Tally {
-    /// Connect latencies of the successful connects, in microseconds.
-    pub histogram: Histogram<u64>,
-    /// Times to the first byte read, in microseconds.
-    pub first_byte: Histogram<u64>,
-    /// Times to the peer's close after its answer, in microseconds.
-    pub complete: Histogram<u64>,
+    /// Connect latencies of the successful connects.
+    pub connect: Phase,
+    /// Times to the first byte read.
+    pub first_byte: Phase,
+    /// Times to the peer's close after its answer.
+    pub complete: Phase,
+    /// How late connects started after their scheduled start (`--rate`), in microseconds.
+    pub lag: Histogram<u64>,
     /// Connects that succeeded (whatever their exchange came to).
     pub connected: u64,
     /// Failed connects by kind.
@@ -61,6 +65,33 @@ pub struct Tally {
     pub last_outcome: Option<Instant>,
 }
 
+/// One phase's times, in microseconds: counted from the scheduled start (`corrected`, the
+/// report's `<phase>_us`) and from the actual start (`raw`, `<phase>_raw_us`). Without
+/// `--rate` the two are the same.
+#[derive(Debug)]
+pub struct Phase {
+    /// From the scheduled start (the actual one without `--rate`).
+    pub corrected: Histogram<u64>,
+    /// From the actual start.
+    pub raw: Histogram<u64>,
+}
+
+impl Phase {
+    fn new() -> Self {
+        Self {
+            corrected: new_histogram(),
+            raw: new_histogram(),
+        }
+    }
+
+    /// Records a time `t` counted from the scheduled start of a connect that started
+    /// `lag` late.
+    fn record(&mut self, t: Duration, lag: Duration) {
+        latency::record(&mut self.corrected, t);
+        latency::record(&mut self.raw, t.saturating_sub(lag));
+    }
+}
+
 impl Tally {
     /// Connects that finished, either way.
     pub fn attempted(&self) -> u64 {
@@ -71,10 +102,10 @@ impl Tally {
 impl Tally {
     fn add_exchange(&mut self, ex: Exchanged) {
         if let Some(t) = ex.first_byte {
-            latency::record(&mut self.first_byte, t);
+            self.first_byte.record(t, ex.lag);
         }
         if let Some(t) = ex.complete {
-            latency::record(&mut self.complete, t);
+            self.complete.record(t, ex.lag);
         }
         if let Some(failure) = ex.failure {
             self.exchange_errors.add(failure);
@@ -122,9 +153,10 @@ pub async fn collect(
     mut stop: oneshot::Receiver<()>,
 ) -> io::Result<Tally> {
     let mut tally = Tally {
-        histogram: new_histogram(),
-        first_byte: new_histogram(),
-        complete: new_histogram(),
+        connect: Phase::new(),
+        first_byte: Phase::new(),
+        complete: Phase::new(),
+        lag: new_histogram(),
         connected: 0,
         errors: ConnectErrors::default(),
         exchange_errors: ExchangeErrors::default(),
@@ -198,12 +230,13 @@ impl Tally {
     fn add_outcome(&mut self, outcome: DialOutcome, responses: Option<&mut Responses>) {
         match outcome.result {
             Ok(sent) => {
-                latency::record(&mut self.histogram, outcome.latency);
+                self.connect.record(outcome.latency, outcome.lag);
+                latency::record(&mut self.lag, outcome.lag);
                 self.connected += 1;
                 let ex = match (sent, responses) {
                     (Err(failure), _) => Exchanged::failed(failure),
                     (Ok(fd), None) => Exchanged::held(fd),
-                    (Ok(fd), Some(r)) => match r.add(fd, outcome.started) {
+                    (Ok(fd), Some(r)) => match r.add(fd, outcome.started, outcome.lag) {
                         Ok(()) => return,
                         Err(ex) => ex,
                     },
@@ -248,6 +281,7 @@ mod tests {
                 result,
                 started,
                 latency,
+                lag: Duration::ZERO,
             };
             tx.send(outcome).await.unwrap();
         }
@@ -262,8 +296,8 @@ mod tests {
         assert_eq!((tally.held.len(), tally.connected), (1, 1));
         assert_eq!(tally.errors.get(ErrorKind::Refused), 1);
         assert_eq!(tally.errors.get(ErrorKind::Timeout), 1);
-        assert_eq!(tally.histogram.len(), 1);
-        assert_eq!(tally.histogram.max(), 30);
+        assert_eq!(tally.connect.corrected.len(), 1);
+        assert_eq!(tally.connect.corrected.max(), 30);
         assert!(tally.last_outcome.is_some());
     }
 }

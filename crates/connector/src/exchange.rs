@@ -55,6 +55,9 @@ pub struct Exchanged {
     pub complete: Option<Duration>,
     /// Bytes read.
     pub bytes: u64,
+    /// How late the connect started after its scheduled start (zero without `--rate`):
+    /// the phases minus this are their raw times.
+    pub lag: Duration,
 }
 
 impl Exchanged {
@@ -66,6 +69,7 @@ impl Exchanged {
             first_byte: None,
             complete: None,
             bytes: 0,
+            lag: Duration::ZERO,
         }
     }
 
@@ -77,6 +81,7 @@ impl Exchanged {
             first_byte: None,
             complete: None,
             bytes: 0,
+            lag: Duration::ZERO,
         }
     }
 }

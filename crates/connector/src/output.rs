@@ -79,8 +79,12 @@ pub fn render_text(r: &ConnectReport) -> String {
         rows.push(("latency", latency_row(l)));
     }
     for (name, phase) in [
+        ("latency raw", &r.connect_latency_raw_us),
         ("first byte", &r.first_byte_latency_us),
+        ("first byte raw", &r.first_byte_latency_raw_us),
         ("complete", &r.complete_latency_us),
+        ("complete raw", &r.complete_latency_raw_us),
+        ("schedule lag", &r.schedule_lag_us),
     ] {
         match phase {
             Some(l) if l.count > 0 => rows.push((name, latency_row(l))),
@@ -229,6 +233,10 @@ mod tests {
             response_bytes_max: 0,
             first_byte_latency_us: None,
             complete_latency_us: None,
+            connect_latency_raw_us: None,
+            first_byte_latency_raw_us: None,
+            complete_latency_raw_us: None,
+            schedule_lag_us: None,
         }
     }
 
@@ -261,7 +269,9 @@ mod tests {
                 r#""interrupted":false,"request_bytes":0,"exchange_failed":0,"#,
                 r#""exchange_errors":{"no_response":0,"read_timeout":0,"reset":0,"other":0},"#,
                 r#""response_bytes":0,"response_bytes_max":0,"first_byte_latency_us":null,"#,
-                r#""complete_latency_us":null}"#,
+                r#""complete_latency_us":null,"connect_latency_raw_us":null,"#,
+                r#""first_byte_latency_raw_us":null,"complete_latency_raw_us":null,"#,
+                r#""schedule_lag_us":null}"#,
                 "\n"
             )
         );

@@ -94,6 +94,18 @@ pub struct ConnectReport {
     /// With `--read close`: from the start of the connect to the peer's close after it
     /// answered, in microseconds; `null` otherwise.
     pub complete_latency_us: Option<LatencySummary>,
+    /// With `--rate`: `connect_latency_us` counted from each connect's actual start
+    /// instead of its scheduled one, in microseconds (what the connect itself took);
+    /// `null` without `--rate`.
+    pub connect_latency_raw_us: Option<LatencySummary>,
+    /// With `--rate` and `--read`: `first_byte_latency_us` from the actual start, µs.
+    pub first_byte_latency_raw_us: Option<LatencySummary>,
+    /// With `--rate` and `--read close`: `complete_latency_us` from the actual start, µs.
+    pub complete_latency_raw_us: Option<LatencySummary>,
+    /// With `--rate`: how late each successful connect started after its scheduled
+    /// start, in microseconds (the pacer's own lateness plus any wait for a free
+    /// `--concurrency` slot); under 1 µs counts as 1. `null` without `--rate`.
+    pub schedule_lag_us: Option<LatencySummary>,
 }
 
 /// The transport of the target.

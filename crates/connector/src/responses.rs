@@ -41,6 +41,8 @@ struct Waiting {
     fd: OwnedFd,
     /// The connect's start (its scheduled start under `--rate`): phases count from it.
     started: Instant,
+    /// How late the connect started after `started`.
+    lag: Duration,
     /// Tells this connection's deadline entry from one of an earlier connection that had
     /// the same descriptor number.
     seq: u64,
@@ -95,9 +97,10 @@ impl Responses {
         self.len
     }
 
-    /// Starts waiting for the answer on `fd`, whose connect started at `started`; the
-    /// deadline runs from now. `Err`: it could not be watched, and is closed.
-    pub fn add(&mut self, fd: OwnedFd, started: Instant) -> Result<(), Exchanged> {
+    /// Starts waiting for the answer on `fd`, whose connect was to start at `started`
+    /// and started `lag` later; the deadline runs from now. `Err`: it could not be
+    /// watched, and is closed.
+    pub fn add(&mut self, fd: OwnedFd, started: Instant, lag: Duration) -> Result<(), Exchanged> {
         let key = fd.as_raw_fd();
         let Ok(index) = usize::try_from(key) else {
             return Err(Exchanged::failed(ExchangeFailure::Other));
@@ -118,6 +121,7 @@ impl Responses {
         self.waiting[index] = Some(Waiting {
             fd,
             started,
+            lag,
             seq,
             bytes: 0,
             first_byte: None,
@@ -152,6 +156,7 @@ impl Responses {
                     first_byte: w.first_byte,
                     complete: None,
                     bytes: w.bytes,
+                    lag: w.lag,
                 });
             }
         }
@@ -235,6 +240,7 @@ impl Responses {
             first_byte: w.first_byte,
             complete: end.ok().flatten(),
             bytes: w.bytes,
+            lag: w.lag,
         });
     }
 }
@@ -273,7 +279,7 @@ mod tests {
     async fn read_close_counts_the_answer_and_times_it() {
         let mut r = Responses::new(ReadMode::Close, Duration::from_secs(10)).unwrap();
         let (fd, mut server) = pair();
-        r.add(fd, Instant::now()).unwrap();
+        r.add(fd, Instant::now(), Duration::ZERO).unwrap();
         server.write_all(&[7u8; 40_000]).unwrap();
         drop(server);
         let mut done = Vec::new();
@@ -292,8 +298,8 @@ mod tests {
         let mut r = Responses::new(ReadMode::FirstByte, Duration::from_secs(10)).unwrap();
         let (greeted, mut server) = pair();
         let (silent, closing) = pair();
-        r.add(greeted, Instant::now()).unwrap();
-        r.add(silent, Instant::now()).unwrap();
+        r.add(greeted, Instant::now(), Duration::ZERO).unwrap();
+        r.add(silent, Instant::now(), Duration::ZERO).unwrap();
         server.write_all(b"!").unwrap();
         drop(closing);
         let mut done = Vec::new();
@@ -315,7 +321,7 @@ mod tests {
     async fn past_the_deadline_is_read_timeout() {
         let mut r = Responses::new(ReadMode::Close, Duration::from_millis(50)).unwrap();
         let (fd, _server) = pair();
-        r.add(fd, Instant::now()).unwrap();
+        r.add(fd, Instant::now(), Duration::ZERO).unwrap();
         let at = r.next_deadline().unwrap();
         let mut done = Vec::new();
         r.expire(at - Duration::from_millis(1), &mut done);

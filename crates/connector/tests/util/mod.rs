@@ -197,6 +197,10 @@ pub struct Report {
     pub response_bytes_max: u64,
     pub first_byte_latency_us: Option<Latency>,
     pub complete_latency_us: Option<Latency>,
+    pub connect_latency_raw_us: Option<Latency>,
+    pub first_byte_latency_raw_us: Option<Latency>,
+    pub complete_latency_raw_us: Option<Latency>,
+    pub schedule_lag_us: Option<Latency>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Deserialize)]
