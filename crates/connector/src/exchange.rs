@@ -162,18 +162,22 @@ pub fn classify(err: &io::Error) -> ExchangeFailure {
     }
 }
 
+/// A connected loopback pair for the unit tests here and in `responses.rs`: our
+/// nonblocking end as a descriptor, and the peer's end.
+#[cfg(test)]
+pub fn test_pair() -> (OwnedFd, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    client.set_nonblocking(true).unwrap();
+    (OwnedFd::from(client), listener.accept().unwrap().0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::net::{TcpListener, TcpStream};
 
-    fn pair() -> (OwnedFd, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        client.set_nonblocking(true).unwrap();
-        (OwnedFd::from(client), listener.accept().unwrap().0)
-    }
+    use test_pair as pair;
 
     #[tokio::test]
     async fn a_request_larger_than_the_send_buffer_waits_for_room() {

@@ -254,15 +254,8 @@ fn read_some(fd: &OwnedFd) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::test_pair as pair;
     use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
-
-    fn pair() -> (OwnedFd, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        client.set_nonblocking(true).unwrap();
-        (OwnedFd::from(client), listener.accept().unwrap().0)
-    }
 
     async fn until_done(r: &mut Responses) -> Vec<Exchanged> {
         let mut done = Vec::new();

@@ -274,3 +274,43 @@ fn send_file_sends_the_bytes_as_they_are() {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
 }
+
+#[test]
+fn sigint_while_waiting_for_answers_ends_the_run_with_a_report() {
+    // The peer accepts and never answers; the read timeout is far away. SIGINT must end
+    // the wait at once with a report, not after --read-timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let args = [
+        "-n",
+        "2",
+        "--inet",
+        &addr,
+        "--read",
+        "first-byte",
+        "--read-timeout",
+        "60s",
+        "--format",
+        "json",
+    ];
+    let c = util::Connector::spawn(&args);
+    // Both connects are complete once both are accepted; the run is then (or soon) in the
+    // wait for answers, and a signal in either phase must end it with a report.
+    let _accepted: Vec<_> = (0..2).map(|_| listener.accept().unwrap().0).collect();
+    let pid = nix::unistd::Pid::from_raw(c.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let started = std::time::Instant::now();
+    let done = c.finish();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "ended by the signal"
+    );
+    assert!(done.status.success(), "{done:?}");
+    let report = util::parse_report(&done);
+    report.check_invariants();
+    assert!(report.interrupted, "{report:?}");
+    assert_eq!(
+        report.exchange_failed, 0,
+        "abandoned answers are not failures"
+    );
+}
