@@ -8,16 +8,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use listenlab_common::{Endpoint, Format};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::collect::{Tally, collect, progress_bar};
 use crate::config::{Config, Hold};
 use crate::dial::{Dialer, errno_name};
 use crate::dialers::{Plan, Schedule, join_dialers, spawn_dialers};
+use crate::exchange::ReadMode;
 use crate::hold::{self, Signals};
 use crate::latency::{self, LatencySummary};
 use crate::report::ConnectReport;
+use crate::responses::Responses;
 use crate::watch::PeerCloseWatch;
 use crate::{limits, output};
 
@@ -61,7 +63,15 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
 
     let bar = progress_bar(config.count, !config.quiet && config.format == Format::Text);
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let collector = tokio::spawn(collect(rx, bar, config.count as usize));
+    let responses = match config.exchange.read {
+        Some(mode) => Some(
+            Responses::new(mode, config.exchange.timeout)
+                .context("creating the epoll set that waits for answers")?,
+        ),
+        None => None,
+    };
+    let (stop, stop_rx) = oneshot::channel();
+    let mut collector = tokio::spawn(collect(rx, bar, config.count as usize, responses, stop_rx));
     let schedule = Schedule {
         start: Instant::now(),
         rate: config.rate,
@@ -71,35 +81,51 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         sources: config.sources.clone(),
         count: config.count,
         schedule,
+        exchange: config.exchange.clone(),
     };
     let mut dialers = spawn_dialers(plan, config.concurrency, tx);
     // A panicked dial task fails the run: dropping `dialers` on the way out aborts the rest.
-    let interrupted = tokio::select! {
+    let mut interrupted = tokio::select! {
         done = join_dialers(&mut dialers) => { done?; false }
         _ = signals.recv() => true,
     };
     // Cancels the connects in flight after a signal; their outcomes are not counted.
     dialers.abort_all();
     join_dialers(&mut dialers).await?;
-    let tally = collector.await.context("the collector task failed")?;
+    // With --read the collector goes on until every answer came or timed out; a signal
+    // makes it abandon the rest (they are not counted as failed).
+    let collected = if interrupted {
+        let _ = stop.send(());
+        collector.await
+    } else {
+        tokio::select! {
+            collected = &mut collector => collected,
+            _ = signals.recv() => {
+                interrupted = true;
+                let _ = stop.send(());
+                collector.await
+            }
+        }
+    };
+    let tally = collected
+        .context("the collector task failed")?
+        .context("waiting for answers")?;
     let elapsed = tally
         .last_outcome
         .map_or(Duration::ZERO, |t| t.duration_since(schedule.start));
 
-    let connected = tally.held.len() as u64;
+    // Not `tally.connected`: `--read close` and failed exchanges leave nothing to hold.
+    let open = tally.held.len() as u64;
     // Registered only now, to keep the connect phase to socket() + connect(); closes that
     // already happened are reported all the same (see watch.rs).
     let watch = PeerCloseWatch::new(&tally.held).context("watching for peer closes")?;
     let hold_started = Instant::now();
-    if connected > 0 && !interrupted && config.hold != Hold::For(Duration::ZERO) {
+    if open > 0 && !interrupted && config.hold != Hold::For(Duration::ZERO) {
         if config.format == Format::Json {
-            output::print_holding(connected).context("writing the holding line to stdout")?;
+            output::print_holding(open).context("writing the holding line to stdout")?;
         }
         if !config.quiet {
-            eprintln!(
-                "socket-connect: {}",
-                hold::status_line(connected, config.hold)
-            );
+            eprintln!("socket-connect: {}", hold::status_line(open, config.hold));
         }
         hold::wait(config.hold, &mut signals).await;
     }
@@ -111,20 +137,18 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let report = build_report(&config, &tally, elapsed, held, peer, interrupted);
     // Close every connection before reporting, so the report marks the end of the run.
     let Tally {
-        histogram,
-        held: fds,
-        ..
+        connect, held: fds, ..
     } = tally;
     drop(fds);
 
     // Name the stream: a full or closed stdout (`> /dev/full`) is otherwise a bare errno.
     output::print_report(&report, config.format).context("writing the report to stdout")?;
     if let (Some(mut file), Some(path)) = (hgrm_file, &config.hgrm) {
-        file.write_all(latency::to_hgrm(&histogram, 1.0).as_bytes())
+        file.write_all(latency::to_hgrm(&connect.corrected, 1.0).as_bytes())
             .and_then(|()| file.flush())
             .with_context(|| format!("writing the --hgrm file '{}'", path.display()))?;
     }
-    if config.require_all && report.connected < config.count {
+    if config.require_all && (report.connected < config.count || report.exchange_failed > 0) {
         // Exit 1 must say why (issue 12: it once said nothing).
         eprintln!(
             "socket-connect: {}",
@@ -144,6 +168,13 @@ fn require_all_failure(report: &ConnectReport, count: u64) -> String {
             "{} failed ({})",
             report.failed,
             output::error_summary(report)
+        ));
+    }
+    if report.exchange_failed > 0 {
+        why.push(format!(
+            "{} exchanges failed ({})",
+            report.exchange_failed,
+            output::exchange_error_summary(report)
         ));
     }
     let unmade = count.saturating_sub(report.attempted);
@@ -190,7 +221,12 @@ fn build_report(
     peer: PeerCloses,
     interrupted: bool,
 ) -> ConnectReport {
-    let connected = tally.held.len() as u64;
+    let connected = tally.connected;
+    // Which phases were measured: the others are `null` in the report.
+    let summary = LatencySummary::from_histogram;
+    let first_byte = config.exchange.read.is_some();
+    let complete = config.exchange.read == Some(ReadMode::Close);
+    let paced = config.rate.is_some();
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
         connected as f64 / secs
@@ -209,7 +245,7 @@ fn build_report(
             .iter()
             .map(|(&errno, &n)| (errno_name(errno), n))
             .collect(),
-        connect_latency_us: LatencySummary::from_histogram(&tally.histogram),
+        connect_latency_us: LatencySummary::from_histogram(&tally.connect.corrected),
         elapsed_ms: (secs * 1e6).round() / 1e3,
         connect_rate_per_s: (rate * 10.0).round() / 10.0,
         target_rate_per_s: config.rate,
@@ -222,5 +258,20 @@ fn build_report(
         closed_by_peer: peer.closed,
         unwatched: peer.unwatched,
         interrupted,
+        request_bytes: config
+            .exchange
+            .request
+            .as_ref()
+            .map_or(0, |r| r.len() as u64),
+        exchange_failed: tally.exchange_errors.total(),
+        exchange_errors: tally.exchange_errors,
+        response_bytes: tally.response_bytes,
+        response_bytes_max: tally.response_bytes_max,
+        first_byte_latency_us: first_byte.then(|| summary(&tally.first_byte.corrected)),
+        complete_latency_us: complete.then(|| summary(&tally.complete.corrected)),
+        connect_latency_raw_us: paced.then(|| summary(&tally.connect.raw)),
+        first_byte_latency_raw_us: (paced && first_byte).then(|| summary(&tally.first_byte.raw)),
+        complete_latency_raw_us: (paced && complete).then(|| summary(&tally.complete.raw)),
+        schedule_lag_us: paced.then(|| summary(&tally.lag)),
     }
 }

@@ -19,6 +19,8 @@ use listenlab_common::{
 };
 
 use crate::config::{Config, Hold};
+use crate::exchange::{Exchange, ReadMode};
+use crate::request::{self, RequestError};
 use crate::source::SourceList;
 use crate::{dialers, limits};
 
@@ -51,6 +53,7 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "socket-connect", version, after_help = EXAMPLES)]
 #[command(group(ArgGroup::new("target").required(true).args(["unix", "inet"])))]
+#[command(group(ArgGroup::new("request").args(["send", "send_file", "fastcgi"])))]
 pub struct Cli {
     /// Connect to the unix stream socket at PATH (at most 107 bytes; it must exist).
     #[arg(long, value_name = "PATH")]
@@ -121,11 +124,52 @@ pub struct Cli {
     #[arg(long, short = 'q')]
     quiet: bool,
 
+    /// Send TEXT once right after each connect; \r \n \t \\ \0 and \xHH are escapes
+    /// (e.g. 'GET / HTTP/1.0\r\n\r\n').
+    #[arg(long, value_name = "TEXT", value_parser = parse_send)]
+    send: Option<Bytes>,
+
+    /// Send the bytes of FILE as they are once right after each connect (e.g. a captured
+    /// HTTP or FastCGI request).
+    #[arg(long, value_name = "FILE")]
+    send_file: Option<PathBuf>,
+
+    /// Send a FastCGI GET request for SCRIPT (SCRIPT_FILENAME and SCRIPT_NAME) with
+    /// QUERY_STRING QUERY once right after each connect, as a web server sends it to
+    /// PHP-FPM: /var/www/sleep.php?s=1.
+    #[arg(long, value_name = "SCRIPT[?QUERY]", value_parser = parse_fastcgi)]
+    fastcgi: Option<Bytes>,
+
+    /// Read the answer: first-byte waits for its first byte, then holds the connection;
+    /// close reads until the peer closes and does not hold. Without it nothing is read.
+    #[arg(long, value_enum, value_name = "UNTIL")]
+    read: Option<ReadMode>,
+
+    /// Give up on an exchange (sending, then --read) after this long, counting it as
+    /// read_timeout.
+    #[arg(long, value_name = "DURATION", default_value = "30s", allow_negative_numbers = true,
+          value_parser = parse_duration)]
+    read_timeout: Duration,
+
     /// Runtime worker threads, 1 to 1024 [default: the number of CPUs]. 1 runs everything
     /// on the main thread (a current-thread runtime).
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = whole_number::<u32>(1..=MAX_THREADS))]
     threads: Option<u32>,
+}
+
+/// The bytes of a request flag (a newtype: clap reads a bare `Vec` as many values).
+#[derive(Debug, Clone)]
+pub struct Bytes(Vec<u8>);
+
+/// `--send TEXT`, its escapes decoded.
+fn parse_send(text: &str) -> Result<Bytes, RequestError> {
+    request::unescape(text).map(Bytes)
+}
+
+/// `--fastcgi SCRIPT[?QUERY]`, as the request it stands for.
+fn parse_fastcgi(text: &str) -> Result<Bytes, RequestError> {
+    request::fastcgi_get(text).map(Bytes)
 }
 
 /// `--rate`: a positive, finite number of connects per second.
@@ -241,6 +285,29 @@ impl Cli {
                 self.timeout
             ));
         }
+        if self.read_timeout < Duration::from_millis(1) {
+            return Err(format!(
+                "--read-timeout {:?} is shorter than 1 ms, the resolution of the timer; give \
+                 1ms or more, such as 30s",
+                self.read_timeout
+            ));
+        }
+        let request = match (self.send, self.send_file, self.fastcgi) {
+            (Some(Bytes(b)), None, None) | (None, None, Some(Bytes(b))) => Some(b),
+            (None, Some(path), None) => Some(std::fs::read(&path).map_err(|e| {
+                format!(
+                    "--send-file '{}' cannot be read: {e}; give a readable file",
+                    path.display()
+                )
+            })?),
+            (None, None, None) => None,
+            _ => unreachable!("clap's request ArgGroup allows at most one request flag"),
+        };
+        let exchange = Exchange {
+            request: request.map(std::sync::Arc::from),
+            read: self.read,
+            timeout: self.read_timeout,
+        };
         let count = u64::from(self.count.get());
         let hard = listenlab_common::limits::nofile()
             .map_err(|e| format!("cannot read the open-file limit: {e}"))?
@@ -281,6 +348,7 @@ impl Cli {
                 || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
                 |n| n as usize,
             ),
+            exchange,
         })
     }
 }

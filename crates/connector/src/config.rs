@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use listenlab_common::{Endpoint, Format};
 
+use crate::exchange::Exchange;
 use crate::report::Transport;
 
 /// Everything a run needs, already checked.
@@ -43,6 +44,8 @@ pub struct Config {
     pub sources: Vec<IpAddr>,
     /// Runtime worker threads (1: a current-thread runtime).
     pub threads: usize,
+    /// What to send and read on each connection once it is connected.
+    pub exchange: Exchange,
 }
 
 /// How long the open connections are held.

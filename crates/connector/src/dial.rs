@@ -181,11 +181,15 @@ async fn wait_connected(
     // `into_inner`, which deregisters it first).
     let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) }
         .map_err(io::Error::from)?;
+    // `poll_write_ready` keeps its waker in tokio's registration; the `writable()` future
+    // would add a 160-byte waiter node to every dial task's state (issue 7 counts the
+    // memory of each connection waiting on a slow peer).
+    let writable = std::future::poll_fn(|cx| fd.poll_write_ready(cx));
     let writable = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, fd.writable())
+        Some(deadline) => tokio::time::timeout_at(deadline, writable)
             .await
             .map_err(|_elapsed| DialError::TIMEOUT)?,
-        None => fd.writable().await,
+        None => writable.await,
     };
     drop(writable?);
     let socket = fd.into_inner();

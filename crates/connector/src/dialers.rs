@@ -1,5 +1,6 @@
 //! The dial tasks of the connect phase: `concurrency` tasks share the N connects, each
-//! sending one [`DialOutcome`] per connect to the collector. (One connect is `dial.rs`;
+//! sending the request (`exchange.rs`) on its connection and then one [`DialOutcome`]
+//! per connect to the collector, which waits for the answers. (One connect is `dial.rs`;
 //! the whole run is `app.rs`.)
 //!
 //! The tasks take connect numbers from one atomic ticket counter rather than one task
@@ -11,7 +12,9 @@
 //! time if it is early, and starts at once if it is late; either way the latency is counted
 //! from the scheduled time, so when the listener stalls (and all tasks are busy) the
 //! delay shows up in the latency instead of silently lowering the rate (coordinated
-//! omission, as wrk2 corrects it).
+//! omission, as wrk2 corrects it). How late each started is sent along (`lag`), so the
+//! report also gives each phase raw, from the actual start, and the lag itself. The
+//! wait has no timer floor: see [`pace_until`].
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::collect::DialOutcome;
 use crate::dial::Dialer;
+use crate::exchange::Exchange;
 
 /// When connects start: as soon as a task is free, or on a fixed schedule.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +75,8 @@ pub struct Plan {
     pub count: u64,
     /// When each connect starts.
     pub schedule: Schedule,
+    /// What to send and read on each connection once connected.
+    pub exchange: Exchange,
 }
 
 /// A dial task panicked (a bug, such as an overflowing time calculation). Its connects are
@@ -125,30 +131,58 @@ pub fn spawn_dialers(
     tasks
 }
 
+/// How long before a scheduled start the pacer stops sleeping and spins (yielding to
+/// other tasks). tokio's timer counts whole milliseconds and fires at the first tick
+/// after the deadline, so `sleep_until` alone starts a connect up to 1 ms late and more,
+/// and with `--rate` that lateness was counted into every latency (issue 7: a connect
+/// p50 of 1.36 ms at `--rate 100` against 8 us unpaced). Sleeping until 2 ms before,
+/// then spinning, leaves a timer that is a tick late still early.
+const SPIN: Duration = Duration::from_millis(2);
+
+/// Waits until `at`: sleeps coarsely, then finishes the last [`SPIN`] precisely.
+async fn pace_until(at: Instant) {
+    if let Some(coarse) = at.checked_sub(SPIN)
+        && Instant::now() < coarse
+    {
+        tokio::time::sleep_until(coarse).await;
+    }
+    while Instant::now() < at {
+        tokio::task::yield_now().await;
+    }
+}
+
 async fn dial_loop(plan: Arc<Plan>, next: Arc<AtomicU64>, outcomes: mpsc::Sender<DialOutcome>) {
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         if i >= plan.count {
             return;
         }
-        let started = match plan.schedule.at(i) {
+        let (started, lag) = match plan.schedule.at(i) {
             Some(at) => {
-                tokio::time::sleep_until(at).await;
-                at
+                pace_until(at).await;
+                (at, Instant::now().saturating_duration_since(at))
             }
-            None => Instant::now(),
+            None => (Instant::now(), Duration::ZERO),
         };
         let source = match plan.sources.len() {
             0 => None,
             n => Some(plan.sources[(i % n as u64) as usize]),
         };
-        let result = plan.dialer.dial(source).await;
-        let latency = started.elapsed();
-        if outcomes
-            .send(DialOutcome { result, latency })
-            .await
-            .is_err()
-        {
+        // The connect latency ends when the connect does, before the exchange.
+        let (result, latency) = match plan.dialer.dial(source).await {
+            Ok(fd) => {
+                let latency = started.elapsed();
+                (Ok(plan.exchange.send(fd).await), latency)
+            }
+            Err(err) => (Err(err), started.elapsed()),
+        };
+        let outcome = DialOutcome {
+            result,
+            started,
+            latency,
+            lag,
+        };
+        if outcomes.send(outcome).await.is_err() {
             return;
         }
     }
@@ -202,6 +236,7 @@ mod tests {
                 start: Instant::now(),
                 rate: None,
             },
+            exchange: Exchange::default(),
         };
         let (tx, mut rx) = mpsc::channel(64);
         let mut tasks = spawn_dialers(plan, 3, tx);

@@ -20,11 +20,14 @@ mod collect;
 mod config;
 mod dial;
 mod dialers;
+mod exchange;
 mod hold;
 mod latency;
 mod limits;
 mod output;
 mod report;
+mod request;
+mod responses;
 mod source;
 mod watch;
 

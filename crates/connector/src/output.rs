@@ -6,7 +6,8 @@ use std::io::{self, Write};
 
 use listenlab_common::Format;
 
-use crate::report::{ConnectReport, ErrorKind, Holding};
+use crate::latency::LatencySummary;
+use crate::report::{ConnectReport, Counts, ErrorKind, Holding, Kind};
 
 /// Prints and flushes `{"event":"holding","open":N}` (JSON mode's readiness line).
 pub fn print_holding(open: u64) -> io::Result<()> {
@@ -75,18 +76,31 @@ pub fn render_text(r: &ConnectReport) -> String {
         ),
     ];
     if l.count > 0 {
-        let t = |us: u64| human_us(us as f64);
+        rows.push(("latency", latency_row(l)));
+    }
+    for (name, phase) in [
+        ("latency raw", &r.connect_latency_raw_us),
+        ("first byte", &r.first_byte_latency_us),
+        ("first byte raw", &r.first_byte_latency_raw_us),
+        ("complete", &r.complete_latency_us),
+        ("complete raw", &r.complete_latency_raw_us),
+        ("schedule lag", &r.schedule_lag_us),
+    ] {
+        match phase {
+            Some(l) if l.count > 0 => rows.push((name, latency_row(l))),
+            Some(_) => rows.push((name, "none".to_owned())),
+            None => {}
+        }
+    }
+    if r.request_bytes > 0 || r.first_byte_latency_us.is_some() {
         rows.push((
-            "latency",
+            "exchange",
             format!(
-                "min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
-                t(l.min),
-                human_us(l.mean),
-                t(l.p50),
-                t(l.p90),
-                t(l.p99),
-                t(l.p999),
-                t(l.max)
+                "sent {} bytes each, read {} bytes (at most {} per connection), failed {}",
+                r.request_bytes,
+                r.response_bytes,
+                r.response_bytes_max,
+                exchange_error_summary(r)
             ),
         ));
     }
@@ -110,24 +124,48 @@ pub fn render_text(r: &ConnectReport) -> String {
     out
 }
 
+/// One phase's latencies as its text row: `min 8us  mean 9.5us  p50 9us ...`.
+fn latency_row(l: &LatencySummary) -> String {
+    let t = |us: u64| human_us(us as f64);
+    format!(
+        "min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        t(l.min),
+        human_us(l.mean),
+        t(l.p50),
+        t(l.p90),
+        t(l.p99),
+        t(l.p999),
+        t(l.max)
+    )
+}
+
 /// The failed connects by kind, as the text report's `errors` row shows them: `refused
 /// 3, other 2 (EPROTOTYPE 2)`, or `none`.
 pub fn error_summary(r: &ConnectReport) -> String {
-    let errors: Vec<String> = r
-        .errors
+    counts_summary(&r.errors, |kind, n| match kind {
+        ErrorKind::Other if !r.other_errors.is_empty() => {
+            format!("other {n} ({})", other_detail(r))
+        }
+        _ => format!("{} {n}", kind.name()),
+    })
+}
+
+/// The failed exchanges by kind: `no_response 2, read_timeout 1`, or `none`.
+pub fn exchange_error_summary(r: &ConnectReport) -> String {
+    counts_summary(&r.exchange_errors, |kind, n| format!("{} {n}", kind.name()))
+}
+
+/// The non-zero counts, each as `show` renders it, joined; `none` when all are zero.
+fn counts_summary<K: Kind>(counts: &Counts<K>, show: impl Fn(K, u64) -> String) -> String {
+    let parts: Vec<String> = counts
         .iter()
         .filter(|&(_, n)| n > 0)
-        .map(|(kind, n)| match kind {
-            ErrorKind::Other if !r.other_errors.is_empty() => {
-                format!("other {n} ({})", other_detail(r))
-            }
-            _ => format!("{} {n}", kind.name()),
-        })
+        .map(|(kind, n)| show(kind, n))
         .collect();
-    if errors.is_empty() {
+    if parts.is_empty() {
         "none".to_owned()
     } else {
-        errors.join(", ")
+        parts.join(", ")
     }
 }
 
@@ -155,7 +193,6 @@ fn human_us(us: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::latency::LatencySummary;
     use crate::report::{ConnectErrors, Transport};
 
     fn report() -> ConnectReport {
@@ -189,6 +226,17 @@ mod tests {
             unwatched: 0,
             interrupted: false,
             other_errors: Default::default(),
+            request_bytes: 0,
+            exchange_failed: 0,
+            exchange_errors: Default::default(),
+            response_bytes: 0,
+            response_bytes_max: 0,
+            first_byte_latency_us: None,
+            complete_latency_us: None,
+            connect_latency_raw_us: None,
+            first_byte_latency_raw_us: None,
+            complete_latency_raw_us: None,
+            schedule_lag_us: None,
         }
     }
 
@@ -205,7 +253,8 @@ mod tests {
         let json = render_json(&report());
         assert!(json.ends_with("}\n"));
         assert_eq!(json.lines().count(), 1);
-        // The same bytes as before the report was typed (issue 10), plus `unwatched`.
+        // The same bytes as before the report was typed (issue 10), plus `unwatched` and
+        // the exchange fields of issue 7.
         assert_eq!(
             json,
             concat!(
@@ -217,7 +266,12 @@ mod tests {
                 r#""p99":20,"p999":20,"max":20},"elapsed_ms":1.5,"connect_rate_per_s":1333.3,"#,
                 r#""target_rate_per_s":null,"concurrency":3,"timeout_ms":5000,"#,
                 r#""source_addresses":0,"held_ms":0,"closed_by_peer":0,"unwatched":0,"#,
-                r#""interrupted":false}"#,
+                r#""interrupted":false,"request_bytes":0,"exchange_failed":0,"#,
+                r#""exchange_errors":{"no_response":0,"read_timeout":0,"reset":0,"other":0},"#,
+                r#""response_bytes":0,"response_bytes_max":0,"first_byte_latency_us":null,"#,
+                r#""complete_latency_us":null,"connect_latency_raw_us":null,"#,
+                r#""first_byte_latency_raw_us":null,"complete_latency_raw_us":null,"#,
+                r#""schedule_lag_us":null}"#,
                 "\n"
             )
         );

@@ -2,6 +2,9 @@
 //! failed connects tallied by [`ErrorKind`] in [`ConnectErrors`], and the readiness line
 //! [`Holding`] it prints before it waits to be released.
 //!
+//! Exchange failures (issue 7) have their own [`ExchangeFailure`] kinds, counted in
+//! [`ExchangeErrors`] the same way.
+//!
 //! Units are in the field names (`elapsed_ms`, `connect_rate_per_s`) or in the name of the
 //! object holding them (`connect_latency_us`). Every field is always present, so scripts can
 //! read them without checking. Names come from serde (`rename_all`), once: the text output
@@ -68,8 +71,41 @@ pub struct ConnectReport {
     /// failed, e.g. `ENOSPC` past `fs.epoll.max_user_watches`): whether the peer closed
     /// them is unknown, and they are missing from `closed_by_peer`. Normally 0.
     pub unwatched: u64,
-    /// `true` when SIGINT or SIGTERM stopped the connect phase early.
+    /// `true` when SIGINT or SIGTERM stopped the connect phase, or the wait for answers
+    /// (`--read`), early; answers not waited for count in neither `exchange_errors` nor
+    /// the latencies.
     pub interrupted: bool,
+    /// Bytes sent on each connection right after its connect (`--send`, `--send-file`,
+    /// `--fastcgi`); 0 when nothing is sent.
+    pub request_bytes: u64,
+    /// Established connections whose exchange (sending, then `--read`) failed; see
+    /// `exchange_errors` for why. They are counted in `connected`, not in `failed`.
+    pub exchange_failed: u64,
+    /// Failed exchanges by kind; the counts add up to `exchange_failed`.
+    pub exchange_errors: ExchangeErrors,
+    /// Bytes read from all connections together (with `--read`; their content is not kept).
+    pub response_bytes: u64,
+    /// The most bytes read from one connection.
+    pub response_bytes_max: u64,
+    /// With `--read`: from the start of the connect (scheduled start under `--rate`) to the
+    /// first byte of the answer, in microseconds, over the connections that got one;
+    /// `null` without `--read`.
+    pub first_byte_latency_us: Option<LatencySummary>,
+    /// With `--read close`: from the start of the connect to the peer's close after it
+    /// answered, in microseconds; `null` otherwise.
+    pub complete_latency_us: Option<LatencySummary>,
+    /// With `--rate`: `connect_latency_us` counted from each connect's actual start
+    /// instead of its scheduled one, in microseconds (what the connect itself took);
+    /// `null` without `--rate`.
+    pub connect_latency_raw_us: Option<LatencySummary>,
+    /// With `--rate` and `--read`: `first_byte_latency_us` from the actual start, µs.
+    pub first_byte_latency_raw_us: Option<LatencySummary>,
+    /// With `--rate` and `--read close`: `complete_latency_us` from the actual start, µs.
+    pub complete_latency_raw_us: Option<LatencySummary>,
+    /// With `--rate`: how late each successful connect started after its scheduled
+    /// start, in microseconds (the pacer's own lateness plus any wait for a free
+    /// `--concurrency` slot); under 1 µs counts as 1. `null` without `--rate`.
+    pub schedule_lag_us: Option<LatencySummary>,
 }
 
 /// The transport of the target.
@@ -148,42 +184,115 @@ fn serde_name(variant: impl Serialize + std::fmt::Debug + Copy) -> String {
     }
 }
 
-/// Failed connects by kind, each a count of connects. Serialized as an object with every
-/// kind present, in [`ErrorKind::ALL`] order: `{"refused":0,"timeout":2,...}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConnectErrors([u64; ErrorKind::ALL.len()]);
+/// A kind a report counts by: the report's order of kinds and their JSON names (the
+/// `rename_all` on the enum).
+pub trait Kind: Copy + Serialize + 'static {
+    /// Every kind, in the report's order; [`Kind::index`] is a kind's position in it.
+    const ALL: &'static [Self];
+    /// The kind's position in [`Self::ALL`].
+    fn index(self) -> usize;
+}
 
-impl ConnectErrors {
-    /// Counts one failed connect of `kind`.
-    pub fn add(&mut self, kind: ErrorKind) {
-        self.0[kind as usize] += 1;
+impl Kind for ErrorKind {
+    const ALL: &'static [Self] = &ErrorKind::ALL;
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Kind for ExchangeFailure {
+    const ALL: &'static [Self] = &ExchangeFailure::ALL;
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Most kinds one [`Counts`] holds.
+const MAX_KINDS: usize = 16;
+
+/// Counts by kind. Serialized as an object with every kind present, in [`Kind::ALL`]
+/// order: `{"refused":0,"timeout":2,...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts<K> {
+    counts: [u64; MAX_KINDS],
+    kinds: std::marker::PhantomData<K>,
+}
+
+impl<K> Default for Counts<K> {
+    fn default() -> Self {
+        Self {
+            counts: [0; MAX_KINDS],
+            kinds: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Failed connects by kind, each a count of connects.
+pub type ConnectErrors = Counts<ErrorKind>;
+
+/// Failed exchanges by kind, each a count of connections.
+pub type ExchangeErrors = Counts<ExchangeFailure>;
+
+impl<K: Kind> Counts<K> {
+    /// Counts one of `kind`.
+    pub fn add(&mut self, kind: K) {
+        self.counts[kind.index()] += 1;
     }
 
-    /// The failed connects of `kind`.
-    pub fn get(&self, kind: ErrorKind) -> u64 {
-        self.0[kind as usize]
+    /// The count of `kind`.
+    pub fn get(&self, kind: K) -> u64 {
+        self.counts[kind.index()]
     }
 
     /// Every kind with its count, in report order.
-    pub fn iter(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
-        ErrorKind::ALL
-            .into_iter()
-            .map(|kind| (kind, self.get(kind)))
+    pub fn iter(&self) -> impl Iterator<Item = (K, u64)> + '_ {
+        K::ALL.iter().map(|&kind| (kind, self.get(kind)))
     }
 
     /// The sum of all kinds.
     pub fn total(&self) -> u64 {
-        self.0.iter().sum()
+        self.counts.iter().sum()
     }
 }
 
-impl Serialize for ConnectErrors {
+impl<K: Kind> Serialize for Counts<K> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(ErrorKind::ALL.len()))?;
+        let mut map = serializer.serialize_map(Some(K::ALL.len()))?;
         for (kind, n) in self.iter() {
             map.serialize_entry(&kind, &n)?;
         }
         map.end()
+    }
+}
+
+/// Why the exchange on an established connection failed (issue 7). The JSON name of
+/// each kind is its snake_case name (`no_response`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExchangeFailure {
+    /// The peer closed the connection before sending any byte.
+    NoResponse,
+    /// The answer (the first byte with `--read first-byte`, the close with `--read
+    /// close`) did not come within `--read-timeout`.
+    ReadTimeout,
+    /// `ECONNRESET` (or `EPIPE` while sending) during the exchange.
+    Reset,
+    /// Any other error while sending or reading.
+    Other,
+}
+
+impl ExchangeFailure {
+    /// Every kind, in the report's order.
+    pub const ALL: [Self; 4] = [
+        Self::NoResponse,
+        Self::ReadTimeout,
+        Self::Reset,
+        Self::Other,
+    ];
+
+    /// The kind's name in the report (`no_response`).
+    pub fn name(self) -> String {
+        serde_name(self)
     }
 }
 

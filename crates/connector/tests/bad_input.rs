@@ -328,3 +328,39 @@ fn a_closed_stdout_is_not_an_error() {
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
 }
+
+#[test]
+fn rejects_bad_exchange_flags() {
+    let t = ["--inet", "127.0.0.1:1"];
+    let with =
+        |extra: &[&'static str]| -> Vec<&'static str> { t.iter().chain(extra).copied().collect() };
+    assert_usage_error(
+        &with(&["--send", "x", "--fastcgi", "/a.php"]),
+        "cannot be used with",
+    );
+    assert_usage_error(
+        &with(&["--send", "x", "--send-file", "/etc/hostname"]),
+        "cannot be used with",
+    );
+    assert_usage_error(&with(&["--read", "all"]), "invalid value 'all' for '--read");
+    assert_usage_error(&with(&["--read", "all"]), "first-byte, close");
+    assert_usage_error(&with(&["--fastcgi", ""]), "the script is empty");
+    assert_usage_error(&with(&["--fastcgi", "?a=1"]), "the script is empty");
+    assert_usage_error(&with(&["--send", r"a\qb"]), r"bad escape '\q'");
+    assert_usage_error(&with(&["--send", r"\x4"]), r"bad escape '\x4'");
+    assert_usage_error(
+        &with(&["--read-timeout", "0"]),
+        "--read-timeout 0ns is shorter than 1 ms",
+    );
+    let (dir, _) = socket_path();
+    let missing = dir.path().join("missing.bin");
+    let missing = missing.to_str().unwrap();
+    let args = [t[0], t[1], "--send-file", missing];
+    assert_usage_error(
+        &args,
+        &format!("--send-file '{missing}' cannot be read: No such file"),
+    );
+    let as_dir = dir.path().to_str().unwrap();
+    let args = [t[0], t[1], "--send-file", as_dir];
+    assert_usage_error(&args, "Is a directory");
+}

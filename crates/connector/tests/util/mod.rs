@@ -190,6 +190,26 @@ pub struct Report {
     pub closed_by_peer: u64,
     pub unwatched: u64,
     pub interrupted: bool,
+    pub request_bytes: u64,
+    pub exchange_failed: u64,
+    pub exchange_errors: ExchangeErrors,
+    pub response_bytes: u64,
+    pub response_bytes_max: u64,
+    pub first_byte_latency_us: Option<Latency>,
+    pub complete_latency_us: Option<Latency>,
+    pub connect_latency_raw_us: Option<Latency>,
+    pub first_byte_latency_raw_us: Option<Latency>,
+    pub complete_latency_raw_us: Option<Latency>,
+    pub schedule_lag_us: Option<Latency>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeErrors {
+    pub no_response: u64,
+    pub read_timeout: u64,
+    pub reset: u64,
+    pub other: u64,
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Deserialize)]
@@ -235,11 +255,25 @@ impl Report {
             + e.other;
         assert_eq!(kinds, self.failed, "{self:?}");
         assert_eq!(self.other_errors.values().sum::<u64>(), e.other, "{self:?}");
+        let x = &self.exchange_errors;
+        assert_eq!(
+            x.no_response + x.read_timeout + x.reset + x.other,
+            self.exchange_failed,
+            "{self:?}"
+        );
+        assert!(self.response_bytes_max <= self.response_bytes, "{self:?}");
         let l = &self.connect_latency_us;
         assert_eq!(l.count, self.connected, "{self:?}");
-        if l.count > 0 {
-            assert!(0 < l.p50 && l.p50 <= l.p99 && l.p99 <= l.max, "{l:?}");
-            assert!(l.min <= l.p50 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+        let phases = [
+            self.first_byte_latency_us.as_ref(),
+            self.complete_latency_us.as_ref(),
+        ];
+        for l in std::iter::once(l).chain(phases.into_iter().flatten()) {
+            assert!(l.count <= self.connected, "{self:?}");
+            if l.count > 0 {
+                assert!(0 < l.p50 && l.p50 <= l.p99 && l.p99 <= l.max, "{l:?}");
+                assert!(l.min <= l.p50 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+            }
         }
     }
 }
