@@ -67,12 +67,15 @@ pub struct ForkCounts {
     pub idle_kills: u64,
     /// Ondemand: idle-killed children still idle one tick later, sent SIGKILL.
     pub idle_kills_escalated: u64,
+    /// Dynamic: PHP-FPM's `seems busy` warnings (a tick forking at a spawn rate of 8 or
+    /// more).
+    pub seems_busy_warnings: u64,
 }
 
 impl ForkCounts {
     /// The counts as `(name, value)` pairs in declaration order, named as in JSON (for the
     /// text summary table).
-    pub fn fields(&self) -> [(&'static str, u64); 21] {
+    pub fn fields(&self) -> [(&'static str, u64); 22] {
         [
             ("wakeups", self.wakeups),
             ("events", self.events),
@@ -95,6 +98,7 @@ impl ForkCounts {
             ("max_children_warnings", self.max_children_warnings),
             ("idle_kills", self.idle_kills),
             ("idle_kills_escalated", self.idle_kills_escalated),
+            ("seems_busy_warnings", self.seems_busy_warnings),
         ]
     }
 
@@ -120,7 +124,8 @@ impl ForkCounts {
                 IdleSignal::Sigquit => self.idle_kills += 1,
                 IdleSignal::Sigkill => self.idle_kills_escalated += 1,
             },
-            Event::Queue { .. } | Event::Stopping { .. } => {}
+            Event::SeemsBusy(_) => self.seems_busy_warnings += 1,
+            Event::SpawnRate(_) | Event::Queue { .. } | Event::Stopping { .. } => {}
         }
     }
 
@@ -255,7 +260,9 @@ mod tests {
 
     #[test]
     fn each_event_moves_exactly_its_counts() {
-        use crate::forker::event::{Accepted, Exited, Forked, IdleKilled, Throttled};
+        use crate::forker::event::{
+            Accepted, Census, Exited, Forked, IdleKilled, MaxChildrenSetting, Spawning, Throttled,
+        };
         use crate::forker::report::StopReason;
         use std::time::Duration;
         let d = Duration::from_millis(1);
@@ -302,6 +309,7 @@ mod tests {
                     child: 1,
                     pid: 9,
                     status: 0,
+                    signal: None,
                     lifetime: d,
                     end: end(ChildOutcome::BusyAtExit, 2, 1, 1),
                 }),
@@ -312,7 +320,10 @@ mod tests {
                 ],
             ),
             (
-                Event::MaxChildren { max: 3 },
+                Event::MaxChildren {
+                    max: 3,
+                    setting: MaxChildrenSetting::OnMaintenance,
+                },
                 &[("max_children_warnings", 1)],
             ),
             (
@@ -332,6 +343,23 @@ mod tests {
                     signal: IdleSignal::Sigkill,
                 }),
                 &[("idle_kills_escalated", 1)],
+            ),
+            (
+                Event::SeemsBusy(Spawning {
+                    rate: 8,
+                    idle: 0,
+                    total: 5,
+                }),
+                &[("seems_busy_warnings", 1)],
+            ),
+            (
+                Event::SpawnRate(Census {
+                    active: 1,
+                    idle: 0,
+                    running: 1,
+                    rate: 2,
+                }),
+                &[],
             ),
             (Event::Queue { len: 1, max: 2 }, &[]),
             (

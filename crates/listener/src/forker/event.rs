@@ -34,7 +34,13 @@ pub enum Event {
     MaxChildren {
         /// The `--max-children` setting.
         max: u64,
+        /// The setting's name in PHP-FPM's message for this model.
+        setting: MaxChildrenSetting,
     },
+    /// Dynamic: a maintenance tick forks at a spawn rate of 8 or more.
+    SeemsBusy(Spawning),
+    /// Dynamic: what a maintenance tick found, before it acts.
+    SpawnRate(Census),
     /// An idle child was told to exit.
     IdleKill(IdleKilled),
     /// The accept queue changed length.
@@ -51,6 +57,42 @@ pub enum Event {
         /// Children still running.
         running: u64,
     },
+}
+
+/// How PHP-FPM names `pm.max_children` in its warning: `fpm_pctl_on_socket_accept`
+/// (ondemand) says `max_children`, `fpm_pctl_perform_idle_server_maintenance` (dynamic)
+/// says `pm.max_children`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxChildrenSetting {
+    /// `server reached max_children setting (N)`.
+    OnAccept,
+    /// `server reached pm.max_children setting (N)`.
+    OnMaintenance,
+}
+
+/// Dynamic: a tick that forks `spawning` children at a high spawn rate.
+#[derive(Debug, Clone, Copy)]
+pub struct Spawning {
+    /// The spawn rate (PHP-FPM's `spawning %d children`: the rate, not the forks).
+    pub rate: u64,
+    /// Idle children.
+    pub idle: u64,
+    /// Children running.
+    pub total: u64,
+}
+
+/// Dynamic: the pool as one maintenance tick counts it (PHP-FPM's debug line `currently
+/// %d active children, %d spare children, %d running children. Spawning rate %d`).
+#[derive(Debug, Clone, Copy)]
+pub struct Census {
+    /// Children not idle (starting or busy).
+    pub active: u64,
+    /// Children waiting in accept.
+    pub idle: u64,
+    /// Children running.
+    pub running: u64,
+    /// The spawn rate this tick starts with.
+    pub rate: u64,
 }
 
 /// A child was forked.
@@ -102,6 +144,9 @@ pub struct Exited {
     pub pid: i32,
     /// Exit status as a shell shows it (128+signal for a signal).
     pub status: i32,
+    /// The signal that killed it, if one did (`WIFSIGNALED`): the respawn rule tells an
+    /// exit from a death by signal without guessing from `status`.
+    pub signal: Option<i32>,
     /// Fork to reap.
     pub lifetime: Duration,
     /// Its counts and outcome.

@@ -241,8 +241,20 @@ impl<'a> EventLoop<'a> {
 
     /// The model's start hook, once, before the first wait.
     fn start(&mut self) -> Result<(), RunError> {
-        self.model.on_start(&mut self.pool, &mut self.obs)?;
+        let spawn = self.model.on_start(&mut self.pool, &mut self.obs)?;
+        self.retry_if_short(spawn);
         self.flush_output()
+    }
+
+    /// After a model's own fork (start, replacement, retry) failed or was throttled:
+    /// schedule the retry back-off, since no wakeup may come to try again (static and
+    /// dynamic never watch the listener).
+    fn retry_if_short(&mut self, spawn: Spawn) {
+        match spawn {
+            Spawn::Failed => self.retry_at(Instant::now() + FORK_RETRY),
+            Spawn::Throttled(until) => self.retry_at(until.max(Instant::now() + FORK_RETRY)),
+            Spawn::Forked | Spawn::Declined => {}
+        }
     }
 
     /// One turn of the loop. Returns why to stop, if it is time.
@@ -251,8 +263,10 @@ impl<'a> EventLoop<'a> {
         if turn.child_signal {
             for exited in self.pool.reap(&mut self.obs)? {
                 turn.pool_changed = true;
-                self.model
+                let spawn = self
+                    .model
                     .on_child_exit(&mut self.pool, &mut self.obs, &exited)?;
+                self.retry_if_short(spawn);
             }
             // A throttle that began here (ondemand replacements) must end with a re-arm,
             // or an edge-triggered connection that came meanwhile would wait for the next.
@@ -394,6 +408,8 @@ impl<'a> EventLoop<'a> {
             self.timers.retry = None;
             // Also when armed: the MOD re-reports an edge-triggered pending connection.
             self.set_armed(true)?;
+            let spawn = self.model.on_retry(&mut self.pool, &mut self.obs)?;
+            self.retry_if_short(spawn);
         }
         let timers = &mut self.timers;
         if timers.next_sample.is_some_and(|t| now >= t) {
@@ -405,12 +421,10 @@ impl<'a> EventLoop<'a> {
             && now >= next
         {
             self.model.on_tick(&mut self.pool, &mut self.obs)?;
-            // Skip missed ticks rather than running them back to back.
-            let mut due = next + every;
-            while due <= now {
-                due += every;
-            }
-            timers.next_tick = Some(due);
+            // Re-armed from its firing time, as PHP-FPM's persistent timers are
+            // (`fpm_event_loop` sets the next timeout to now + frequency): a late tick
+            // delays the ones after it, and missed ticks are never run back to back.
+            timers.next_tick = Some(now + every);
         }
         Ok(())
     }

@@ -108,6 +108,8 @@ pub struct Config {
     pub max_requests: Option<u64>,
     /// Ondemand: when a connection makes a child busy.
     pub request_starts: RequestStarts,
+    /// Dynamic: start, min and max spare servers, max spawn rate.
+    pub spares: models::Spares,
 }
 
 impl Config {

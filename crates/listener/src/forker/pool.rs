@@ -65,6 +65,17 @@ pub struct IdleKill {
     pub escalated: bool,
 }
 
+/// The pool as a maintenance tick counts it ([`Pool::census`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Headcount {
+    /// Children waiting in accept.
+    pub idle: u64,
+    /// The others: starting, busy.
+    pub active: u64,
+    /// The idle child forked first.
+    pub oldest_idle: Option<ChildView>,
+}
+
 /// A live child as a model sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct ChildView {
@@ -154,6 +165,40 @@ impl<'a> Pool<'a> {
     /// True when some child is waiting for a connection (PHP-FPM's `fpm_request_is_idle`).
     pub fn any_idle(&self) -> bool {
         self.children().any(|c| c.slot.state == SlotState::Idle)
+    }
+
+    /// The children counted as `fpm_pctl_perform_idle_server_maintenance` counts them:
+    /// idle ones (waiting in accept, `fpm_request_is_idle`), the rest as active, and the
+    /// idle child started first (its `last_idle_child`, by `child->started`).
+    pub fn census(&self) -> Headcount {
+        let mut census = Headcount::default();
+        for child in self.children() {
+            if child.slot.state != SlotState::Idle {
+                census.active += 1;
+                continue;
+            }
+            census.idle += 1;
+            if census
+                .oldest_idle
+                .is_none_or(|o| child.forked_at < o.forked_at)
+            {
+                census.oldest_idle = Some(child);
+            }
+        }
+        census
+    }
+
+    /// PHP-FPM 8.2's `fpm_pctl_kill_idle_child`: SIGQUIT to an idle child the manager
+    /// retires, or SIGKILL if it was told before and is still idle (a SIGQUIT that found
+    /// it waiting for a first byte only restarts that wait).
+    pub fn kill_idle_child(&mut self, child: &ChildView, obs: &mut Observer) -> io::Result<()> {
+        let signal = if child.idle_kill.is_some() {
+            IdleSignal::Sigkill
+        } else {
+            IdleSignal::Sigquit
+        };
+        let idle = self.in_state_for(child);
+        self.idle_kill(child.pid, idle, signal, obs)
     }
 
     /// When forking resumes, while the restart throttle holds it.
@@ -279,11 +324,16 @@ impl<'a> Pool<'a> {
             .tickets()
             .give_back(self.scoreboard.slot(live.slot));
         self.scoreboard.release(live.slot);
+        let signal = match status {
+            WaitStatus::Signaled(_, signal, _) => Some(signal as i32),
+            _ => None,
+        };
         let status = exit_code(status).unwrap_or(-1);
         let exited = Exited {
             child: live.number,
             pid: pid.as_raw(),
             status,
+            signal,
             lifetime: live.forked_at.elapsed(),
             end: ChildEnd {
                 outcome: classify(

@@ -169,8 +169,10 @@ pub enum ForkEvent {
         /// Connections this child accepted in its life.
         accepted: u64,
     },
-    /// Ondemand: a wakeup found `--max-children` children running. Logged once until the
-    /// next fork, like PHP-FPM's `server reached max_children setting (N)`.
+    /// Ondemand: a wakeup found `--max-children` children running; dynamic: a maintenance
+    /// tick found too few idle children with `--max-children` running. Logged once until
+    /// the next fork, like PHP-FPM's `server reached max_children setting (N)` (dynamic:
+    /// `pm.max_children`).
     MaxChildren {
         /// Milliseconds since start.
         t_ms: f64,
@@ -179,7 +181,39 @@ pub enum ForkEvent {
         /// The message, as PHP-FPM words it.
         message: String,
     },
-    /// Ondemand: a child idle longer than `--process-idle-timeout` was told to exit.
+    /// Dynamic: a maintenance tick forks with a spawn rate of 8 or more, PHP-FPM's `seems
+    /// busy` warning.
+    SeemsBusy {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// The spawn rate (PHP-FPM's "spawning N children"; the tick forks at most the
+        /// missing spare children).
+        spawning: u64,
+        /// Idle children.
+        idle: u64,
+        /// Children running.
+        total: u64,
+        /// The message, as PHP-FPM words it.
+        message: String,
+    },
+    /// Dynamic: one line per maintenance tick, what it found before acting (PHP-FPM's
+    /// debug line `currently N active children, N spare children, N running children.
+    /// Spawning rate N`).
+    SpawnRate {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Children starting or busy.
+        active: u64,
+        /// Children waiting in accept.
+        idle: u64,
+        /// Children running.
+        running: u64,
+        /// The spawn rate: forks this tick may make (1, doubled after each tick that
+        /// forks, up to `--max-spawn-rate`).
+        rate: u64,
+    },
+    /// Ondemand and dynamic: an idle child was told to exit (ondemand: idle longer than
+    /// `--process-idle-timeout`; dynamic: more idle children than `--max-spare-servers`).
     IdleKill {
         /// Milliseconds since start.
         t_ms: f64,
@@ -225,6 +259,8 @@ impl ForkEvent {
             Self::ChildEmpty { .. } => "child_empty",
             Self::ChildExited { .. } => "child_exited",
             Self::MaxChildren { .. } => "max_children",
+            Self::SeemsBusy { .. } => "seems_busy",
+            Self::SpawnRate { .. } => "spawn_rate",
             Self::IdleKill { .. } => "idle_kill",
             Self::Queue { .. } => "queue",
             Self::Stopping { .. } => "stopping",
@@ -243,6 +279,8 @@ impl ForkEvent {
             | Self::ChildEmpty { t_ms, .. }
             | Self::ChildExited { t_ms, .. }
             | Self::MaxChildren { t_ms, .. }
+            | Self::SeemsBusy { t_ms, .. }
+            | Self::SpawnRate { t_ms, .. }
             | Self::IdleKill { t_ms, .. }
             | Self::Queue { t_ms, .. }
             | Self::Stopping { t_ms, .. } => *t_ms,
@@ -254,7 +292,7 @@ impl ForkEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename = "summary")]
 pub struct ForkSummary {
-    /// `per-event` or `ondemand`.
+    /// `per-event`, `ondemand`, `static` or `dynamic`.
     pub model: ModelKind,
     /// `level` or `edge`: how the listener was registered with epoll.
     pub trigger: Trigger,
@@ -368,6 +406,8 @@ mod tests {
         let words = [
             (label(&ModelKind::PerEvent), "per-event"),
             (label(&ModelKind::Ondemand), "ondemand"),
+            (label(&ModelKind::Static), "static"),
+            (label(&ModelKind::Dynamic), "dynamic"),
             (label(&Trigger::Level), "level"),
             (label(&Trigger::Edge), "edge"),
             (label(&AcceptMode::Blocking), "blocking"),
@@ -522,6 +562,20 @@ mod tests {
                 t_ms: 0.0,
                 max_children: 1,
                 message: "m".into(),
+            },
+            ForkEvent::SeemsBusy {
+                t_ms: 0.0,
+                spawning: 8,
+                idle: 0,
+                total: 5,
+                message: "m".into(),
+            },
+            ForkEvent::SpawnRate {
+                t_ms: 0.0,
+                active: 1,
+                idle: 0,
+                running: 1,
+                rate: 2,
             },
             ForkEvent::IdleKill {
                 t_ms: 0.0,

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use super::{Model, respawn};
 use crate::forker::child::ChildLife;
-use crate::forker::event::{Event, Exited};
+use crate::forker::event::{Event, Exited, MaxChildrenSetting};
 use crate::forker::observer::Observer;
 use crate::forker::pool::{Pool, Spawn};
 use crate::forker::report::IdleSignal;
@@ -57,6 +57,7 @@ impl Model for Ondemand {
             if !self.warned_max_children {
                 obs.emit(Event::MaxChildren {
                     max: pool.max_children(),
+                    setting: MaxChildrenSetting::OnAccept,
                 })?;
                 self.warned_max_children = true;
             }
@@ -74,7 +75,7 @@ impl Model for Ondemand {
         pool: &mut Pool<'_>,
         obs: &mut Observer,
         exited: &Exited,
-    ) -> io::Result<()> {
+    ) -> io::Result<Spawn> {
         respawn::respawn(pool, obs, exited)
     }
 
