@@ -82,8 +82,9 @@ pub struct Cli {
     #[arg(long)]
     pub greet: bool,
 
-    /// Ondemand: once a second, one child idle longer than this is told to exit (SIGQUIT,
-    /// then SIGKILL a tick later if still idle) [default: 10s].
+    /// Ondemand: once a second, the oldest idle child, if idle longer than this in whole
+    /// seconds (as PHP-FPM compares), is told to exit (SIGQUIT, then SIGKILL a tick later
+    /// if still idle) [default: 10s].
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub process_idle_timeout: Option<Duration>,
 
@@ -96,6 +97,11 @@ pub struct Cli {
     /// the client sends a byte (at most 5 s later), as in PHP-FPM [default: accept].
     #[arg(long, value_enum)]
     pub request_starts: Option<RequestStarts>,
+
+    /// Ondemand, static, dynamic: after closing a connection a child stays "finishing" (not
+    /// idle) this long, as a PHP-FPM child until php_request_shutdown returns [default: 0].
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub request_shutdown: Option<Duration>,
 
     /// Dynamic: children forked at start (pm.start_servers) [default: min + (max - min) / 2].
     #[arg(long, value_name = "N", allow_negative_numbers = true,
@@ -160,6 +166,7 @@ impl Cli {
             ),
             (ModelFlag::MaxRequests, self.max_requests.is_some()),
             (ModelFlag::RequestStarts, self.request_starts.is_some()),
+            (ModelFlag::RequestShutdown, self.request_shutdown.is_some()),
             (ModelFlag::StartServers, self.start_servers.is_some()),
             (ModelFlag::MinSpareServers, self.min_spare_servers.is_some()),
             (ModelFlag::MaxSpareServers, self.max_spare_servers.is_some()),
@@ -169,6 +176,14 @@ impl Cli {
         .filter_map(|(flag, given)| given.then_some(flag))
         .collect();
         models::check_flags(self.model, &given)?;
+        let process_idle_timeout = self.process_idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        if process_idle_timeout.subsec_nanos() != 0 || process_idle_timeout.is_zero() {
+            // PHP-FPM's pm.process_idle_timeout is whole seconds, compared as such.
+            return Err(format!(
+                "--process-idle-timeout {process_idle_timeout:?}: pm.process_idle_timeout counts \
+                 whole seconds; give 1s or more in whole seconds"
+            ));
+        }
         let defaults = Spares::default();
         let spares = Spares::new(
             u64::from(self.max_children),
@@ -204,9 +219,10 @@ impl Cli {
             exit_after: self.exit_after,
             accept: self.accept,
             greet: self.greet,
-            process_idle_timeout: self.process_idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            process_idle_timeout,
             max_requests: self.max_requests,
             request_starts: self.request_starts.unwrap_or_default(),
+            request_shutdown: self.request_shutdown.unwrap_or_default(),
             spares,
         })
     }
@@ -293,7 +309,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_flag_combinations_and_values() {
-        let table: [&[&str]; 16] = [
+        let table: [&[&str]; 19] = [
             &[],
             &["--unix", "/tmp/a", "--inet", "0"],
             &["--inet", "70000"],
@@ -310,6 +326,23 @@ mod tests {
             &["--inet", "0", "--model", "static", "--max-spawn-rate", "4"],
             &["--inet", "0", "--model", "dynamic", "--max-spawn-rate", "0"],
             &["--inet", "0", "--model", "dynamic", "--max-children", "2"],
+            &[
+                "--inet",
+                "0",
+                "--model",
+                "ondemand",
+                "--process-idle-timeout",
+                "1500ms",
+            ],
+            &[
+                "--inet",
+                "0",
+                "--model",
+                "ondemand",
+                "--process-idle-timeout",
+                "0",
+            ],
+            &["--inet", "0", "--request-shutdown", "1s"],
         ];
         for args in table {
             assert!(parse(args).is_err(), "{args:?} was accepted");

@@ -164,6 +164,8 @@ pub struct ChildEnd {
     pub served: u64,
     /// Connections it closed for want of a first byte.
     pub first_byte_timeouts: u64,
+    /// Connections its clients closed without sending anything (first-byte mode).
+    pub closed_without_request: u64,
     /// Connections it held when it exited (stopped, or died while holding one).
     pub interrupted: u64,
 }

@@ -190,6 +190,7 @@ impl<'a> EventLoop<'a> {
             greet: config.greet,
             max_requests: config.max_requests,
             request_starts: config.request_starts,
+            request_shutdown: config.request_shutdown,
             start,
             parent: nix::unistd::getpid(),
         };

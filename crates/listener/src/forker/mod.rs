@@ -108,6 +108,8 @@ pub struct Config {
     pub max_requests: Option<u64>,
     /// Ondemand: when a connection makes a child busy.
     pub request_starts: RequestStarts,
+    /// PHP-FPM models: how long a child stays finishing after closing a connection.
+    pub request_shutdown: Duration,
     /// Dynamic: start, min and max spare servers, max spawn rate.
     pub spares: models::Spares,
 }

@@ -361,6 +361,7 @@ mod tests {
                 accepted: 1,
                 served: 1,
                 first_byte_timeouts: 0,
+                closed_without_request: 0,
                 interrupted: 0,
             },
         }))

@@ -101,6 +101,9 @@ pub struct Pool<'a> {
     forked: u64,
     stopping: bool,
     throttle: RestartThrottle,
+    /// `CLOCK_MONOTONIC` at the run's start, to read scoreboard times (ns since start) as
+    /// the clock PHP-FPM's `fpm_clock_get` reads.
+    monotonic_at_start: Duration,
 }
 
 impl<'a> Pool<'a> {
@@ -124,6 +127,7 @@ impl<'a> Pool<'a> {
             forked: 0,
             stopping: false,
             throttle: RestartThrottle::new(),
+            monotonic_at_start: monotonic_now().saturating_sub(spec.start.elapsed()),
         })
     }
 
@@ -155,6 +159,13 @@ impl<'a> Pool<'a> {
             slot: self.scoreboard.slot(live.slot).view(),
             idle_kill: live.idle_kill,
         })
+    }
+
+    /// The whole seconds of `CLOCK_MONOTONIC` (PHP-FPM's `tv_sec` of `fpm_clock_get`) when
+    /// `view`'s child entered its state, and now.
+    pub fn state_and_now_seconds(&self, view: &ChildView) -> (u64, u64) {
+        let since = self.monotonic_at_start + Duration::from_nanos(view.slot.since_ns);
+        (since.as_secs(), monotonic_now().as_secs())
     }
 
     /// How long `view`'s child has been in its current state.
@@ -348,6 +359,7 @@ impl<'a> Pool<'a> {
                 accepted: view.accepted,
                 served: view.served,
                 first_byte_timeouts: view.first_byte_timeouts,
+                closed_without_request: view.closed_without_request,
                 // The child counts what it was told to drop; a child that died holding a
                 // connection (a signal, a panic) could not, so that one is counted here.
                 interrupted: view.interrupted + u64::from(view.holding),
@@ -411,6 +423,12 @@ impl<'a> Pool<'a> {
     }
 }
 
+/// `CLOCK_MONOTONIC` now (the clock `Instant` reads on Linux, but as a number).
+fn monotonic_now() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(Duration::ZERO, Duration::from)
+}
+
 fn report_accepts(
     obs: &mut Observer,
     pid: Pid,
@@ -434,7 +452,7 @@ fn report_accepts(
 /// The signals the parent sent a child, for [`classify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
-    /// The ondemand idle timeout told it to exit (SIGQUIT, maybe SIGKILL).
+    /// The manager retired it for idleness (SIGQUIT, maybe SIGKILL).
     pub idle_kill: bool,
     /// The run was stopping when it was reaped (it got SIGTERM).
     pub stop: bool,

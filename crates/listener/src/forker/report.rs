@@ -24,7 +24,8 @@ pub enum ChildOutcome {
     Completed,
     /// Found nothing to accept (`--accept nonblocking`, `EAGAIN`).
     Empty,
-    /// Told to exit by the ondemand idle timeout (SIGQUIT, then SIGKILL one tick later if still idle).
+    /// Retired for idleness by the manager (ondemand's idle timeout, dynamic's
+    /// `--max-spare-servers`): SIGQUIT, then SIGKILL a tick later if still idle.
     IdleTimeout,
     /// Still waiting for a connection (blocked in accept, or starting) when the run stopped.
     KilledAtExit,

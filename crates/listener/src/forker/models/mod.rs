@@ -51,6 +51,8 @@ pub enum ModelFlag {
     MaxRequests,
     /// `--request-starts`.
     RequestStarts,
+    /// `--request-shutdown`.
+    RequestShutdown,
     /// `--start-servers`.
     StartServers,
     /// `--min-spare-servers`.
@@ -68,6 +70,7 @@ impl ModelFlag {
             Self::ProcessIdleTimeout => "--process-idle-timeout",
             Self::MaxRequests => "--max-requests",
             Self::RequestStarts => "--request-starts",
+            Self::RequestShutdown => "--request-shutdown",
             Self::StartServers => "--start-servers",
             Self::MinSpareServers => "--min-spare-servers",
             Self::MaxSpareServers => "--max-spare-servers",
@@ -87,11 +90,17 @@ impl ModelKind {
                 ModelFlag::ProcessIdleTimeout,
                 ModelFlag::MaxRequests,
                 ModelFlag::RequestStarts,
+                ModelFlag::RequestShutdown,
             ],
-            Self::Static => &[ModelFlag::MaxRequests, ModelFlag::RequestStarts],
+            Self::Static => &[
+                ModelFlag::MaxRequests,
+                ModelFlag::RequestStarts,
+                ModelFlag::RequestShutdown,
+            ],
             Self::Dynamic => &[
                 ModelFlag::MaxRequests,
                 ModelFlag::RequestStarts,
+                ModelFlag::RequestShutdown,
                 ModelFlag::StartServers,
                 ModelFlag::MinSpareServers,
                 ModelFlag::MaxSpareServers,

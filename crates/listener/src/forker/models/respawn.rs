@@ -53,6 +53,7 @@ mod tests {
                 accepted: 0,
                 served: 0,
                 first_byte_timeouts: 0,
+                closed_without_request: 0,
                 interrupted: 0,
             },
         }
