@@ -303,3 +303,41 @@ fn dynamic_spare_servers_out_of_order_are_a_usage_error_in_php_fpm_words() {
         assert!(stderr.contains(extra[0]), "names the flag: {stderr}");
     }
 }
+
+#[test]
+fn status_lines_carry_php_fpm_status_page_fields() {
+    let mut run = start(&[
+        "--model",
+        "static",
+        "--max-children",
+        "2",
+        "--sleep",
+        "30s",
+        "--status-every",
+        "200ms",
+    ]);
+    run.wait_event("status", |v| v["idle processes"] == 2);
+    let _busy = TcpStream::connect(&run.addr).unwrap();
+    run.wait_event("child_accepted", |v| v["total_accepted"] == 1);
+    let page = run.wait_event("status", |v| v["accepted conn"] == 1);
+    stop(&mut run);
+    assert_eq!(page["pool"], "www");
+    assert_eq!(page["process manager"], "static");
+    assert_eq!(
+        (
+            &page["idle processes"],
+            &page["active processes"],
+            &page["total processes"]
+        ),
+        (&1.into(), &1.into(), &2.into()),
+        "{page}"
+    );
+    assert_eq!(
+        (&page["max active processes"], &page["max children reached"]),
+        (&1.into(), &0.into())
+    );
+    assert_eq!(page["listen queue len"], 128);
+    for field in ["start since", "listen queue", "max listen queue"] {
+        assert!(page[field].is_u64(), "{field}: {page}");
+    }
+}

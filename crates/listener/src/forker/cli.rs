@@ -98,6 +98,10 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub request_starts: Option<RequestStarts>,
 
+    /// Print a `status` line with PHP-FPM's status-page fields this often.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub status_every: Option<Duration>,
+
     /// Ondemand, static, dynamic: after closing a connection a child stays "finishing" (not
     /// idle) this long, as a PHP-FPM child until php_request_shutdown returns [default: 0].
     #[arg(long, value_name = "D", value_parser = parse_duration)]
@@ -184,6 +188,9 @@ impl Cli {
                  whole seconds; give 1s or more in whole seconds"
             ));
         }
+        if self.status_every.is_some_and(|d| d.is_zero()) {
+            return Err("--status-every 0: give a positive interval, e.g. 1s".to_owned());
+        }
         let defaults = Spares::default();
         let spares = Spares::new(
             u64::from(self.max_children),
@@ -223,6 +230,7 @@ impl Cli {
             max_requests: self.max_requests,
             request_starts: self.request_starts.unwrap_or_default(),
             request_shutdown: self.request_shutdown.unwrap_or_default(),
+            status_every: self.status_every,
             spares,
         })
     }

@@ -131,7 +131,10 @@ impl ForkCounts {
                 IdleSignal::Sigkill => self.idle_kills_escalated += 1,
             },
             Event::SeemsBusy(_) => self.seems_busy_warnings += 1,
-            Event::SpawnRate(_) | Event::Queue { .. } | Event::Stopping { .. } => {}
+            Event::SpawnRate(_)
+            | Event::Status(_)
+            | Event::Queue { .. }
+            | Event::Stopping { .. } => {}
         }
     }
 

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::models::ModelKind;
 use super::report::{ChildOutcome, IdleSignal, StopReason};
 
 /// Something that happened in the run.
@@ -41,6 +42,8 @@ pub enum Event {
     SeemsBusy(Spawning),
     /// Dynamic: what a maintenance tick found, before it acts.
     SpawnRate(Census),
+    /// `--status-every`: PHP-FPM's status page now.
+    Status(StatusPage),
     /// An idle child was told to exit.
     IdleKill(IdleKilled),
     /// The accept queue changed length.
@@ -93,6 +96,35 @@ pub struct Census {
     pub running: u64,
     /// The spawn rate this tick starts with.
     pub rate: u64,
+}
+
+/// PHP-FPM's status page (`fpm_status.c`), as [`super::status`] fills it.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusPage {
+    /// `pool`.
+    pub pool: &'static str,
+    /// `process manager`.
+    pub model: ModelKind,
+    /// `start since`: whole seconds since the start.
+    pub start_since: Duration,
+    /// `accepted conn`.
+    pub accepted_conn: u64,
+    /// `listen queue`: connections waiting now.
+    pub listen_queue: u64,
+    /// `max listen queue`.
+    pub max_listen_queue: u64,
+    /// `listen queue len`: the effective backlog.
+    pub listen_queue_len: u64,
+    /// `idle processes`.
+    pub idle_processes: u64,
+    /// `active processes`.
+    pub active_processes: u64,
+    /// `total processes`.
+    pub total_processes: u64,
+    /// `max active processes`.
+    pub max_active_processes: u64,
+    /// `max children reached`.
+    pub max_children_reached: u64,
 }
 
 /// A child was forked.

@@ -32,6 +32,7 @@ use super::output::Output;
 use super::pool::{Pool, Spawn};
 use super::report::{ForkSummary, StopReason};
 use super::sample::{NetstatStart, QueueSampler};
+use super::status::{RunState, StatusTracker};
 use crate::events;
 use crate::poller::{Poller, Trigger};
 use crate::queue::accept_queue;
@@ -86,15 +87,23 @@ struct Timers {
     deadline: Option<Instant>,
     /// Re-arm the listener then (after a failed or throttled fork).
     retry: Option<Instant>,
+    /// The next `status` line (`--status-every`).
+    next_status: Option<Instant>,
 }
 
 impl Timers {
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        [self.next_sample, self.next_tick, self.deadline, self.retry]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|t| t.saturating_duration_since(now))
+        [
+            self.next_sample,
+            self.next_tick,
+            self.deadline,
+            self.retry,
+            self.next_status,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|t| t.saturating_duration_since(now))
     }
 }
 
@@ -156,7 +165,9 @@ struct EventLoop<'a> {
     model: Box<dyn Model>,
     obs: Observer,
     queue: QueueSampler,
+    status: StatusTracker,
     netstat: NetstatStart,
+    start: Instant,
     timers: Timers,
     /// False while a level-triggered listener is paused.
     armed: bool,
@@ -222,6 +233,7 @@ impl<'a> EventLoop<'a> {
             tick_every,
             deadline: config.duration.map(|d| start + d),
             retry: None,
+            next_status: config.status_every.map(|every| start + every),
         };
         Ok(Self {
             config,
@@ -233,7 +245,9 @@ impl<'a> EventLoop<'a> {
             model,
             obs,
             queue: QueueSampler::default(),
+            status: StatusTracker::default(),
             netstat,
+            start,
             timers,
             armed: true,
             watching_output: false,
@@ -417,6 +431,21 @@ impl<'a> EventLoop<'a> {
             let len = self.queue.sample(self.listener, &mut self.obs)?;
             let pending = len > 0 || self.pool.running() > 0;
             timers.next_sample = pending.then(|| now + QUEUE_SAMPLE_EVERY);
+        }
+        if let (Some(next), Some(every)) = (timers.next_status, self.config.status_every)
+            && now >= next
+        {
+            let counts = self.obs.counts();
+            let run = RunState {
+                model: self.config.model,
+                start: self.start,
+                accepted: counts.accepted,
+                max_children_warnings: counts.max_children_warnings,
+                max_listen_queue: u64::from(self.queue.max_len()),
+            };
+            let page = self.status.page(&self.pool, self.listener, run);
+            self.obs.emit(Event::Status(page))?;
+            timers.next_status = Some(now + every);
         }
         if let (Some(next), Some(every)) = (timers.next_tick, timers.tick_every)
             && now >= next

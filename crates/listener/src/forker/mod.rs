@@ -27,6 +27,7 @@ mod pool;
 mod report;
 mod sample;
 mod scoreboard;
+mod status;
 mod text;
 mod throttle;
 
@@ -108,6 +109,8 @@ pub struct Config {
     pub max_requests: Option<u64>,
     /// Ondemand: when a connection makes a child busy.
     pub request_starts: RequestStarts,
+    /// Emit a `status` line this often.
+    pub status_every: Option<Duration>,
     /// PHP-FPM models: how long a child stays finishing after closing a connection.
     pub request_shutdown: Duration,
     /// Dynamic: start, min and max spare servers, max spawn rate.

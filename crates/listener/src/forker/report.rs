@@ -213,6 +213,47 @@ pub enum ForkEvent {
         /// forks, up to `--max-spawn-rate`).
         rate: u64,
     },
+    /// `--status-every D`: PHP-FPM's status page (`/status?json`) under its own field
+    /// names, every D.
+    Status {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// The pool name (`www`).
+        pool: String,
+        /// The model (`ondemand`, `static`, `dynamic`, `per-event`).
+        #[serde(rename = "process manager")]
+        process_manager: ModelKind,
+        /// Whole seconds since the start.
+        #[serde(rename = "start since")]
+        start_since: u64,
+        /// Connections accepted so far.
+        #[serde(rename = "accepted conn")]
+        accepted_conn: u64,
+        /// Connections waiting in the accept queue now.
+        #[serde(rename = "listen queue")]
+        listen_queue: u64,
+        /// The longest accept queue sampled so far.
+        #[serde(rename = "max listen queue")]
+        max_listen_queue: u64,
+        /// The effective backlog, in connections.
+        #[serde(rename = "listen queue len")]
+        listen_queue_len: u64,
+        /// Children waiting in accept.
+        #[serde(rename = "idle processes")]
+        idle_processes: u64,
+        /// Children starting, busy or finishing.
+        #[serde(rename = "active processes")]
+        active_processes: u64,
+        /// Children running.
+        #[serde(rename = "total processes")]
+        total_processes: u64,
+        /// The most active children seen at a status line.
+        #[serde(rename = "max active processes")]
+        max_active_processes: u64,
+        /// `max_children` warnings so far.
+        #[serde(rename = "max children reached")]
+        max_children_reached: u64,
+    },
     /// Ondemand and dynamic: an idle child was told to exit (ondemand: idle longer than
     /// `--process-idle-timeout`; dynamic: more idle children than `--max-spare-servers`).
     IdleKill {
@@ -262,6 +303,7 @@ impl ForkEvent {
             Self::MaxChildren { .. } => "max_children",
             Self::SeemsBusy { .. } => "seems_busy",
             Self::SpawnRate { .. } => "spawn_rate",
+            Self::Status { .. } => "status",
             Self::IdleKill { .. } => "idle_kill",
             Self::Queue { .. } => "queue",
             Self::Stopping { .. } => "stopping",
@@ -282,6 +324,7 @@ impl ForkEvent {
             | Self::MaxChildren { t_ms, .. }
             | Self::SeemsBusy { t_ms, .. }
             | Self::SpawnRate { t_ms, .. }
+            | Self::Status { t_ms, .. }
             | Self::IdleKill { t_ms, .. }
             | Self::Queue { t_ms, .. }
             | Self::Stopping { t_ms, .. } => *t_ms,

@@ -59,6 +59,21 @@ pub fn line(event: &ForkEvent) -> String {
         ForkEvent::MaxChildren { message, .. } | ForkEvent::SeemsBusy { message, .. } => {
             message.clone()
         }
+        ForkEvent::Status {
+            process_manager,
+            accepted_conn,
+            listen_queue,
+            idle_processes,
+            active_processes,
+            total_processes,
+            max_children_reached,
+            ..
+        } => format!(
+            "{}: accepted conn {accepted_conn}, listen queue {listen_queue}, idle \
+             {idle_processes}, active {active_processes}, total {total_processes}, max \
+             children reached {max_children_reached}",
+            label(process_manager)
+        ),
         ForkEvent::SpawnRate {
             active,
             idle,
