@@ -360,3 +360,18 @@ fn issue_8_a_finishing_child_is_not_idle_so_the_next_connection_forks() {
 fn t_ms(v: &Value) -> f64 {
     v["t_ms"].as_f64().unwrap()
 }
+
+#[test]
+fn child_startup_delays_a_new_childs_first_accept_and_it_is_not_idle_meanwhile() {
+    let mut run = start(&["--child-startup", "400ms", "--sleep", "0"]);
+    let _first = TcpStream::connect(&run.addr).unwrap();
+    let fork = run.wait_event("fork", |v| v["child"] == 1);
+    // A second connection while child 1 starts: no child is idle, so ondemand forks again.
+    let _second = TcpStream::connect(&run.addr).unwrap();
+    run.wait_event("fork", |v| v["child"] == 2);
+    let accepted = run.wait_event("child_accepted", |v| v["child"] == 1);
+    let waited = accepted["accepted_at_ms"].as_f64().unwrap() - t_ms(&fork);
+    assert!(waited >= 400.0, "first accept {waited} ms after the fork");
+    let s = stop(&mut run);
+    assert_eq!(s.counts.forks, 2, "{s:?}");
+}

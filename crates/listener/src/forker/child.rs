@@ -82,6 +82,8 @@ pub struct ChildSpec {
     pub max_requests: Option<u64>,
     /// When a connection makes the child busy.
     pub request_starts: RequestStarts,
+    /// How long a new child stays starting before its first accept.
+    pub child_startup: Duration,
     /// How long the child stays finishing (not idle) after closing a connection.
     pub request_shutdown: Duration,
     /// The run's start, for scoreboard timestamps.
@@ -146,6 +148,11 @@ pub fn run(
         return EXIT_STOPPED_IDLE; // the parent died before the line above
     }
     install_stop_handlers();
+    // PHP's start-up before the first accept (`--child-startup`): still "starting", so
+    // not idle for the manager.
+    if !spec.child_startup.is_zero() && !pause(spec.child_startup, told_to_stop_now) {
+        return EXIT_STOPPED_IDLE;
+    }
     let child = Child {
         spec,
         number,

@@ -202,6 +202,7 @@ impl<'a> EventLoop<'a> {
             max_requests: config.max_requests,
             request_starts: config.request_starts,
             request_shutdown: config.request_shutdown,
+            child_startup: config.child_startup,
             start,
             parent: nix::unistd::getpid(),
         };

@@ -109,6 +109,8 @@ pub struct Config {
     pub max_requests: Option<u64>,
     /// Ondemand: when a connection makes a child busy.
     pub request_starts: RequestStarts,
+    /// How long a new child waits before its first accept.
+    pub child_startup: Duration,
     /// Emit a `status` line this often.
     pub status_every: Option<Duration>,
     /// PHP-FPM models: how long a child stays finishing after closing a connection.
