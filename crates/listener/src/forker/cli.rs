@@ -98,6 +98,13 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub request_starts: Option<RequestStarts>,
 
+    /// Private memory the parent maps and touches (in 267 mappings) before it listens, so
+    /// each fork copies real page tables: 20MiB, 512K, 0 for none [default: 0 for
+    /// per-event, 4MiB for the PHP-FPM models: fork() then costs what PHP-FPM 8.2's does
+    /// here].
+    #[arg(long, value_name = "SIZE", value_parser = super::ballast::parse_size)]
+    pub parent_memory: Option<u64>,
+
     /// A new child waits this long before its first accept (PHP's start-up); 0 for none
     /// [default: 0 for per-event, 1800us for the PHP-FPM models: about 2 ms in all, as
     /// PHP-FPM 8.2 measured here].
@@ -237,6 +244,9 @@ impl Cli {
             request_starts: self.request_starts.unwrap_or_default(),
             request_shutdown: self.request_shutdown.unwrap_or_default(),
             status_every: self.status_every,
+            parent_memory: self
+                .parent_memory
+                .unwrap_or_else(|| self.model.default_parent_memory()),
             child_startup: self
                 .child_startup
                 .unwrap_or_else(|| self.model.default_child_startup()),

@@ -24,6 +24,7 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 
 use super::Config;
+use super::ballast::ParentMemory;
 use super::child::ChildSpec;
 use super::event::Event;
 use super::models::{self, Model};
@@ -144,6 +145,9 @@ pub fn run(config: &Config, listener: &Listener, out: Output) -> Result<ForkSumm
         .map_err(sys("blocking signals for a signalfd"))?;
     let doorbell = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
         .map_err(sys("creating the doorbell eventfd"))?;
+    // Before the readiness line: every fork of the run copies its page tables.
+    let _ballast =
+        ParentMemory::map(config.parent_memory).map_err(sys("mapping --parent-memory"))?;
     let mut event_loop = EventLoop::new(config, listener, &signals, &doorbell, out, start)?;
     event_loop.start()?;
     let reason = loop {

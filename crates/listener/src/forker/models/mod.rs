@@ -127,11 +127,21 @@ impl ModelKind {
 
     /// `--child-startup` when not given: none for per-event (the original tool), and for
     /// the PHP-FPM models what a PHP-FPM 8.2 child takes here from `fork()` to its first
-    /// `accept()` beyond ours ([`PHP_FPM_CHILD_STARTUP`]).
+    /// `accept()` beyond ours (`PHP_FPM_CHILD_STARTUP`).
     pub fn default_child_startup(self) -> Duration {
         match self {
             Self::PerEvent => Duration::ZERO,
             Self::Ondemand | Self::Static | Self::Dynamic => PHP_FPM_CHILD_STARTUP,
+        }
+    }
+
+    /// `--parent-memory` when not given: none for per-event, and for the PHP-FPM models
+    /// what makes our `fork()` cost a PHP-FPM 8.2 master's here (4 MiB; see
+    /// `ballast::PHP_FPM_PARENT_MEMORY`).
+    pub fn default_parent_memory(self) -> u64 {
+        match self {
+            Self::PerEvent => 0,
+            Self::Ondemand | Self::Static | Self::Dynamic => super::ballast::PHP_FPM_PARENT_MEMORY,
         }
     }
 
