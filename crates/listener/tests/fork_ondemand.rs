@@ -205,6 +205,19 @@ fn issue_12_child_accepted_lines_say_how_many_accepts_each_covers() {
     }
 }
 
+/// First-byte requests, 1 s idle timeout: the first-byte wait (5 s) outlasts the SIGQUIT
+/// (after 1-2 s idle) and the next tick.
+fn start_first_byte_idle_1s() -> Running {
+    start(&[
+        "--request-starts",
+        "first-byte",
+        "--process-idle-timeout",
+        "1s",
+        "--sleep",
+        "0",
+    ])
+}
+
 /// A silent client: its child waits for the first byte, which PHP-FPM's scoreboard still
 /// calls "accepting", so the idle timeout picks it.
 fn silent_child_is_idle_killed(run: &mut Running) -> (TcpStream, Value, Value) {
@@ -217,15 +230,7 @@ fn silent_child_is_idle_killed(run: &mut Running) -> (TcpStream, Value, Value) {
 
 #[test]
 fn issue_8_a_child_waiting_for_the_first_byte_gets_sigquit_then_sigkill_a_tick_later() {
-    // The first-byte wait (5 s) outlasts the SIGQUIT (after 1-2 s idle) and the next tick.
-    let mut run = start(&[
-        "--request-starts",
-        "first-byte",
-        "--process-idle-timeout",
-        "1s",
-        "--sleep",
-        "0",
-    ]);
+    let mut run = start_first_byte_idle_1s();
     let (_silent, quit, kill) = silent_child_is_idle_killed(&mut run);
     assert_eq!(
         (quit["child"].as_u64(), kill["child"].as_u64()),
@@ -248,14 +253,7 @@ fn issue_8_a_child_waiting_for_the_first_byte_gets_sigquit_then_sigkill_a_tick_l
 
 #[test]
 fn issue_8_an_idle_killed_child_that_died_by_sigkill_is_replaced() {
-    let mut run = start(&[
-        "--request-starts",
-        "first-byte",
-        "--process-idle-timeout",
-        "1s",
-        "--sleep",
-        "0",
-    ]);
+    let mut run = start_first_byte_idle_1s();
     let (_silent, _, _) = silent_child_is_idle_killed(&mut run);
     let exited = run.wait_event("child_exited", |v| v["child"] == 1);
     assert_eq!(exited["status"], 137);

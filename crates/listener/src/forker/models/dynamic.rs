@@ -20,9 +20,8 @@
 use std::io;
 use std::time::Duration;
 
-use super::{Model, fork_up_to, respawn};
-use crate::forker::child::ChildLife;
-use crate::forker::event::{Census, Event, Exited, MaxChildrenSetting, Spawning};
+use super::{Model, fork_up_to};
+use crate::forker::event::{Census, Event, MaxChildrenSetting, Spawning};
 use crate::forker::observer::Observer;
 use crate::forker::pool::{Pool, Spawn};
 
@@ -154,30 +153,12 @@ impl Dynamic {
 }
 
 impl Model for Dynamic {
-    fn child_life(&self) -> ChildLife {
-        ChildLife::Loop
-    }
-
     fn watches_listener(&self) -> bool {
         false
     }
 
     fn on_start(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn> {
         fork_up_to(pool, obs, self.spares.start, false)
-    }
-
-    fn on_wakeup(&mut self, _pool: &mut Pool<'_>, _obs: &mut Observer) -> io::Result<Spawn> {
-        // Never registered with epoll: no wakeup comes.
-        Ok(Spawn::Declined)
-    }
-
-    fn on_child_exit(
-        &mut self,
-        pool: &mut Pool<'_>,
-        obs: &mut Observer,
-        exited: &Exited,
-    ) -> io::Result<Spawn> {
-        respawn::respawn(pool, obs, exited)
     }
 
     fn tick_every(&self) -> Option<Duration> {

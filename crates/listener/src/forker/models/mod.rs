@@ -180,10 +180,14 @@ fn listed(words: &[String]) -> String {
     }
 }
 
-/// A process-manager policy.
+/// A process-manager policy. The defaults are the PHP-FPM models' common ground: looping
+/// children, the shared respawn rule, no wakeups (static and dynamic never watch the
+/// listener).
 pub trait Model {
     /// What each child does: serve one connection, or loop.
-    fn child_life(&self) -> ChildLife;
+    fn child_life(&self) -> ChildLife {
+        ChildLife::Loop
+    }
 
     /// Whether the loop watches the listener for this model (PHP-FPM's `static` and
     /// `dynamic` do not: their children accept on their own).
@@ -208,17 +212,21 @@ pub trait Model {
     /// level-triggered listener after a wakeup that forked nothing, until a child changes
     /// state or exits, or (a failed or throttled fork) until a retry timer fires, so it
     /// never spins while connections wait.
-    fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn>;
+    fn on_wakeup(&mut self, _pool: &mut Pool<'_>, _obs: &mut Observer) -> io::Result<Spawn> {
+        // Only for a model that watches the listener; no wakeup comes to the others.
+        Ok(Spawn::Declined)
+    }
 
-    /// A child was reaped (already reported and counted). A failed replacement fork makes
-    /// the loop call [`Model::on_retry`] after a back-off.
+    /// A child was reaped (already reported and counted): by default PHP-FPM's respawn
+    /// rule ([`respawn`]). A failed replacement fork makes the loop call
+    /// [`Model::on_retry`] after a back-off.
     fn on_child_exit(
         &mut self,
-        _pool: &mut Pool<'_>,
-        _obs: &mut Observer,
-        _exited: &Exited,
+        pool: &mut Pool<'_>,
+        obs: &mut Observer,
+        exited: &Exited,
     ) -> io::Result<Spawn> {
-        Ok(Spawn::Declined)
+        respawn::respawn(pool, obs, exited)
     }
 
     /// How often [`Model::on_tick`] runs; `None` for never.

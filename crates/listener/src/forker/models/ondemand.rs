@@ -22,9 +22,8 @@
 use std::io;
 use std::time::Duration;
 
-use super::{Model, respawn};
-use crate::forker::child::ChildLife;
-use crate::forker::event::{Event, Exited, MaxChildrenSetting};
+use super::Model;
+use crate::forker::event::{Event, MaxChildrenSetting};
 use crate::forker::observer::Observer;
 use crate::forker::pool::{Pool, Spawn};
 
@@ -49,10 +48,6 @@ impl Ondemand {
 }
 
 impl Model for Ondemand {
-    fn child_life(&self) -> ChildLife {
-        ChildLife::Loop
-    }
-
     fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn> {
         if pool.running() >= pool.max_children() {
             if !self.warned_max_children {
@@ -69,15 +64,6 @@ impl Model for Ondemand {
         }
         self.warned_max_children = false;
         pool.fork(obs, false)
-    }
-
-    fn on_child_exit(
-        &mut self,
-        pool: &mut Pool<'_>,
-        obs: &mut Observer,
-        exited: &Exited,
-    ) -> io::Result<Spawn> {
-        respawn::respawn(pool, obs, exited)
     }
 
     fn tick_every(&self) -> Option<Duration> {

@@ -8,9 +8,7 @@
 
 use std::io;
 
-use super::{Model, respawn};
-use crate::forker::child::ChildLife;
-use crate::forker::event::Exited;
+use super::Model;
 use crate::forker::observer::Observer;
 use crate::forker::pool::{Pool, Spawn};
 
@@ -19,10 +17,6 @@ use crate::forker::pool::{Pool, Spawn};
 pub struct Static;
 
 impl Model for Static {
-    fn child_life(&self) -> ChildLife {
-        ChildLife::Loop
-    }
-
     fn watches_listener(&self) -> bool {
         false
     }
@@ -36,19 +30,5 @@ impl Model for Static {
         // A replacement that failed or was throttled: the pool is short of children.
         let target = pool.max_children();
         super::fork_up_to(pool, obs, target, true)
-    }
-
-    fn on_wakeup(&mut self, _pool: &mut Pool<'_>, _obs: &mut Observer) -> io::Result<Spawn> {
-        // Never registered with epoll: no wakeup comes.
-        Ok(Spawn::Declined)
-    }
-
-    fn on_child_exit(
-        &mut self,
-        pool: &mut Pool<'_>,
-        obs: &mut Observer,
-        exited: &Exited,
-    ) -> io::Result<Spawn> {
-        respawn::respawn(pool, obs, exited)
     }
 }
