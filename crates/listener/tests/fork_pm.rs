@@ -214,6 +214,58 @@ fn dynamic_grows_one_child_per_tick_says_seems_busy_from_the_fourth_and_warns_on
     assert_eq!((s.model.as_str(), s.counts.wakeups), ("dynamic", 0));
 }
 
+/// Issue 8's load: max children 10, start 2, min spare 1, max spare 3, 50 one-second
+/// requests at once. Every child is busy at ticks 1-8 (each request ends 100 ms after a
+/// tick: `--child-startup 100ms` keeps the children's phase off the ticks'), so each of
+/// them forks one child, and ticks 4-8 (rates 8, 16, 32, 32, 32) say `seems busy`, as
+/// PHP-FPM does. 2+3+...+9 = 44 requests have started by tick 8, so the load ends during
+/// the ninth second: no tick after the eighth forks, and idle children are retired one per
+/// tick from the ninth on.
+#[test]
+fn issue_8_dynamic_under_fifty_one_second_requests_grows_one_child_per_tick() {
+    let mut run = dynamic(&[
+        "--max-children",
+        "10",
+        "--max-spare-servers",
+        "3",
+        "--sleep",
+        "1s",
+        "--child-startup",
+        "100ms",
+    ]);
+    let _load = clients(&run, 50);
+    wait_ticks(&mut run, 10);
+    let s = stop(&mut run);
+    let ticks = by_tick(&run.seen);
+    assert_ticks_a_second_apart(&ticks);
+    assert_eq!(named(&ticks[0], "fork").len(), 2);
+    for (k, tick) in ticks.iter().enumerate().take(11).skip(1) {
+        let (forks, busy, kills) = (
+            named(tick, "fork").len(),
+            named(tick, "seems_busy").len(),
+            named(tick, "idle_kill").len(),
+        );
+        assert_eq!(forks, usize::from(k <= 8), "tick {k}: {tick:?}");
+        assert_eq!(
+            busy,
+            usize::from((4..=8).contains(&k)),
+            "tick {k}: {tick:?}"
+        );
+        assert!(kills <= usize::from(k >= 9), "tick {k}: {tick:?}");
+    }
+    let rates: Vec<u64> = ticks[1..=8]
+        .iter()
+        .map(|t| t[0]["rate"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rates, [1, 2, 4, 8, 16, 32, 32, 32]);
+    assert_eq!(
+        (s.counts.forks, s.counts.seems_busy_warnings),
+        (10, 5),
+        "{s:?}"
+    );
+    assert_eq!(s.counts.accepted, 50, "{s:?}");
+}
+
 /// Four 2.5 s requests, max spare 2: ticks 1 and 2 fork children 3 and 4 for the third
 /// and fourth request. Once the requests end one by one, a tick that finds 3 idle
 /// children (more than 2) retires the idle child started first, one per tick: children 1
