@@ -332,11 +332,20 @@ mod tests {
             (4, 1, 7, 32)
         );
         assert_eq!(c.trigger, Trigger::Edge);
+        // The PHP-FPM models' costs by default; per-event keeps none.
+        assert_eq!(
+            (c.parent_memory, c.child_startup),
+            (4 << 20, Duration::from_micros(1800))
+        );
+        let c = parse(&["--inet", "0"]).unwrap();
+        assert_eq!((c.parent_memory, c.child_startup), (0, Duration::ZERO));
+        let c = parse(&["--inet", "0", "--model", "static", "--parent-memory", "0"]).unwrap();
+        assert_eq!(c.parent_memory, 0);
     }
 
     #[test]
     fn rejects_bad_flag_combinations_and_values() {
-        let table: [&[&str]; 19] = [
+        let table: [&[&str]; 22] = [
             &[],
             &["--unix", "/tmp/a", "--inet", "0"],
             &["--inet", "70000"],
@@ -370,6 +379,9 @@ mod tests {
                 "0",
             ],
             &["--inet", "0", "--request-shutdown", "1s"],
+            &["--inet", "0", "--parent-memory", "2G"],
+            &["--inet", "0", "--parent-memory", "lots"],
+            &["--inet", "0", "--status-every", "0"],
         ];
         for args in table {
             assert!(parse(args).is_err(), "{args:?} was accepted");
