@@ -82,6 +82,10 @@ pub struct ChildSpec {
     pub max_requests: Option<u64>,
     /// When a connection makes the child busy.
     pub request_starts: RequestStarts,
+    /// How long a new child stays starting before its first accept.
+    pub child_startup: Duration,
+    /// How long the child stays finishing (not idle) after closing a connection.
+    pub request_shutdown: Duration,
     /// The run's start, for scoreboard timestamps.
     pub start: Instant,
     /// The parent's pid, to notice a parent that died before the child armed
@@ -144,6 +148,11 @@ pub fn run(
         return EXIT_STOPPED_IDLE; // the parent died before the line above
     }
     install_stop_handlers();
+    // PHP's start-up before the first accept (`--child-startup`): still "starting", so
+    // not idle for the manager.
+    if !spec.child_startup.is_zero() && !pause(spec.child_startup, told_to_stop_now) {
+        return EXIT_STOPPED_IDLE;
+    }
     let child = Child {
         spec,
         number,
@@ -215,7 +224,14 @@ impl Child<'_> {
             if self.spec.request_starts == RequestStarts::FirstByte {
                 self.ring();
                 match wait_fd(conn.as_fd(), Some(FIRST_BYTE_WAIT), told_to_stop_now) {
-                    Wait::Ready => read_request(&conn),
+                    Wait::Ready if read_request(&conn) => {}
+                    Wait::Ready => {
+                        // The client closed without sending: PHP-FPM's read fails, it
+                        // closes and accepts again at once, serving nothing.
+                        self.slot.record_closed_without_request();
+                        drop(conn);
+                        continue;
+                    }
                     Wait::TimedOut => {
                         self.slot.record_first_byte_timeout();
                         drop(conn);
@@ -231,6 +247,14 @@ impl Child<'_> {
             drop(conn);
             self.slot.record_served();
             requests += 1;
+            if !self.spec.request_shutdown.is_zero() {
+                // PHP-FPM's "Finishing" after the response: busy for the manager until
+                // php_request_shutdown returns. SIGQUIT does not cut it short.
+                self.publish(SlotState::Finishing);
+                if !pause(self.spec.request_shutdown, told_to_stop_now) {
+                    return EXIT_STOPPED_IDLE;
+                }
+            }
             let done = self.spec.life == ChildLife::OneConnection
                 || self.spec.max_requests.is_some_and(|max| requests >= max)
                 || told_to_stop();
@@ -296,9 +320,15 @@ impl Child<'_> {
 
 /// Reads what the client sent so far (without waiting), as a server reads its request:
 /// closing a socket with unread data would reset the connection (RST) instead of ending it.
-fn read_request(conn: &OwnedFd) {
+/// False when there is no request: the client closed (EOF) or the read failed, which
+/// PHP-FPM's `fcgi_read_request` treats alike.
+fn read_request(conn: &OwnedFd) -> bool {
     let mut buf = [0u8; 4096];
-    let _ = recv(conn.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT);
+    match recv(conn.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+        Ok(0) => false,
+        Ok(_) | Err(Errno::EAGAIN) => true,
+        Err(_) => false,
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

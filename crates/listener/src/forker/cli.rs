@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Parser, ValueEnum};
 use listenlab_common::{Endpoint, Format, HostPort, UnixPath, parse_duration};
 
-use super::models::{self, ModelFlag, ModelKind};
+use super::models::{self, ModelFlag, ModelKind, Spares};
 use super::{AcceptMode, Config, RequestStarts};
 use crate::poller::Trigger;
 
@@ -18,7 +18,8 @@ use crate::poller::Trigger;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Listens on a unix or TCP socket with epoll and forks children the way a process
-/// manager does: one per epoll event (the original tool), or as PHP-FPM's `pm = ondemand`.
+/// manager does: one per epoll event (the original tool), or as PHP-FPM's `pm = ondemand`,
+/// `static` or `dynamic`.
 /// Prints one line per event (forks, accepts, exits, warnings, queue samples) and a summary.
 #[derive(Debug, Parser)]
 #[command(name = "epoll-listen-fork", version)]
@@ -49,7 +50,7 @@ pub struct Cli {
     pub model: ModelKind,
 
     /// Most children running at once (per-event: further events are refused forks;
-    /// ondemand: pm.max_children).
+    /// PHP-FPM models: pm.max_children, which static forks at start).
     #[arg(long, value_name = "N", default_value_t = 256, allow_negative_numbers = true,
           value_parser = listenlab_common::whole_number::<u32>(1..=100_000))]
     pub max_children: u32,
@@ -81,8 +82,9 @@ pub struct Cli {
     #[arg(long)]
     pub greet: bool,
 
-    /// Ondemand: once a second, one child idle longer than this is told to exit (SIGQUIT,
-    /// then SIGKILL a tick later if still idle) [default: 10s].
+    /// Ondemand: once a second, the oldest idle child, if idle longer than this in whole
+    /// seconds (as PHP-FPM compares), is told to exit (SIGQUIT, then SIGKILL a tick later
+    /// if still idle) [default: 10s].
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub process_idle_timeout: Option<Duration>,
 
@@ -91,10 +93,55 @@ pub struct Cli {
           value_parser = listenlab_common::whole_number::<u64>(1..))]
     pub max_requests: Option<u64>,
 
-    /// Ondemand: a connection makes its child busy on accept, or only once the client
-    /// sends a byte (at most 5 s later), as in PHP-FPM [default: accept].
+    /// Ondemand, static, dynamic: a connection makes its child busy on accept, or only once
+    /// the client sends a byte (at most 5 s later), as in PHP-FPM [default: accept].
     #[arg(long, value_enum)]
     pub request_starts: Option<RequestStarts>,
+
+    /// Private memory the parent maps and touches (in 267 mappings) before it listens, so
+    /// each fork copies real page tables: 20MiB, 512K, 0 for none [default: 0 for
+    /// per-event, 4MiB for the PHP-FPM models: fork() then costs what PHP-FPM 8.2's does
+    /// here].
+    #[arg(long, value_name = "SIZE", value_parser = super::ballast::parse_size)]
+    pub parent_memory: Option<u64>,
+
+    /// A new child waits this long before its first accept (PHP's start-up); 0 for none
+    /// [default: 0 for per-event, 1800us for the PHP-FPM models: about 2 ms in all, as
+    /// PHP-FPM 8.2 measured here].
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub child_startup: Option<Duration>,
+
+    /// Print a `status` line with PHP-FPM's status-page fields this often.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub status_every: Option<Duration>,
+
+    /// Ondemand, static, dynamic: after closing a connection a child stays "finishing" (not
+    /// idle) this long, as a PHP-FPM child until php_request_shutdown returns [default: 0].
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub request_shutdown: Option<Duration>,
+
+    /// Dynamic: children forked at start (pm.start_servers) [default: min + (max - min) / 2].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u64>(0..=100_000))]
+    pub start_servers: Option<u64>,
+
+    /// Dynamic: once a second, fork while fewer children than this are idle
+    /// (pm.min_spare_servers) [default: 1].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u64>(0..=100_000))]
+    pub min_spare_servers: Option<u64>,
+
+    /// Dynamic: once a second, retire one idle child while more than this are idle
+    /// (pm.max_spare_servers) [default: 3].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u64>(0..=100_000))]
+    pub max_spare_servers: Option<u64>,
+
+    /// Dynamic: the spawn rate (forks per second at most) doubles up to this
+    /// (pm.max_spawn_rate) [default: 32].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = listenlab_common::whole_number::<u64>(0..=100_000))]
+    pub max_spawn_rate: Option<u64>,
 }
 
 /// The trigger modes this tool offers.
@@ -136,11 +183,41 @@ impl Cli {
             ),
             (ModelFlag::MaxRequests, self.max_requests.is_some()),
             (ModelFlag::RequestStarts, self.request_starts.is_some()),
+            (ModelFlag::RequestShutdown, self.request_shutdown.is_some()),
+            (ModelFlag::StartServers, self.start_servers.is_some()),
+            (ModelFlag::MinSpareServers, self.min_spare_servers.is_some()),
+            (ModelFlag::MaxSpareServers, self.max_spare_servers.is_some()),
+            (ModelFlag::MaxSpawnRate, self.max_spawn_rate.is_some()),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
         .collect();
         models::check_flags(self.model, &given)?;
+        let process_idle_timeout = self.process_idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        if process_idle_timeout.subsec_nanos() != 0 || process_idle_timeout.is_zero() {
+            // PHP-FPM's pm.process_idle_timeout is whole seconds, compared as such.
+            return Err(format!(
+                "--process-idle-timeout {process_idle_timeout:?}: pm.process_idle_timeout counts \
+                 whole seconds; give 1s or more in whole seconds"
+            ));
+        }
+        if self.status_every.is_some_and(|d| d.is_zero()) {
+            return Err("--status-every 0: give a positive interval, e.g. 1s".to_owned());
+        }
+        let defaults = Spares::default();
+        let spares = Spares::new(
+            u64::from(self.max_children),
+            self.start_servers,
+            self.min_spare_servers.unwrap_or(defaults.min),
+            self.max_spare_servers.unwrap_or(defaults.max),
+            self.max_spawn_rate.unwrap_or(defaults.max_spawn_rate),
+        );
+        // Checked for dynamic only: the other models take none of these flags, and their
+        // --max-children may be below the defaults.
+        let spares = match self.model {
+            ModelKind::Dynamic => spares?,
+            _ => defaults,
+        };
         let endpoint = match (&self.unix, &self.inet) {
             (Some(path), None) => Endpoint::Unix(path.as_path().to_owned()),
             (None, Some(hp)) => Endpoint::Inet(resolve(hp)?),
@@ -162,9 +239,18 @@ impl Cli {
             exit_after: self.exit_after,
             accept: self.accept,
             greet: self.greet,
-            process_idle_timeout: self.process_idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            process_idle_timeout,
             max_requests: self.max_requests,
             request_starts: self.request_starts.unwrap_or_default(),
+            request_shutdown: self.request_shutdown.unwrap_or_default(),
+            status_every: self.status_every,
+            parent_memory: self
+                .parent_memory
+                .unwrap_or_else(|| self.model.default_parent_memory()),
+            child_startup: self
+                .child_startup
+                .unwrap_or_else(|| self.model.default_child_startup()),
+            spares,
         })
     }
 }
@@ -226,8 +312,40 @@ mod tests {
     }
 
     #[test]
+    fn dynamic_takes_php_fpm_defaults_for_what_is_not_given() {
+        let c = parse(&[
+            "--inet",
+            "0",
+            "--model",
+            "dynamic",
+            "--max-spare-servers",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.spares.start,
+                c.spares.min,
+                c.spares.max,
+                c.spares.max_spawn_rate
+            ),
+            (4, 1, 7, 32)
+        );
+        assert_eq!(c.trigger, Trigger::Edge);
+        // The PHP-FPM models' costs by default; per-event keeps none.
+        assert_eq!(
+            (c.parent_memory, c.child_startup),
+            (4 << 20, Duration::from_micros(1800))
+        );
+        let c = parse(&["--inet", "0"]).unwrap();
+        assert_eq!((c.parent_memory, c.child_startup), (0, Duration::ZERO));
+        let c = parse(&["--inet", "0", "--model", "static", "--parent-memory", "0"]).unwrap();
+        assert_eq!(c.parent_memory, 0);
+    }
+
+    #[test]
     fn rejects_bad_flag_combinations_and_values() {
-        let table: [&[&str]; 12] = [
+        let table: [&[&str]; 22] = [
             &[],
             &["--unix", "/tmp/a", "--inet", "0"],
             &["--inet", "70000"],
@@ -240,6 +358,30 @@ mod tests {
             &["--inet", "0", "--process-idle-timeout", "1s"],
             &["--inet", "0", "--trigger", "oneshot"],
             &["--inet", "0", "--exit-after", "0"],
+            &["--inet", "0", "--start-servers", "2"],
+            &["--inet", "0", "--model", "static", "--max-spawn-rate", "4"],
+            &["--inet", "0", "--model", "dynamic", "--max-spawn-rate", "0"],
+            &["--inet", "0", "--model", "dynamic", "--max-children", "2"],
+            &[
+                "--inet",
+                "0",
+                "--model",
+                "ondemand",
+                "--process-idle-timeout",
+                "1500ms",
+            ],
+            &[
+                "--inet",
+                "0",
+                "--model",
+                "ondemand",
+                "--process-idle-timeout",
+                "0",
+            ],
+            &["--inet", "0", "--request-shutdown", "1s"],
+            &["--inet", "0", "--parent-memory", "2G"],
+            &["--inet", "0", "--parent-memory", "lots"],
+            &["--inet", "0", "--status-every", "0"],
         ];
         for args in table {
             assert!(parse(args).is_err(), "{args:?} was accepted");

@@ -12,7 +12,8 @@ use super::report::{ChildOutcome, IdleSignal};
 /// Accounting identities, checked by [`ForkCounts::check`] once every child is reaped:
 /// - `forks = children_completed + empty_children + idle_timeout_children +
 ///   children_killed_at_exit + children_busy_at_exit + children_died`;
-/// - `accepted = served + first_byte_timeouts + interrupted_connections`: every accepted
+/// - `accepted = served + first_byte_timeouts + closed_without_request +
+///   interrupted_connections`: every accepted
 ///   connection is counted once, by how it ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForkCounts {
@@ -38,6 +39,9 @@ pub struct ForkCounts {
     pub served: u64,
     /// Ondemand `--request-starts first-byte`: connections closed after 5 s without a byte.
     pub first_byte_timeouts: u64,
+    /// `--request-starts first-byte`: connections the client closed without sending a
+    /// byte; the child accepts again at once (PHP-FPM's failed read), nothing is served.
+    pub closed_without_request: u64,
     /// Accepted connections whose child exited before serving them to the end (stopped or
     /// died while holding one). Counted on their own, not derived: the child counts one
     /// before it leaves on SIGTERM, and the parent counts one for a child that died (a
@@ -56,23 +60,27 @@ pub struct ForkCounts {
     pub children_busy_at_exit: u64,
     /// Children that ended otherwise (a signal we did not send, an error, a panic).
     pub children_died: u64,
-    /// Ondemand: children forked at once to replace one that exited (PHP-FPM restarts every
-    /// child that exits, unless the idle timeout killed it).
+    /// PHP-FPM models: children forked at once to replace one that exited (PHP-FPM restarts
+    /// every child that exits, unless it retired it for idleness and it exited quietly).
     pub children_replaced: u64,
     /// Most children running at once.
     pub max_concurrent_children: u64,
-    /// Ondemand: `server reached max_children setting` warnings (once until the next fork).
+    /// Ondemand and dynamic: `server reached (pm.)max_children setting` warnings (once until
+    /// the next fork).
     pub max_children_warnings: u64,
-    /// Ondemand: children told to exit by the idle timeout (SIGQUIT).
+    /// Ondemand and dynamic: idle children told to exit (SIGQUIT).
     pub idle_kills: u64,
-    /// Ondemand: idle-killed children still idle one tick later, sent SIGKILL.
+    /// Ondemand and dynamic: idle-killed children still idle one tick later, sent SIGKILL.
     pub idle_kills_escalated: u64,
+    /// Dynamic: PHP-FPM's `seems busy` warnings (a tick forking at a spawn rate of 8 or
+    /// more).
+    pub seems_busy_warnings: u64,
 }
 
 impl ForkCounts {
     /// The counts as `(name, value)` pairs in declaration order, named as in JSON (for the
     /// text summary table).
-    pub fn fields(&self) -> [(&'static str, u64); 21] {
+    pub fn fields(&self) -> [(&'static str, u64); 23] {
         [
             ("wakeups", self.wakeups),
             ("events", self.events),
@@ -83,6 +91,7 @@ impl ForkCounts {
             ("accepted", self.accepted),
             ("served", self.served),
             ("first_byte_timeouts", self.first_byte_timeouts),
+            ("closed_without_request", self.closed_without_request),
             ("interrupted_connections", self.interrupted_connections),
             ("children_completed", self.children_completed),
             ("empty_children", self.empty_children),
@@ -95,6 +104,7 @@ impl ForkCounts {
             ("max_children_warnings", self.max_children_warnings),
             ("idle_kills", self.idle_kills),
             ("idle_kills_escalated", self.idle_kills_escalated),
+            ("seems_busy_warnings", self.seems_busy_warnings),
         ]
     }
 
@@ -120,7 +130,11 @@ impl ForkCounts {
                 IdleSignal::Sigquit => self.idle_kills += 1,
                 IdleSignal::Sigkill => self.idle_kills_escalated += 1,
             },
-            Event::Queue { .. } | Event::Stopping { .. } => {}
+            Event::SeemsBusy(_) => self.seems_busy_warnings += 1,
+            Event::SpawnRate(_)
+            | Event::Status(_)
+            | Event::Queue { .. }
+            | Event::Stopping { .. } => {}
         }
     }
 
@@ -139,6 +153,7 @@ impl ForkCounts {
         *count += 1;
         self.served += end.served;
         self.first_byte_timeouts += end.first_byte_timeouts;
+        self.closed_without_request += end.closed_without_request;
         self.interrupted_connections += end.interrupted;
     }
 
@@ -162,11 +177,19 @@ impl ForkCounts {
                 self.children_ended()
             ));
         }
-        let ended = self.served + self.first_byte_timeouts + self.interrupted_connections;
+        let ended = self.served
+            + self.first_byte_timeouts
+            + self.closed_without_request
+            + self.interrupted_connections;
         if self.accepted != ended {
             return Err(format!(
-                "accepted {} != served {} + first-byte timeouts {} + interrupted {}",
-                self.accepted, self.served, self.first_byte_timeouts, self.interrupted_connections
+                "accepted {} != served {} + first-byte timeouts {} + closed without request {} \
+                 + interrupted {}",
+                self.accepted,
+                self.served,
+                self.first_byte_timeouts,
+                self.closed_without_request,
+                self.interrupted_connections
             ));
         }
         Ok(())
@@ -183,6 +206,7 @@ mod tests {
             accepted,
             served,
             first_byte_timeouts: 0,
+            closed_without_request: 0,
             interrupted,
         }
     }
@@ -223,6 +247,7 @@ mod tests {
             accepted: 4,
             served: 3,
             first_byte_timeouts: 1,
+            closed_without_request: 0,
             interrupted: 0,
         });
         t.child_ended(end(ChildOutcome::BusyAtExit, 3, 2, 1));
@@ -255,7 +280,9 @@ mod tests {
 
     #[test]
     fn each_event_moves_exactly_its_counts() {
-        use crate::forker::event::{Accepted, Exited, Forked, IdleKilled, Throttled};
+        use crate::forker::event::{
+            Accepted, Census, Exited, Forked, IdleKilled, MaxChildrenSetting, Spawning, Throttled,
+        };
         use crate::forker::report::StopReason;
         use std::time::Duration;
         let d = Duration::from_millis(1);
@@ -302,6 +329,7 @@ mod tests {
                     child: 1,
                     pid: 9,
                     status: 0,
+                    signal: None,
                     lifetime: d,
                     end: end(ChildOutcome::BusyAtExit, 2, 1, 1),
                 }),
@@ -312,7 +340,10 @@ mod tests {
                 ],
             ),
             (
-                Event::MaxChildren { max: 3 },
+                Event::MaxChildren {
+                    max: 3,
+                    setting: MaxChildrenSetting::OnMaintenance,
+                },
                 &[("max_children_warnings", 1)],
             ),
             (
@@ -332,6 +363,23 @@ mod tests {
                     signal: IdleSignal::Sigkill,
                 }),
                 &[("idle_kills_escalated", 1)],
+            ),
+            (
+                Event::SeemsBusy(Spawning {
+                    rate: 8,
+                    idle: 0,
+                    total: 5,
+                }),
+                &[("seems_busy_warnings", 1)],
+            ),
+            (
+                Event::SpawnRate(Census {
+                    active: 1,
+                    idle: 0,
+                    running: 1,
+                    rate: 2,
+                }),
+                &[],
             ),
             (Event::Queue { len: 1, max: 2 }, &[]),
             (

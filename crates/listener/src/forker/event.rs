@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::models::ModelKind;
 use super::report::{ChildOutcome, IdleSignal, StopReason};
 
 /// Something that happened in the run.
@@ -34,7 +35,15 @@ pub enum Event {
     MaxChildren {
         /// The `--max-children` setting.
         max: u64,
+        /// The setting's name in PHP-FPM's message for this model.
+        setting: MaxChildrenSetting,
     },
+    /// Dynamic: a maintenance tick forks at a spawn rate of 8 or more.
+    SeemsBusy(Spawning),
+    /// Dynamic: what a maintenance tick found, before it acts.
+    SpawnRate(Census),
+    /// `--status-every`: PHP-FPM's status page now.
+    Status(StatusPage),
     /// An idle child was told to exit.
     IdleKill(IdleKilled),
     /// The accept queue changed length.
@@ -51,6 +60,71 @@ pub enum Event {
         /// Children still running.
         running: u64,
     },
+}
+
+/// How PHP-FPM names `pm.max_children` in its warning: `fpm_pctl_on_socket_accept`
+/// (ondemand) says `max_children`, `fpm_pctl_perform_idle_server_maintenance` (dynamic)
+/// says `pm.max_children`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxChildrenSetting {
+    /// `server reached max_children setting (N)`.
+    OnAccept,
+    /// `server reached pm.max_children setting (N)`.
+    OnMaintenance,
+}
+
+/// Dynamic: a tick that forks `spawning` children at a high spawn rate.
+#[derive(Debug, Clone, Copy)]
+pub struct Spawning {
+    /// The spawn rate (PHP-FPM's `spawning %d children`: the rate, not the forks).
+    pub rate: u64,
+    /// Idle children.
+    pub idle: u64,
+    /// Children running.
+    pub total: u64,
+}
+
+/// Dynamic: the pool as one maintenance tick counts it (PHP-FPM's debug line `currently
+/// %d active children, %d spare children, %d running children. Spawning rate %d`).
+#[derive(Debug, Clone, Copy)]
+pub struct Census {
+    /// Children not idle (starting or busy).
+    pub active: u64,
+    /// Children waiting in accept.
+    pub idle: u64,
+    /// Children running.
+    pub running: u64,
+    /// The spawn rate this tick starts with.
+    pub rate: u64,
+}
+
+/// PHP-FPM's status page (`fpm_status.c`), as [`super::status`] fills it.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusPage {
+    /// `pool`.
+    pub pool: &'static str,
+    /// `process manager`.
+    pub model: ModelKind,
+    /// `start since`: whole seconds since the start.
+    pub start_since: Duration,
+    /// `accepted conn`.
+    pub accepted_conn: u64,
+    /// `listen queue`: connections waiting now.
+    pub listen_queue: u64,
+    /// `max listen queue`.
+    pub max_listen_queue: u64,
+    /// `listen queue len`: the effective backlog.
+    pub listen_queue_len: u64,
+    /// `idle processes`.
+    pub idle_processes: u64,
+    /// `active processes`.
+    pub active_processes: u64,
+    /// `total processes`.
+    pub total_processes: u64,
+    /// `max active processes`.
+    pub max_active_processes: u64,
+    /// `max children reached`.
+    pub max_children_reached: u64,
 }
 
 /// A child was forked.
@@ -102,6 +176,9 @@ pub struct Exited {
     pub pid: i32,
     /// Exit status as a shell shows it (128+signal for a signal).
     pub status: i32,
+    /// The signal that killed it, if one did (`WIFSIGNALED`): the respawn rule tells an
+    /// exit from a death by signal without guessing from `status`.
+    pub signal: Option<i32>,
     /// Fork to reap.
     pub lifetime: Duration,
     /// Its counts and outcome.
@@ -119,6 +196,8 @@ pub struct ChildEnd {
     pub served: u64,
     /// Connections it closed for want of a first byte.
     pub first_byte_timeouts: u64,
+    /// Connections its clients closed without sending anything (first-byte mode).
+    pub closed_without_request: u64,
     /// Connections it held when it exited (stopped, or died while holding one).
     pub interrupted: u64,
 }

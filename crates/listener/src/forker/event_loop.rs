@@ -24,6 +24,7 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 
 use super::Config;
+use super::ballast::ParentMemory;
 use super::child::ChildSpec;
 use super::event::Event;
 use super::models::{self, Model};
@@ -32,6 +33,7 @@ use super::output::Output;
 use super::pool::{Pool, Spawn};
 use super::report::{ForkSummary, StopReason};
 use super::sample::{NetstatStart, QueueSampler};
+use super::status::{RunState, StatusTracker};
 use crate::events;
 use crate::poller::{Poller, Trigger};
 use crate::queue::accept_queue;
@@ -86,15 +88,23 @@ struct Timers {
     deadline: Option<Instant>,
     /// Re-arm the listener then (after a failed or throttled fork).
     retry: Option<Instant>,
+    /// The next `status` line (`--status-every`).
+    next_status: Option<Instant>,
 }
 
 impl Timers {
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        [self.next_sample, self.next_tick, self.deadline, self.retry]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|t| t.saturating_duration_since(now))
+        [
+            self.next_sample,
+            self.next_tick,
+            self.deadline,
+            self.retry,
+            self.next_status,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|t| t.saturating_duration_since(now))
     }
 }
 
@@ -135,6 +145,9 @@ pub fn run(config: &Config, listener: &Listener, out: Output) -> Result<ForkSumm
         .map_err(sys("blocking signals for a signalfd"))?;
     let doorbell = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
         .map_err(sys("creating the doorbell eventfd"))?;
+    // Before the readiness line: every fork of the run copies its page tables.
+    let _ballast =
+        ParentMemory::map(config.parent_memory).map_err(sys("mapping --parent-memory"))?;
     let mut event_loop = EventLoop::new(config, listener, &signals, &doorbell, out, start)?;
     event_loop.start()?;
     let reason = loop {
@@ -156,7 +169,9 @@ struct EventLoop<'a> {
     model: Box<dyn Model>,
     obs: Observer,
     queue: QueueSampler,
+    status: StatusTracker,
     netstat: NetstatStart,
+    start: Instant,
     timers: Timers,
     /// False while a level-triggered listener is paused.
     armed: bool,
@@ -190,6 +205,8 @@ impl<'a> EventLoop<'a> {
             greet: config.greet,
             max_requests: config.max_requests,
             request_starts: config.request_starts,
+            request_shutdown: config.request_shutdown,
+            child_startup: config.child_startup,
             start,
             parent: nix::unistd::getpid(),
         };
@@ -221,6 +238,7 @@ impl<'a> EventLoop<'a> {
             tick_every,
             deadline: config.duration.map(|d| start + d),
             retry: None,
+            next_status: config.status_every.map(|every| start + every),
         };
         Ok(Self {
             config,
@@ -232,7 +250,9 @@ impl<'a> EventLoop<'a> {
             model,
             obs,
             queue: QueueSampler::default(),
+            status: StatusTracker::default(),
             netstat,
+            start,
             timers,
             armed: true,
             watching_output: false,
@@ -241,8 +261,20 @@ impl<'a> EventLoop<'a> {
 
     /// The model's start hook, once, before the first wait.
     fn start(&mut self) -> Result<(), RunError> {
-        self.model.on_start(&mut self.pool, &mut self.obs)?;
+        let spawn = self.model.on_start(&mut self.pool, &mut self.obs)?;
+        self.retry_if_short(spawn);
         self.flush_output()
+    }
+
+    /// After a model's own fork (start, replacement, retry) failed or was throttled:
+    /// schedule the retry back-off, since no wakeup may come to try again (static and
+    /// dynamic never watch the listener).
+    fn retry_if_short(&mut self, spawn: Spawn) {
+        match spawn {
+            Spawn::Failed => self.retry_at(Instant::now() + FORK_RETRY),
+            Spawn::Throttled(until) => self.retry_at(until.max(Instant::now() + FORK_RETRY)),
+            Spawn::Forked | Spawn::Declined => {}
+        }
     }
 
     /// One turn of the loop. Returns why to stop, if it is time.
@@ -251,8 +283,10 @@ impl<'a> EventLoop<'a> {
         if turn.child_signal {
             for exited in self.pool.reap(&mut self.obs)? {
                 turn.pool_changed = true;
-                self.model
+                let spawn = self
+                    .model
                     .on_child_exit(&mut self.pool, &mut self.obs, &exited)?;
+                self.retry_if_short(spawn);
             }
             // A throttle that began here (ondemand replacements) must end with a re-arm,
             // or an edge-triggered connection that came meanwhile would wait for the next.
@@ -394,6 +428,8 @@ impl<'a> EventLoop<'a> {
             self.timers.retry = None;
             // Also when armed: the MOD re-reports an edge-triggered pending connection.
             self.set_armed(true)?;
+            let spawn = self.model.on_retry(&mut self.pool, &mut self.obs)?;
+            self.retry_if_short(spawn);
         }
         let timers = &mut self.timers;
         if timers.next_sample.is_some_and(|t| now >= t) {
@@ -401,16 +437,29 @@ impl<'a> EventLoop<'a> {
             let pending = len > 0 || self.pool.running() > 0;
             timers.next_sample = pending.then(|| now + QUEUE_SAMPLE_EVERY);
         }
+        if let (Some(next), Some(every)) = (timers.next_status, self.config.status_every)
+            && now >= next
+        {
+            let counts = self.obs.counts();
+            let run = RunState {
+                model: self.config.model,
+                start: self.start,
+                accepted: counts.accepted,
+                max_children_warnings: counts.max_children_warnings,
+                max_listen_queue: u64::from(self.queue.max_len()),
+            };
+            let page = self.status.page(&self.pool, self.listener, run);
+            self.obs.emit(Event::Status(page))?;
+            timers.next_status = Some(now + every);
+        }
         if let (Some(next), Some(every)) = (timers.next_tick, timers.tick_every)
             && now >= next
         {
             self.model.on_tick(&mut self.pool, &mut self.obs)?;
-            // Skip missed ticks rather than running them back to back.
-            let mut due = next + every;
-            while due <= now {
-                due += every;
-            }
-            timers.next_tick = Some(due);
+            // Re-armed from its firing time, as PHP-FPM's persistent timers are
+            // (`fpm_event_loop` sets the next timeout to now + frequency): a late tick
+            // delays the ones after it, and missed ticks are never run back to back.
+            timers.next_tick = Some(now + every);
         }
         Ok(())
     }

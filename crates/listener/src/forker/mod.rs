@@ -15,6 +15,7 @@
 //! The modules are private (their docs: `cargo doc --document-private-items`); this file
 //! re-exports what the binary and the tests need.
 
+mod ballast;
 mod child;
 mod cli;
 mod counts;
@@ -27,6 +28,7 @@ mod pool;
 mod report;
 mod sample;
 mod scoreboard;
+mod status;
 mod text;
 mod throttle;
 
@@ -108,6 +110,16 @@ pub struct Config {
     pub max_requests: Option<u64>,
     /// Ondemand: when a connection makes a child busy.
     pub request_starts: RequestStarts,
+    /// Bytes of private memory the parent maps and touches before listening.
+    pub parent_memory: u64,
+    /// How long a new child waits before its first accept.
+    pub child_startup: Duration,
+    /// Emit a `status` line this often.
+    pub status_every: Option<Duration>,
+    /// PHP-FPM models: how long a child stays finishing after closing a connection.
+    pub request_shutdown: Duration,
+    /// Dynamic: start, min and max spare servers, max spawn rate.
+    pub spares: models::Spares,
 }
 
 impl Config {

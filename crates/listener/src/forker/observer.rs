@@ -14,7 +14,7 @@ use listenlab_common::{Endpoint, Format, Listening};
 
 use super::AcceptMode;
 use super::counts::ForkCounts;
-use super::event::Event;
+use super::event::{Event, MaxChildrenSetting, Spawning};
 use super::models::ModelKind;
 use super::output::{FINAL_FLUSH, Output};
 use super::report::{ChildOutcome, ForkEvent, ForkSummary, StopReason};
@@ -22,9 +22,23 @@ use super::text;
 use crate::netstat::ListenCounters;
 use crate::poller::Trigger;
 
-/// PHP-FPM's warning, worded as `fpm_pctl_on_socket_accept` words it.
-pub fn max_children_message(max: u64) -> String {
-    format!("server reached max_children setting ({max}), consider raising it")
+/// PHP-FPM's warning at the cap, worded as `fpm_pctl_on_socket_accept` (ondemand) or
+/// `fpm_pctl_perform_idle_server_maintenance` (dynamic) words it.
+pub fn max_children_message(setting: MaxChildrenSetting, max: u64) -> String {
+    let name = match setting {
+        MaxChildrenSetting::OnAccept => "max_children",
+        MaxChildrenSetting::OnMaintenance => "pm.max_children",
+    };
+    format!("server reached {name} setting ({max}), consider raising it")
+}
+
+/// PHP-FPM's `seems busy` warning (`fpm_pctl_perform_idle_server_maintenance`).
+pub fn seems_busy_message(s: &Spawning) -> String {
+    format!(
+        "seems busy (you may need to increase pm.start_servers, or pm.min/max_spare_servers), \
+         spawning {} children, there are {} idle, and {} total children",
+        s.rate, s.idle, s.total
+    )
 }
 
 /// What the summary needs besides the counts: the run's settings and what the loop read
@@ -152,10 +166,39 @@ impl Observer {
                     accepted: e.end.accepted,
                 }
             }
-            Event::MaxChildren { max } => ForkEvent::MaxChildren {
+            Event::MaxChildren { max, setting } => ForkEvent::MaxChildren {
                 t_ms,
                 max_children: max,
-                message: max_children_message(max),
+                message: max_children_message(setting, max),
+            },
+            Event::SeemsBusy(s) => ForkEvent::SeemsBusy {
+                t_ms,
+                spawning: s.rate,
+                idle: s.idle,
+                total: s.total,
+                message: seems_busy_message(&s),
+            },
+            Event::Status(p) => ForkEvent::Status {
+                t_ms,
+                pool: p.pool.to_owned(),
+                process_manager: p.model,
+                start_since: p.start_since.as_secs(),
+                accepted_conn: p.accepted_conn,
+                listen_queue: p.listen_queue,
+                max_listen_queue: p.max_listen_queue,
+                listen_queue_len: p.listen_queue_len,
+                idle_processes: p.idle_processes,
+                active_processes: p.active_processes,
+                total_processes: p.total_processes,
+                max_active_processes: p.max_active_processes,
+                max_children_reached: p.max_children_reached,
+            },
+            Event::SpawnRate(c) => ForkEvent::SpawnRate {
+                t_ms,
+                active: c.active,
+                idle: c.idle,
+                running: c.running,
+                rate: c.rate,
             },
             Event::IdleKill(k) => ForkEvent::IdleKill {
                 t_ms,
@@ -326,12 +369,14 @@ mod tests {
             child: 1,
             pid: 10,
             status: 0,
+            signal: None,
             lifetime: Duration::from_millis(3),
             end: ChildEnd {
                 outcome: ChildOutcome::Completed,
                 accepted: 1,
                 served: 1,
                 first_byte_timeouts: 0,
+                closed_without_request: 0,
                 interrupted: 0,
             },
         }))

@@ -65,6 +65,17 @@ pub struct IdleKill {
     pub escalated: bool,
 }
 
+/// The pool as a maintenance tick counts it ([`Pool::census`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Headcount {
+    /// Children waiting in accept.
+    pub idle: u64,
+    /// The others: starting, busy.
+    pub active: u64,
+    /// The idle child forked first.
+    pub oldest_idle: Option<ChildView>,
+}
+
 /// A live child as a model sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct ChildView {
@@ -90,6 +101,9 @@ pub struct Pool<'a> {
     forked: u64,
     stopping: bool,
     throttle: RestartThrottle,
+    /// `CLOCK_MONOTONIC` at the run's start, to read scoreboard times (ns since start) as
+    /// the clock PHP-FPM's `fpm_clock_get` reads.
+    monotonic_at_start: Duration,
 }
 
 impl<'a> Pool<'a> {
@@ -113,6 +127,7 @@ impl<'a> Pool<'a> {
             forked: 0,
             stopping: false,
             throttle: RestartThrottle::new(),
+            monotonic_at_start: monotonic_now().saturating_sub(spec.start.elapsed()),
         })
     }
 
@@ -146,6 +161,13 @@ impl<'a> Pool<'a> {
         })
     }
 
+    /// The whole seconds of `CLOCK_MONOTONIC` (PHP-FPM's `tv_sec` of `fpm_clock_get`) when
+    /// `view`'s child entered its state, and now.
+    pub fn state_and_now_seconds(&self, view: &ChildView) -> (u64, u64) {
+        let since = self.monotonic_at_start + Duration::from_nanos(view.slot.since_ns);
+        (since.as_secs(), monotonic_now().as_secs())
+    }
+
     /// How long `view`'s child has been in its current state.
     pub fn in_state_for(&self, view: &ChildView) -> Duration {
         Duration::from_nanos(self.now_ns().saturating_sub(view.slot.since_ns))
@@ -154,6 +176,40 @@ impl<'a> Pool<'a> {
     /// True when some child is waiting for a connection (PHP-FPM's `fpm_request_is_idle`).
     pub fn any_idle(&self) -> bool {
         self.children().any(|c| c.slot.state == SlotState::Idle)
+    }
+
+    /// The children counted as `fpm_pctl_perform_idle_server_maintenance` counts them:
+    /// idle ones (waiting in accept, `fpm_request_is_idle`), the rest as active, and the
+    /// idle child started first (its `last_idle_child`, by `child->started`).
+    pub fn census(&self) -> Headcount {
+        let mut census = Headcount::default();
+        for child in self.children() {
+            if child.slot.state != SlotState::Idle {
+                census.active += 1;
+                continue;
+            }
+            census.idle += 1;
+            if census
+                .oldest_idle
+                .is_none_or(|o| child.forked_at < o.forked_at)
+            {
+                census.oldest_idle = Some(child);
+            }
+        }
+        census
+    }
+
+    /// PHP-FPM 8.2's `fpm_pctl_kill_idle_child`: SIGQUIT to an idle child the manager
+    /// retires, or SIGKILL if it was told before and is still idle (a SIGQUIT that found
+    /// it waiting for a first byte only restarts that wait).
+    pub fn kill_idle_child(&mut self, child: &ChildView, obs: &mut Observer) -> io::Result<()> {
+        let signal = if child.idle_kill.is_some() {
+            IdleSignal::Sigkill
+        } else {
+            IdleSignal::Sigquit
+        };
+        let idle = self.in_state_for(child);
+        self.idle_kill(child.pid, idle, signal, obs)
     }
 
     /// When forking resumes, while the restart throttle holds it.
@@ -279,11 +335,16 @@ impl<'a> Pool<'a> {
             .tickets()
             .give_back(self.scoreboard.slot(live.slot));
         self.scoreboard.release(live.slot);
+        let signal = match status {
+            WaitStatus::Signaled(_, signal, _) => Some(signal as i32),
+            _ => None,
+        };
         let status = exit_code(status).unwrap_or(-1);
         let exited = Exited {
             child: live.number,
             pid: pid.as_raw(),
             status,
+            signal,
             lifetime: live.forked_at.elapsed(),
             end: ChildEnd {
                 outcome: classify(
@@ -298,6 +359,7 @@ impl<'a> Pool<'a> {
                 accepted: view.accepted,
                 served: view.served,
                 first_byte_timeouts: view.first_byte_timeouts,
+                closed_without_request: view.closed_without_request,
                 // The child counts what it was told to drop; a child that died holding a
                 // connection (a signal, a panic) could not, so that one is counted here.
                 interrupted: view.interrupted + u64::from(view.holding),
@@ -361,6 +423,12 @@ impl<'a> Pool<'a> {
     }
 }
 
+/// `CLOCK_MONOTONIC` now (the clock `Instant` reads on Linux, but as a number).
+fn monotonic_now() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(Duration::ZERO, Duration::from)
+}
+
 fn report_accepts(
     obs: &mut Observer,
     pid: Pid,
@@ -384,7 +452,7 @@ fn report_accepts(
 /// The signals the parent sent a child, for [`classify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
-    /// The ondemand idle timeout told it to exit (SIGQUIT, maybe SIGKILL).
+    /// The manager retired it for idleness (SIGQUIT, maybe SIGKILL).
     pub idle_kill: bool,
     /// The run was stopping when it was reaped (it got SIGTERM).
     pub stop: bool,

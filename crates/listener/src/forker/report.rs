@@ -24,7 +24,8 @@ pub enum ChildOutcome {
     Completed,
     /// Found nothing to accept (`--accept nonblocking`, `EAGAIN`).
     Empty,
-    /// Told to exit by the ondemand idle timeout (SIGQUIT, then SIGKILL one tick later if still idle).
+    /// Retired for idleness by the manager (ondemand's idle timeout, dynamic's
+    /// `--max-spare-servers`): SIGQUIT, then SIGKILL a tick later if still idle.
     IdleTimeout,
     /// Still waiting for a connection (blocked in accept, or starting) when the run stopped.
     KilledAtExit,
@@ -169,8 +170,10 @@ pub enum ForkEvent {
         /// Connections this child accepted in its life.
         accepted: u64,
     },
-    /// Ondemand: a wakeup found `--max-children` children running. Logged once until the
-    /// next fork, like PHP-FPM's `server reached max_children setting (N)`.
+    /// Ondemand: a wakeup found `--max-children` children running; dynamic: a maintenance
+    /// tick found too few idle children with `--max-children` running. Logged once until
+    /// the next fork, like PHP-FPM's `server reached max_children setting (N)` (dynamic:
+    /// `pm.max_children`).
     MaxChildren {
         /// Milliseconds since start.
         t_ms: f64,
@@ -179,7 +182,80 @@ pub enum ForkEvent {
         /// The message, as PHP-FPM words it.
         message: String,
     },
-    /// Ondemand: a child idle longer than `--process-idle-timeout` was told to exit.
+    /// Dynamic: a maintenance tick forks with a spawn rate of 8 or more, PHP-FPM's `seems
+    /// busy` warning.
+    SeemsBusy {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// The spawn rate (PHP-FPM's "spawning N children"; the tick forks at most the
+        /// missing spare children).
+        spawning: u64,
+        /// Idle children.
+        idle: u64,
+        /// Children running.
+        total: u64,
+        /// The message, as PHP-FPM words it.
+        message: String,
+    },
+    /// Dynamic: one line per maintenance tick, what it found before acting (PHP-FPM's
+    /// debug line `currently N active children, N spare children, N running children.
+    /// Spawning rate N`).
+    SpawnRate {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// Children starting or busy.
+        active: u64,
+        /// Children waiting in accept.
+        idle: u64,
+        /// Children running.
+        running: u64,
+        /// The spawn rate: forks this tick may make (1, doubled after each tick that
+        /// forks, up to `--max-spawn-rate`).
+        rate: u64,
+    },
+    /// `--status-every D`: PHP-FPM's status page (`/status?json`) under its own field
+    /// names, every D.
+    Status {
+        /// Milliseconds since start.
+        t_ms: f64,
+        /// The pool name (`www`).
+        pool: String,
+        /// The model (`ondemand`, `static`, `dynamic`, `per-event`).
+        #[serde(rename = "process manager")]
+        process_manager: ModelKind,
+        /// Whole seconds since the start.
+        #[serde(rename = "start since")]
+        start_since: u64,
+        /// Connections accepted so far.
+        #[serde(rename = "accepted conn")]
+        accepted_conn: u64,
+        /// Connections waiting in the accept queue now.
+        #[serde(rename = "listen queue")]
+        listen_queue: u64,
+        /// The longest accept queue sampled so far.
+        #[serde(rename = "max listen queue")]
+        max_listen_queue: u64,
+        /// The effective backlog, in connections.
+        #[serde(rename = "listen queue len")]
+        listen_queue_len: u64,
+        /// Children waiting in accept.
+        #[serde(rename = "idle processes")]
+        idle_processes: u64,
+        /// Children starting, busy or finishing.
+        #[serde(rename = "active processes")]
+        active_processes: u64,
+        /// Children running.
+        #[serde(rename = "total processes")]
+        total_processes: u64,
+        /// The most active children seen at a status line.
+        #[serde(rename = "max active processes")]
+        max_active_processes: u64,
+        /// `max_children` warnings so far.
+        #[serde(rename = "max children reached")]
+        max_children_reached: u64,
+    },
+    /// Ondemand and dynamic: an idle child was told to exit (ondemand: idle longer than
+    /// `--process-idle-timeout`; dynamic: more idle children than `--max-spare-servers`).
     IdleKill {
         /// Milliseconds since start.
         t_ms: f64,
@@ -225,6 +301,9 @@ impl ForkEvent {
             Self::ChildEmpty { .. } => "child_empty",
             Self::ChildExited { .. } => "child_exited",
             Self::MaxChildren { .. } => "max_children",
+            Self::SeemsBusy { .. } => "seems_busy",
+            Self::SpawnRate { .. } => "spawn_rate",
+            Self::Status { .. } => "status",
             Self::IdleKill { .. } => "idle_kill",
             Self::Queue { .. } => "queue",
             Self::Stopping { .. } => "stopping",
@@ -243,6 +322,9 @@ impl ForkEvent {
             | Self::ChildEmpty { t_ms, .. }
             | Self::ChildExited { t_ms, .. }
             | Self::MaxChildren { t_ms, .. }
+            | Self::SeemsBusy { t_ms, .. }
+            | Self::SpawnRate { t_ms, .. }
+            | Self::Status { t_ms, .. }
             | Self::IdleKill { t_ms, .. }
             | Self::Queue { t_ms, .. }
             | Self::Stopping { t_ms, .. } => *t_ms,
@@ -254,7 +336,7 @@ impl ForkEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename = "summary")]
 pub struct ForkSummary {
-    /// `per-event` or `ondemand`.
+    /// `per-event`, `ondemand`, `static` or `dynamic`.
     pub model: ModelKind,
     /// `level` or `edge`: how the listener was registered with epoll.
     pub trigger: Trigger,
@@ -368,6 +450,8 @@ mod tests {
         let words = [
             (label(&ModelKind::PerEvent), "per-event"),
             (label(&ModelKind::Ondemand), "ondemand"),
+            (label(&ModelKind::Static), "static"),
+            (label(&ModelKind::Dynamic), "dynamic"),
             (label(&Trigger::Level), "level"),
             (label(&Trigger::Edge), "edge"),
             (label(&AcceptMode::Blocking), "blocking"),
@@ -522,6 +606,20 @@ mod tests {
                 t_ms: 0.0,
                 max_children: 1,
                 message: "m".into(),
+            },
+            ForkEvent::SeemsBusy {
+                t_ms: 0.0,
+                spawning: 8,
+                idle: 0,
+                total: 5,
+                message: "m".into(),
+            },
+            ForkEvent::SpawnRate {
+                t_ms: 0.0,
+                active: 1,
+                idle: 0,
+                running: 1,
+                rate: 2,
             },
             ForkEvent::IdleKill {
                 t_ms: 0.0,

@@ -27,6 +27,10 @@ pub enum SlotState {
     Idle = 2,
     /// Serving a connection.
     Busy = 3,
+    /// The connection is closed, the request is still being shut down
+    /// (`--request-shutdown`; PHP-FPM's "Finishing" until `php_request_shutdown` returns):
+    /// not idle.
+    Finishing = 4,
 }
 
 impl SlotState {
@@ -35,6 +39,7 @@ impl SlotState {
             1 => Self::Starting,
             2 => Self::Idle,
             3 => Self::Busy,
+            4 => Self::Finishing,
             _ => Self::Free,
         }
     }
@@ -50,6 +55,7 @@ pub struct Slot {
     accepted: AtomicU64,
     served: AtomicU64,
     first_byte_timeouts: AtomicU64,
+    closed_without_request: AtomicU64,
     interrupted: AtomicU64,
     /// 1 from an accept until that connection is counted as served, timed out or
     /// interrupted: a child that dies while it is 1 held a connection.
@@ -114,6 +120,8 @@ pub struct SlotView {
     pub served: u64,
     /// Connections closed for want of a first byte.
     pub first_byte_timeouts: u64,
+    /// Connections the client closed before sending a byte (first-byte mode).
+    pub closed_without_request: u64,
     /// Connections the child held when told to stop (it counts them before it exits).
     pub interrupted: u64,
     /// True while the child holds an accepted connection not yet counted as ended.
@@ -147,6 +155,11 @@ impl Slot {
         self.ended(&self.first_byte_timeouts);
     }
 
+    /// Counts one connection its client closed without sending anything (child side).
+    pub fn record_closed_without_request(&self) {
+        self.ended(&self.closed_without_request);
+    }
+
     /// Counts the held connection as interrupted, right before the child exits on a stop
     /// signal (child side).
     pub fn record_interrupted(&self) {
@@ -166,6 +179,7 @@ impl Slot {
             accepted: self.accepted.load(Ordering::Acquire),
             served: self.served.load(Ordering::Acquire),
             first_byte_timeouts: self.first_byte_timeouts.load(Ordering::Acquire),
+            closed_without_request: self.closed_without_request.load(Ordering::Acquire),
             interrupted: self.interrupted.load(Ordering::Acquire),
             holding: self.holding.load(Ordering::Acquire) != 0,
             last_accept_ns: self.last_accept_ns.load(Ordering::Relaxed),
@@ -176,6 +190,7 @@ impl Slot {
         self.accepted.store(0, Ordering::Relaxed);
         self.served.store(0, Ordering::Relaxed);
         self.first_byte_timeouts.store(0, Ordering::Relaxed);
+        self.closed_without_request.store(0, Ordering::Relaxed);
         self.interrupted.store(0, Ordering::Relaxed);
         self.holding.store(0, Ordering::Relaxed);
         self.last_accept_ns.store(0, Ordering::Relaxed);

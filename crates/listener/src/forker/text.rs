@@ -56,7 +56,31 @@ pub fn line(event: &ForkEvent) -> String {
             "child {child} pid {pid} status {status} after {lifetime_ms:.3} ms: {} (accepted {accepted})",
             label(outcome)
         ),
-        ForkEvent::MaxChildren { message, .. } => message.clone(),
+        ForkEvent::MaxChildren { message, .. } | ForkEvent::SeemsBusy { message, .. } => {
+            message.clone()
+        }
+        ForkEvent::Status {
+            process_manager,
+            accepted_conn,
+            listen_queue,
+            idle_processes,
+            active_processes,
+            total_processes,
+            max_children_reached,
+            ..
+        } => format!(
+            "{}: accepted conn {accepted_conn}, listen queue {listen_queue}, idle \
+             {idle_processes}, active {active_processes}, total {total_processes}, max \
+             children reached {max_children_reached}",
+            label(process_manager)
+        ),
+        ForkEvent::SpawnRate {
+            active,
+            idle,
+            running,
+            rate,
+            ..
+        } => format!("{active} active, {idle} idle, {running} running children; spawn rate {rate}"),
         ForkEvent::IdleKill {
             child,
             pid,
@@ -89,6 +113,7 @@ pub fn summary_table(out: &mut impl Write, summary: &ForkSummary) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forker::event::MaxChildrenSetting;
     use crate::forker::observer::max_children_message;
 
     #[test]
@@ -106,7 +131,7 @@ mod tests {
         let warn = line(&ForkEvent::MaxChildren {
             t_ms: 0.0,
             max_children: 3,
-            message: max_children_message(3),
+            message: max_children_message(MaxChildrenSetting::OnAccept, 3),
         });
         assert!(
             warn.contains("server reached max_children setting (3)"),

@@ -6,26 +6,26 @@
 //!   max_children setting (N)" once (`warn_max_children`, cleared by the next fork) and
 //!   return; else if any child is idle (`fpm_request_is_idle`: its scoreboard stage is
 //!   "accepting"), return; else clear the warning and fork one child.
-//! - `fpm_pctl_perform_idle_server_maintenance` (a 1 s heartbeat): among the idle children,
-//!   take the one started first (`last_idle_child`, by `child->started`), and if its last
-//!   activity is older than `pm.process_idle_timeout`, send it SIGQUIT (`idle_kill`). One
-//!   child per tick at most. PHP-FPM's children handle SIGQUIT, finishing a request they
-//!   have started; we add a SIGKILL one tick later if it is still alive *and still idle*
-//!   (a child that took a connection meanwhile is left to finish it), so a stuck child
-//!   cannot outlive the run's accounting.
+//! - `fpm_pctl_perform_idle_server_maintenance` (a 1 s heartbeat): among the idle children
+//!   (scoreboard stage "accepting", which includes a child waiting for the first byte of a
+//!   connection it accepted), take the one started first (`last_idle_child`, by
+//!   `child->started`), and if its last activity is older than `pm.process_idle_timeout`
+//!   in whole seconds (`last.tv_sec < now.tv_sec - timeout`), retire it with 8.2's
+//!   `fpm_pctl_kill_idle_child`: SIGQUIT, or SIGKILL if it was told before (a SIGQUIT
+//!   only restarts a child's wait for the first byte). One child per tick at most. A child
+//!   that took a request after its SIGQUIT is busy, so no tick picks it: it finishes the
+//!   request and exits.
 //! - `fpm_children_bury`: every child that exits is replaced at once, unless it was
-//!   idle-killed: the shared rule of [`super::respawn`].
+//!   idle-killed and exited normally or by SIGQUIT (a SIGKILLed one is replaced): the
+//!   shared rule of [`super::respawn`].
 
 use std::io;
 use std::time::Duration;
 
-use super::{Model, respawn};
-use crate::forker::child::ChildLife;
-use crate::forker::event::{Event, Exited};
+use super::Model;
+use crate::forker::event::{Event, MaxChildrenSetting};
 use crate::forker::observer::Observer;
 use crate::forker::pool::{Pool, Spawn};
-use crate::forker::report::IdleSignal;
-use crate::forker::scoreboard::SlotState;
 
 /// How often the maintenance runs (`FPM_IDLE_SERVER_MAINTENANCE_HEARTBEAT`, 1 s).
 pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
@@ -48,15 +48,12 @@ impl Ondemand {
 }
 
 impl Model for Ondemand {
-    fn child_life(&self) -> ChildLife {
-        ChildLife::Loop
-    }
-
     fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn> {
         if pool.running() >= pool.max_children() {
             if !self.warned_max_children {
                 obs.emit(Event::MaxChildren {
                     max: pool.max_children(),
+                    setting: MaxChildrenSetting::OnAccept,
                 })?;
                 self.warned_max_children = true;
             }
@@ -69,49 +66,42 @@ impl Model for Ondemand {
         pool.fork(obs, false)
     }
 
-    fn on_child_exit(
-        &mut self,
-        pool: &mut Pool<'_>,
-        obs: &mut Observer,
-        exited: &Exited,
-    ) -> io::Result<()> {
-        respawn::respawn(pool, obs, exited)
-    }
-
     fn tick_every(&self) -> Option<Duration> {
         Some(MAINTENANCE_EVERY)
     }
 
     fn on_tick(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<()> {
-        // Children told to quit a tick ago and still idle get SIGKILL. One that took a
-        // connection since (busy, or holding one while it waits for the first byte) saw the
-        // SIGQUIT and leaves once that request is done, as a PHP-FPM child does: killing it
-        // would reset its client.
-        let stuck: Vec<_> = pool
-            .children()
-            .filter(|c| {
-                c.idle_kill.is_some_and(|k| !k.escalated)
-                    && c.slot.state == SlotState::Idle
-                    && !c.slot.holding
-            })
-            .map(|c| (c.pid, pool.in_state_for(&c)))
-            .collect();
-        for (pid, idle) in stuck {
-            pool.idle_kill(pid, idle, IdleSignal::Sigkill, obs)?;
-        }
-        // PHP-FPM's last_idle_child: the idle child started first.
-        let oldest_idle = pool
-            .children()
-            .filter(|c| c.slot.state == SlotState::Idle)
-            .min_by_key(|c| c.forked_at);
-        if let Some(child) = oldest_idle
-            && child.idle_kill.is_none()
-        {
-            let idle = pool.in_state_for(&child);
-            if idle > self.idle_timeout {
-                pool.idle_kill(child.pid, idle, IdleSignal::Sigquit, obs)?;
-            }
+        // PHP-FPM's last_idle_child: the idle child started first. A child waiting for its
+        // first byte still counts (its scoreboard stage is still "accepting"), so a SIGQUIT
+        // that only restarted that wait is followed by SIGKILL on a later tick.
+        let Some(oldest) = pool.census().oldest_idle else {
+            return Ok(());
+        };
+        let (last, now) = pool.state_and_now_seconds(&oldest);
+        if timed_out(last, now, self.idle_timeout.as_secs()) {
+            pool.kill_idle_child(&oldest, obs)?;
         }
         Ok(())
+    }
+}
+
+/// `last.tv_sec < now.tv_sec - pm_process_idle_timeout`: whole seconds, so a child idle
+/// from x.99 s is timed out up to a second before one idle from x.00 s.
+fn timed_out(last_sec: u64, now_sec: u64, timeout_sec: u64) -> bool {
+    last_sec.saturating_add(timeout_sec) < now_sec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_check_compares_whole_seconds() {
+        // Idle since 5.x s, timeout 1 s: not at 6.y, yes from 7.0 (1.01 to 2 s idle).
+        assert!(!timed_out(5, 5, 1));
+        assert!(!timed_out(5, 6, 1));
+        assert!(timed_out(5, 7, 1));
+        assert!(!timed_out(5, 15, 10));
+        assert!(timed_out(5, 16, 10));
     }
 }

@@ -12,7 +12,7 @@ use std::io;
 
 use super::Model;
 use crate::forker::child::ChildLife;
-use crate::forker::event::Event;
+use crate::forker::event::{Event, Exited};
 use crate::forker::observer::Observer;
 use crate::forker::pool::{Pool, Spawn};
 
@@ -23,6 +23,16 @@ pub struct PerEvent;
 impl Model for PerEvent {
     fn child_life(&self) -> ChildLife {
         ChildLife::OneConnection
+    }
+
+    fn on_child_exit(
+        &mut self,
+        _pool: &mut Pool<'_>,
+        _obs: &mut Observer,
+        _exited: &Exited,
+    ) -> io::Result<Spawn> {
+        // One connection per child: nothing to replace.
+        Ok(Spawn::Declined)
     }
 
     fn on_wakeup(&mut self, pool: &mut Pool<'_>, obs: &mut Observer) -> io::Result<Spawn> {
