@@ -4,11 +4,10 @@
 //! exiting 2 with one clap error on failure (STYLE pattern 3).
 
 use std::fmt::Display;
-use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
-use listenlab_common::{Endpoint, Format, HostPort, UnixPath, parse_duration};
+use listenlab_common::{Endpoint, Format, HostPort, Pick, UnixPath, parse_duration};
 
 use super::models::{self, ModelFlag, ModelKind, Spares};
 use super::{AcceptMode, Config, RequestStarts};
@@ -255,16 +254,11 @@ impl Cli {
     }
 }
 
-/// The socket address for `--inet`: the literal, or the first address the name resolves to.
+/// The socket address for `--inet`, by the workspace's one resolver: the literal, or the
+/// first address the name resolves to.
 fn resolve(hp: &HostPort) -> Result<std::net::SocketAddr, String> {
-    if let Some(addr) = hp.socket_addr() {
-        return Ok(addr);
-    }
-    (hp.host().as_str(), hp.port())
-        .to_socket_addrs()
-        .map_err(|e| format!("invalid value '{hp}' for '--inet': cannot resolve the host ({e})"))?
-        .next()
-        .ok_or_else(|| format!("invalid value '{hp}' for '--inet': the host has no address"))
+    hp.resolve(Pick::First)
+        .map_err(|e| format!("invalid value '{hp}' for '--inet': {e}"))
 }
 
 #[cfg(test)]
