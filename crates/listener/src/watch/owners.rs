@@ -103,8 +103,13 @@ fn held(pid: u32, wanted: &HashSet<u64>) -> io::Result<Option<(Vec<u64>, Vec<Str
     let mut inodes = Vec::new();
     let mut epolls = Vec::new();
     for fd in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
-        let Ok(link) = fs::read_link(fd.path()) else {
-            continue;
+        let link = match fs::read_link(fd.path()) {
+            Ok(link) => link,
+            // The directory may be listable while its links are not (a process we may not
+            // ptrace, seen here for pid 1 in a container): hidden, like an unreadable
+            // directory, and one refusal is enough, not one per fd.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+            Err(_) => continue, // closed meanwhile
         };
         let link = link.to_string_lossy();
         if let Some(inode) = link

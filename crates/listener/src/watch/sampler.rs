@@ -204,11 +204,12 @@ impl Sampler {
         let (owners, workers) = self.owners.roles(l.inode);
         let (mut busy, mut idle) = (0, 0);
         for w in &workers {
-            let tasks = &self.tasks;
-            let now = *self
-                .now
-                .entry(w.pid)
-                .or_insert_with(|| tasks.get(&w.pid).and_then(TaskFiles::now));
+            let (tasks, places) = (&self.tasks, &self.places);
+            let now = *self.now.entry(w.pid).or_insert_with(|| {
+                tasks
+                    .get(&w.pid)
+                    .and_then(|t| t.now(|wchan| places.needs_state(wchan)))
+            });
             match self.places.classify(now, unix, w.epoll_watches) {
                 WorkerState::Busy => busy += 1,
                 WorkerState::Idle => idle += 1,
