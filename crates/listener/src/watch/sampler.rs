@@ -34,6 +34,8 @@ pub struct Sampler {
     owners: OwnerMap,
     scanned: HashSet<u64>,
     scanned_at: Option<Instant>,
+    /// Full or partial `/proc` scans ([`owners::Scanner`]).
+    scanner: owners::Scanner,
     /// The open `/proc` files of every holder, from the last scan.
     tasks: HashMap<u32, TaskFiles>,
     /// Each holder's state in the current sample, read once however many listeners it
@@ -65,6 +67,7 @@ impl Sampler {
             owners: OwnerMap::default(),
             scanned: HashSet::new(),
             scanned_at: None,
+            scanner: owners::Scanner::default(),
             tasks: HashMap::new(),
             now: HashMap::new(),
             known: Vec::new(),
@@ -180,7 +183,7 @@ impl Sampler {
 
     fn rescan(&mut self, all: &[DiagListener], now: Instant) {
         self.scanned = all.iter().map(|l| l.inode).collect();
-        self.owners = owners::scan(&self.scanned);
+        self.owners = self.scanner.refresh(&self.scanned, &self.owners, now);
         self.scanned_at = Some(now);
         let pids: HashSet<u32> = self
             .owners
