@@ -43,6 +43,8 @@ pub struct Sampler {
     now: HashMap<u32, Option<TaskNow>>,
     /// The selected listeners of the last dump, looked up one by one until the next.
     known: Vec<DiagListener>,
+    /// Their addresses as printed, by inode: formatted once per dump, not per sample.
+    addresses: HashMap<u64, String>,
     /// Exact lookups missed a listener that was still there: dump every sample.
     dump_always: bool,
 }
@@ -71,6 +73,7 @@ impl Sampler {
             tasks: HashMap::new(),
             now: HashMap::new(),
             known: Vec::new(),
+            addresses: HashMap::new(),
             dump_always: false,
         })
     }
@@ -172,6 +175,10 @@ impl Sampler {
         selected.sort_by(|a, b| {
             (a.addr.is_unix(), &a.addr, a.inode).cmp(&(b.addr.is_unix(), &b.addr, b.inode))
         });
+        self.addresses = selected
+            .iter()
+            .map(|l| (l.inode, l.addr.to_string()))
+            .collect();
         self.known = selected.clone();
         selected
     }
@@ -221,7 +228,11 @@ impl Sampler {
         }
         ListenerView {
             family: if unix { Family::Unix } else { Family::Tcp },
-            address: l.addr.to_string(),
+            address: self
+                .addresses
+                .get(&l.inode)
+                .cloned()
+                .unwrap_or_else(|| l.addr.to_string()),
             inode: l.inode,
             queue: l.queue,
             backlog: l.backlog,
