@@ -16,7 +16,9 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::io::IoSliceMut;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
@@ -29,6 +31,7 @@ use netlink_packet_sock_diag::inet::{self, ExtensionFlags, InetRequest, SocketId
 use netlink_packet_sock_diag::unix::nlas::{Nla, UnixDiagName};
 use netlink_packet_sock_diag::unix::{self, ShowFlags, UnixRequest};
 use netlink_sys::{Socket, SocketAddr as NetlinkAddr, protocols::NETLINK_SOCK_DIAG};
+use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg};
 
 /// Where a listener is bound.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,7 +84,10 @@ pub struct DiagListener {
 /// cost a socket and a close each time).
 pub struct Diag {
     sock: Socket,
+    /// A dump's receive buffer, or [`LOOKUP_BATCH`] slots of [`SLOT`] bytes for lookups.
     buf: Vec<u8>,
+    /// The `recvmmsg` headers for a batch of lookups, allocated once.
+    headers: MultiHeaders<()>,
     seq: u32,
 }
 
@@ -100,6 +106,7 @@ impl Diag {
         Ok(Self {
             sock,
             buf: vec![0; RECV_BUF],
+            headers: MultiHeaders::preallocate(LOOKUP_BATCH, None),
             seq: 0,
         })
     }
@@ -253,6 +260,12 @@ impl Diag {
     /// `each` with its request's index: a message, or the error the kernel answered
     /// with. A dump (`count` 1) ends at `NLMSG_DONE`, a lookup at its one reply. An error
     /// `each` returns ends the exchange.
+    ///
+    /// A dump's replies come in datagrams of up to 32 KiB, read one `recv` at a time. A
+    /// batch of lookups is answered with one small datagram per request, all queued by the
+    /// time `send` returns (the kernel handles the requests in the sender's context), so
+    /// they are read with one `recvmmsg` into [`SLOT`]-byte slots instead of one `recv`
+    /// each.
     fn receive(
         &mut self,
         first: u32,
@@ -262,41 +275,94 @@ impl Diag {
     ) -> io::Result<()> {
         let mut answered = 0;
         while answered < count {
-            let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
-            let mut at = 0;
-            while at < n {
-                let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&self.buf[at..n])
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                let len = msg.header.length as usize;
-                // Replies to an earlier request that was cut short are not ours.
-                let index = msg.header.sequence_number.wrapping_sub(first) as usize;
-                if index < count {
-                    match msg.payload {
-                        NetlinkPayload::Done(_) => answered += 1,
-                        NetlinkPayload::Error(e) => {
-                            answered += 1;
-                            if e.code.is_some() {
-                                each(index, Err(e.to_io()))?;
-                            } // else an ACK
-                        }
-                        NetlinkPayload::InnerMessage(inner) => {
-                            each(index, Ok(inner))?;
-                            if !dump {
-                                answered += 1;
-                            }
-                        }
-                        _ => {}
+            if dump {
+                let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
+                parse(&self.buf[..n], first, count, dump, &mut answered, &mut each)?;
+                continue;
+            }
+            let mut lengths = [0usize; LOOKUP_BATCH];
+            let got = {
+                let mut slices: Vec<[IoSliceMut; 1]> = self
+                    .buf
+                    .chunks_mut(SLOT)
+                    .take(count - answered)
+                    .map(|slot| [IoSliceMut::new(slot)])
+                    .collect();
+                // MSG_WAITFORONE: block for the first datagram, then take what is queued.
+                let received = recvmmsg(
+                    self.sock.as_raw_fd(),
+                    &mut self.headers,
+                    slices.iter_mut(),
+                    MsgFlags::MSG_WAITFORONE,
+                    None,
+                )?;
+                let mut got = 0;
+                for msg in received {
+                    if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("a sock_diag reply is longer than {SLOT} bytes"),
+                        ));
                     }
+                    lengths[got] = msg.bytes;
+                    got += 1;
                 }
-                if len == 0 {
-                    break;
-                }
-                at += len.div_ceil(4) * 4; // NLMSG_ALIGN
+                got
+            };
+            for (slot, &n) in self.buf.chunks(SLOT).zip(&lengths[..got]) {
+                parse(&slot[..n], first, count, dump, &mut answered, &mut each)?;
             }
         }
         Ok(())
     }
 }
+
+/// Hands each netlink message of one datagram that answers one of the `count` requests
+/// numbered from `first` to `each`, counting in `answered` the requests now answered.
+fn parse(
+    datagram: &[u8],
+    first: u32,
+    count: usize,
+    dump: bool,
+    answered: &mut usize,
+    each: &mut impl FnMut(usize, io::Result<SockDiagMessage>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut at = 0;
+    while at < datagram.len() {
+        let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&datagram[at..])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let len = msg.header.length as usize;
+        // Replies to an earlier request that was cut short are not ours.
+        let index = msg.header.sequence_number.wrapping_sub(first) as usize;
+        if index < count {
+            match msg.payload {
+                NetlinkPayload::Done(_) => *answered += 1,
+                NetlinkPayload::Error(e) => {
+                    *answered += 1;
+                    if e.code.is_some() {
+                        each(index, Err(e.to_io()))?;
+                    } // else an ACK
+                }
+                NetlinkPayload::InnerMessage(inner) => {
+                    each(index, Ok(inner))?;
+                    if !dump {
+                        *answered += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if len == 0 {
+            break;
+        }
+        at += len.div_ceil(4) * 4; // NLMSG_ALIGN
+    }
+    Ok(())
+}
+
+/// The room for one lookup's reply in a `recvmmsg`: a TCP reply is about 100 bytes, a unix
+/// one at most about 250 (a 108-byte path and the queue attributes); longer is an error.
+const SLOT: usize = 1024;
 
 /// Most lookups sent in one datagram: their replies (about 100 bytes each) must fit in the
 /// socket's receive buffer while we read them.
@@ -440,6 +506,24 @@ mod tests {
                 .unix_bound_to(meta.dev(), meta.ino())
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn a_lookup_batch_longer_than_one_recvmmsg_answers_each_in_order() {
+        // More than LOOKUP_BATCH: two datagrams of requests, and for each, the replies
+        // read by recvmmsg into slots, however many each call returns.
+        let ls: Vec<_> = (0..LOOKUP_BATCH + 6)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let mut diag = Diag::open().unwrap();
+        let mut all = Vec::new();
+        diag.tcp_listeners(&mut all).unwrap();
+        let known: Vec<DiagListener> = ls
+            .iter()
+            .map(|l| all.iter().find(|d| d.inode == inode_of(l)).unwrap().clone())
+            .collect();
+        let found = diag.lookup(&known).unwrap();
+        assert_eq!(found, known.iter().cloned().map(Some).collect::<Vec<_>>());
     }
 
     #[test]

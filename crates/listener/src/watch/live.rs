@@ -68,8 +68,12 @@ pub fn run(
     let mut stop_at: Option<Instant> = None;
     let mut code = None;
     loop {
-        wait_until(&sigfd, next);
-        for signal in signals::drain(&sigfd) {
+        let pending = if wait_until(&sigfd, next) {
+            signals::drain(&sigfd)
+        } else {
+            Vec::new()
+        };
+        for signal in pending {
             match &child {
                 Some(c) => c.signal(signal),
                 None => stop_at = Some(Instant::now()),
@@ -146,16 +150,21 @@ pub fn run(
     })
 }
 
-/// Waits until `next` or a signal, whichever comes first. `ppoll` takes a timespec: a
-/// millisecond `poll` timeout rounded up would make a 1 ms interval a 2 ms one.
-fn wait_until(sigfd: &impl AsFd, next: Instant) {
+/// Waits until `next` or a signal, whichever comes first; true when the signalfd may hold
+/// a signal (then the caller drains it: a read per sample that finds nothing is a syscall
+/// saved). `ppoll` takes a timespec: a millisecond `poll` timeout rounded up would make a
+/// 1 ms interval a 2 ms one. With no time left it does not wait, and says "maybe".
+fn wait_until(sigfd: &impl AsFd, next: Instant) -> bool {
     let left = next.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        return;
+        return true;
     }
     let mut fds = [PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
-    // EINTR or a signal: the caller drains the signalfd and samples either way.
-    let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(left)), None);
+    // 0: the timeout passed, nothing to read; an error (EINTR) or an event: look.
+    !matches!(
+        ppoll(&mut fds, Some(TimeSpec::from_duration(left)), None),
+        Ok(0)
+    )
 }
 
 /// Moves the command's captured lines onto the timeline (`command` lines), keeping the

@@ -34,6 +34,8 @@ pub struct Sampler {
     owners: OwnerMap,
     scanned: HashSet<u64>,
     scanned_at: Option<Instant>,
+    /// Full or partial `/proc` scans ([`owners::Scanner`]).
+    scanner: owners::Scanner,
     /// The open `/proc` files of every holder, from the last scan.
     tasks: HashMap<u32, TaskFiles>,
     /// Each holder's state in the current sample, read once however many listeners it
@@ -41,6 +43,8 @@ pub struct Sampler {
     now: HashMap<u32, Option<TaskNow>>,
     /// The selected listeners of the last dump, looked up one by one until the next.
     known: Vec<DiagListener>,
+    /// Their addresses as printed, by inode: formatted once per dump, not per sample.
+    addresses: HashMap<u64, String>,
     /// Exact lookups missed a listener that was still there: dump every sample.
     dump_always: bool,
 }
@@ -65,9 +69,11 @@ impl Sampler {
             owners: OwnerMap::default(),
             scanned: HashSet::new(),
             scanned_at: None,
+            scanner: owners::Scanner::default(),
             tasks: HashMap::new(),
             now: HashMap::new(),
             known: Vec::new(),
+            addresses: HashMap::new(),
             dump_always: false,
         })
     }
@@ -169,6 +175,10 @@ impl Sampler {
         selected.sort_by(|a, b| {
             (a.addr.is_unix(), &a.addr, a.inode).cmp(&(b.addr.is_unix(), &b.addr, b.inode))
         });
+        self.addresses = selected
+            .iter()
+            .map(|l| (l.inode, l.addr.to_string()))
+            .collect();
         self.known = selected.clone();
         selected
     }
@@ -180,7 +190,7 @@ impl Sampler {
 
     fn rescan(&mut self, all: &[DiagListener], now: Instant) {
         self.scanned = all.iter().map(|l| l.inode).collect();
-        self.owners = owners::scan(&self.scanned);
+        self.owners = self.scanner.refresh(&self.scanned, &self.owners, now);
         self.scanned_at = Some(now);
         let pids: HashSet<u32> = self
             .owners
@@ -204,11 +214,12 @@ impl Sampler {
         let (owners, workers) = self.owners.roles(l.inode);
         let (mut busy, mut idle) = (0, 0);
         for w in &workers {
-            let tasks = &self.tasks;
-            let now = *self
-                .now
-                .entry(w.pid)
-                .or_insert_with(|| tasks.get(&w.pid).and_then(TaskFiles::now));
+            let (tasks, places) = (&self.tasks, &self.places);
+            let now = *self.now.entry(w.pid).or_insert_with(|| {
+                tasks
+                    .get(&w.pid)
+                    .and_then(|t| t.now(|wchan| places.needs_state(wchan)))
+            });
             match self.places.classify(now, unix, w.epoll_watches) {
                 WorkerState::Busy => busy += 1,
                 WorkerState::Idle => idle += 1,
@@ -217,7 +228,11 @@ impl Sampler {
         }
         ListenerView {
             family: if unix { Family::Unix } else { Family::Tcp },
-            address: l.addr.to_string(),
+            address: self
+                .addresses
+                .get(&l.inode)
+                .cloned()
+                .unwrap_or_else(|| l.addr.to_string()),
             inode: l.inode,
             queue: l.queue,
             backlog: l.backlog,
