@@ -15,16 +15,7 @@ use util::report::ForkSummary;
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
 
 fn start(args: &[&str]) -> Running {
-    let mut all = vec![
-        "--format",
-        "json",
-        "--inet",
-        "127.0.0.1:0",
-        "--model",
-        "ondemand",
-    ];
-    all.extend_from_slice(args);
-    Running::start(BIN, &all)
+    Running::ondemand(BIN, args)
 }
 
 fn stop(run: &mut Running) -> ForkSummary {

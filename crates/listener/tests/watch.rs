@@ -239,17 +239,7 @@ fn once_until(address: &str, pred: impl Fn(&Value) -> bool) -> Value {
 /// `epoll-listen-fork --model ondemand` on an ephemeral TCP port, with these children and
 /// service time, started (bounded) up to its readiness line.
 fn ondemand(max_children: &str, sleep: &str) -> util::Running {
-    let args = [
-        "--format",
-        "json",
-        "--inet",
-        "127.0.0.1:0",
-        "--model",
-        "ondemand",
-    ];
-    let mut all = args.to_vec();
-    all.extend(["--max-children", max_children, "--sleep", sleep]);
-    util::Running::start(FORK, &all)
+    util::Running::ondemand(FORK, &["--max-children", max_children, "--sleep", sleep])
 }
 
 #[test]

@@ -62,6 +62,21 @@ impl Running {
         Self::start_with(bin, args, |_| {})
     }
 
+    /// Starts `epoll-listen-fork` (`bin`) as an ondemand pool on `127.0.0.1:0` with JSON
+    /// output and the `extra` flags.
+    pub fn ondemand(bin: &str, extra: &[&str]) -> Running {
+        let mut all = vec![
+            "--format",
+            "json",
+            "--inet",
+            "127.0.0.1:0",
+            "--model",
+            "ondemand",
+        ];
+        all.extend_from_slice(extra);
+        Self::start(bin, &all)
+    }
+
     /// As [`Running::start`], with `configure` applied to the command first (e.g. a
     /// `pre_exec` that lowers a resource limit).
     pub fn start_with(bin: &str, args: &[&str], configure: impl FnOnce(&mut Command)) -> Running {
