@@ -1,6 +1,6 @@
 //! Test support for the integration tests of both binary crates (feature `testing`, a
 //! dev-dependency only): run a binary with every wait bounded, and read a child's output
-//! line by line from a helper thread. Kept here so that the listener's and the
+//! line by line from a helper thread, find a process's children in `/proc`. Kept here so that the listener's and the
 //! connector's test helpers share one implementation.
 
 use std::io::{BufRead, BufReader, Read};
@@ -70,6 +70,36 @@ pub fn limit_open_files(cmd: &mut Command, limit: u64) -> &mut Command {
             setrlimit(Resource::RLIMIT_NOFILE, limit, limit).map_err(std::io::Error::from)
         })
     }
+}
+
+/// The state letter and parent pid of `pid`, from `/proc/<pid>/stat`; `None` once it is
+/// gone (reaped).
+pub fn state_and_parent(pid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain anything: fields follow the last ')'.
+    let mut rest = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let parent = rest.next()?.parse().ok()?;
+    Some((state, parent))
+}
+
+/// The processes whose parent is `parent` right now, zombies (exited, not reaped yet)
+/// included.
+pub fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| matches!(state_and_parent(pid), Some((_, p)) if p == parent))
+        .collect()
+}
+
+/// True when the tests run as root: `/proc/self` belongs to the effective uid.
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 #[cfg(test)]

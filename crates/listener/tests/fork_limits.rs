@@ -6,6 +6,8 @@
 mod util;
 
 use std::net::TcpStream;
+
+use listenlab_common::testing::is_root;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -127,12 +129,6 @@ fn children_that_die_at_once_are_throttled_not_replaced_in_a_fork_storm() {
 /// already exceeded at `setuid` time would fail the exec itself.)
 fn one_process() -> nix::Result<()> {
     setrlimit(Resource::RLIMIT_NPROC, 1, 1)
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail and touches no memory (nix wraps it only with its
-    // `user` feature, which this crate does not enable).
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Why `nobody` cannot run the binary here, if it cannot: not root, no permission to

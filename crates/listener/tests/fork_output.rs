@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsFd, AsRawFd};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use listenlab_common::testing::wait_bounded;
+use listenlab_common::testing::{children_of, wait_bounded};
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -16,28 +16,6 @@ use util::{WAIT, eventually, gone};
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-listen-fork");
 const COMM: &str = "epoll-listen-fo";
-
-/// The pids whose parent is `parent` right now (from /proc).
-fn children_of(parent: u32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the ")" that ends the command name: state, ppid, ...
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 /// The pipe size `start_unread` sets.
 const PIPE_SIZE: usize = 4096;
@@ -80,7 +58,7 @@ fn check_stops(extra: &[&str], stop: Option<Signal>) {
     let (mut child, unread) = start_unread(p, extra);
     // Far more than the pipe holds: ~4 lines of ~120 bytes per connection.
     drop(util::unix_burst(&path, 300));
-    let kids = children_of(child.id());
+    let kids = children_of(child.id() as i32);
     // Signal only once the pipe is nearly full, so the tool is stalled on stdout when the
     // stop comes (a busy machine may deliver the signal before the first accept). Lines
     // are written whole (a non-blocking pipe write of up to PIPE_BUF bytes is all or

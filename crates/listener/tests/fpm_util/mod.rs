@@ -12,14 +12,13 @@ pub mod fastcgi;
 pub mod log;
 pub mod status;
 
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use listenlab_common::testing::wait_bounded;
+use listenlab_common::testing::{children_of, is_root, wait_bounded};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -282,31 +281,6 @@ fn config(dir: &Path, socket: &Path, log_path: &Path, pool: &Pool) -> String {
         conf.push_str(&format!("{key} = {value}\n"));
     }
     conf
-}
-
-/// True when we run as root: `/proc/self` belongs to the effective uid (nix's `geteuid`
-/// needs a feature the crate does not enable for this one call).
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// The pids whose parent is `parent`, from `/proc/*/stat`.
-fn children_of(parent: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let after = stat.rsplit_once(") ")?.1.to_owned();
-                    after.split(' ').nth(1)?.parse::<i32>().ok()
-                })
-                == Some(parent)
-        })
-        .collect()
 }
 
 /// True while a PHP-FPM process `pid` exists (zombie or not). A reused pid running

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+#[allow(unused_imports)] // each test file uses a different subset
+pub use listenlab_common::testing::{children_of, state_and_parent};
 use listenlab_common::testing::{output_within, pump_lines};
 use serde::Deserialize;
 
@@ -205,30 +207,9 @@ pub struct Timed {
     pub flags: Vec<String>,
 }
 
-/// The state letter and parent pid of `pid`, from `/proc/<pid>/stat`; `None` once it is
-/// gone (reaped).
-pub fn state_and_parent(pid: i32) -> Option<(char, i32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain anything: fields follow the last ')'.
-    let mut rest = stat.rsplit_once(')')?.1.split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let parent = rest.next()?.parse().ok()?;
-    Some((state, parent))
-}
-
 /// True while `pid` runs or sleeps (not gone, not a zombie waiting to be reaped).
 pub fn alive(pid: i32) -> bool {
     matches!(state_and_parent(pid), Some((state, _)) if state != 'Z' && state != 'X')
-}
-
-/// The processes whose parent is `parent`, zombies (exited, not reaped yet) included.
-pub fn children_of(parent: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .expect("/proc is readable")
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| matches!(state_and_parent(pid), Some((_, p)) if p == parent))
-        .collect()
 }
 
 /// Processes whose command line mentions `marker` (forked children share the probe's);
