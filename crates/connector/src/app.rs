@@ -21,7 +21,7 @@ use crate::latency::{self, LatencySummary};
 use crate::report::ConnectReport;
 use crate::responses::Responses;
 use crate::watch::PeerCloseWatch;
-use crate::{limits, output};
+use crate::{limits, output, plot};
 
 /// Outcomes buffered between the dial tasks and the collector before senders wait.
 const CHANNEL_CAPACITY: usize = 4096;
@@ -135,6 +135,11 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         unwatched: watch.unwatched(),
     };
     let report = build_report(&config, &tally, elapsed, held, peer, interrupted);
+    // The run's intervals go here once socket-connect records them (`--interval`).
+    let figure = config
+        .plot
+        .as_ref()
+        .map(|_| plot::figure(&config, &report, &tally, &[]));
     // Close every connection before reporting, so the report marks the end of the run.
     let Tally {
         connect, held: fds, ..
@@ -147,6 +152,9 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         file.write_all(latency::to_hgrm(&connect.corrected, 1.0).as_bytes())
             .and_then(|()| file.flush())
             .with_context(|| format!("writing the --hgrm file '{}'", path.display()))?;
+    }
+    if let (Some(figure), Some(path)) = (&figure, &config.plot) {
+        plot::write(path, figure)?;
     }
     if config.require_all && (report.connected < config.count || report.exchange_failed > 0) {
         // Exit 1 must say why (issue 12: it once said nothing).

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
+use listenlab_common::plot::PlotPath;
 use listenlab_common::{
     Endpoint, Format, HostPort, Pick, ResolveError, UnixPath, file_kind, parse_duration,
     whole_number,
@@ -115,6 +116,11 @@ pub struct Cli {
     /// HdrHistogram's .hgrm text format.
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
+
+    /// Draw the run as an SVG picture in FILE.svg: the percentile spectrum of each measured
+    /// phase and latency per interval (a new or regular file; checked before the run).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PlotPath>,
 
     /// Exit 1 unless every connect succeeded.
     #[arg(long)]
@@ -341,6 +347,7 @@ impl Cli {
             hold: self.hold.map_or(Hold::UntilReleased, Hold::For),
             format: self.format,
             hgrm: self.hgrm,
+            plot: self.plot,
             require_all: self.require_all,
             quiet: self.quiet,
             sources,

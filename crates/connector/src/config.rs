@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use listenlab_common::plot::PlotPath;
 use listenlab_common::{Endpoint, Format};
 
 use crate::exchange::Exchange;
@@ -35,6 +36,8 @@ pub struct Config {
     pub format: Format,
     /// Where to write the `.hgrm` latency distribution, if anywhere.
     pub hgrm: Option<PathBuf>,
+    /// Where to draw the `--plot` SVG picture, if anywhere (checked writable).
+    pub plot: Option<PlotPath>,
     /// Exit 1 unless every connect succeeded.
     pub require_all: bool,
     /// No progress bar, no status lines on stderr.

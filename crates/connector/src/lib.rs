@@ -6,7 +6,7 @@
 //! `dialers` starts the dial tasks (`dial` opens one connection), which send outcomes
 //! to the one collector (`collect`); `watch` counts peer closes of the held connections;
 //! `hold` waits to be released; `output` prints the `report` (with its `latency`
-//! summary). `limits` and `source` handle the machine's open-file and local-port
+//! summary); `plot` draws the `--plot` picture. `limits` and `source` handle the machine's open-file and local-port
 //! limits.
 //!
 //! The modules are private: what `main` needs is re-exported below, so anything else
@@ -25,6 +25,7 @@ mod hold;
 mod latency;
 mod limits;
 mod output;
+mod plot;
 mod report;
 mod request;
 mod responses;

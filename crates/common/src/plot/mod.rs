@@ -7,12 +7,15 @@
 //! - [`path`]: the `--plot` path, checked before the run ([`PlotPath`]);
 //! - [`mod@render`]: the figure to SVG text, the "no data" notes included;
 //! - [`axis`]: the time and log-percentile axes (x = 1/(1-p)) and the µs/ms choice;
+//! - `read` (feature `testing`): a picture read back by the integration tests;
 //! - [`client`]: socket-connect's per-interval latency panels, drawn by socket-connect
 //!   and by listen-watch around a wrapped socket-connect.
 
 pub mod axis;
 pub mod client;
 pub mod path;
+#[cfg(feature = "testing")]
+pub mod read;
 pub mod render;
 
 use serde::Serialize;
