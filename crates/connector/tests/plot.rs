@@ -71,7 +71,7 @@ fn the_spectrum_of_a_paced_run_ends_at_the_reports_max_corrected_and_raw() {
     );
     let subtitle = plot.figure["subtitle"].as_str().unwrap();
     assert!(
-        subtitle.starts_with("socket-connect --format json -n 200 --rate 2000"),
+        subtitle.contains(" · socket-connect --format json -n 200 --rate 2000"),
         "{subtitle}"
     );
     check_spectrum(

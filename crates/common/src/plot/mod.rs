@@ -30,7 +30,7 @@ pub use render::{METADATA_ID, PlotError, render};
 pub struct Figure {
     /// What ran, e.g. `epoll-listen-fork: ondemand on 127.0.0.1:9000`.
     pub title: String,
-    /// The command line and the date (UTC), see [`what_ran`].
+    /// The date (UTC) and the command line, see [`what_ran`].
     pub subtitle: String,
     /// The panels, top to bottom.
     pub panels: Vec<Panel>,
@@ -124,8 +124,8 @@ pub struct Markers {
     pub at: Vec<f64>,
 }
 
-/// The subtitle of a figure: the command line as typed and the date, e.g.
-/// `socket-connect --count 500 --inet 127.0.0.1:9000 --plot c.svg · 2026-12-02T14:40:00Z`.
+/// The subtitle of a figure: the date (UTC) and the command line as typed, e.g.
+/// `2026-12-02T14:40:00Z · socket-connect --count 500 --inet 127.0.0.1:9000 --plot c.svg`.
 pub fn what_ran() -> String {
     let args: Vec<String> = std::env::args()
         .enumerate()
@@ -147,7 +147,7 @@ pub fn what_ran() -> String {
         .collect();
     format!(
         "{} · {}",
-        args.join(" "),
-        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+        args.join(" ")
     )
 }

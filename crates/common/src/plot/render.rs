@@ -17,12 +17,14 @@ use super::{Figure, Panel, SeriesKind, XAxis};
 pub const METADATA_ID: &str = "listenlab-plot";
 
 const WIDTH: u32 = 1200;
-const HEADER: u32 = 70;
+const HEADER: u32 = 88;
 const CHART_HEIGHT: u32 = 280;
 const STRIP_BASE: u32 = 80;
 const STRIP_ROW: u32 = 30;
-/// The longest subtitle drawn whole (about the header's width at 14 px).
+/// The subtitle's line length (about the header's width at 14 px); two lines at most.
 const SUBTITLE_CHARS: usize = 160;
+/// The width of every chart's y labels, the same for all so that time axes line up.
+const Y_LABELS: u32 = 120;
 const FONT: &str = "sans-serif";
 
 /// Tableau's ten colours (matplotlib's default cycle): distinct and readable on white.
@@ -63,13 +65,12 @@ pub fn render(figure: &Figure) -> Result<String, PlotError> {
                 (20, 12),
             )
             .map_err(drawing)?;
-        header
-            .draw_text(
-                &shorten(&figure.subtitle, SUBTITLE_CHARS),
-                &(FONT, 14).into_font().color(&RGBColor(80, 80, 80)),
-                (20, 44),
-            )
-            .map_err(drawing)?;
+        let style = (FONT, 14).into_font().color(&RGBColor(80, 80, 80));
+        for (i, line) in wrap(&figure.subtitle, SUBTITLE_CHARS).iter().enumerate() {
+            header
+                .draw_text(line, &style, (20, 42 + 20 * i as i32))
+                .map_err(drawing)?;
+        }
         let mut rest = body;
         for (panel, h) in figure.panels.iter().zip(&heights) {
             let (area, below) = rest.split_vertically(*h);
@@ -133,10 +134,15 @@ fn draw_panel(
 fn draw_empty(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel) -> Result<(), PlotError> {
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
-    area.draw_text(&panel.title, &(FONT, 18).into_font().color(&BLACK), (80, 8))
-        .map_err(drawing)?;
+    let left = 10 + Y_LABELS as i32;
+    area.draw_text(
+        &panel.title,
+        &(FONT, 18).into_font().color(&BLACK),
+        (left, 8),
+    )
+    .map_err(drawing)?;
     area.draw(&Rectangle::new(
-        [(80, 36), (w - 20, h - 44)],
+        [(left, 36), (w - 30, h - 50)],
         RGBColor(180, 180, 180).stroke_width(1),
     ))
     .map_err(drawing)?;
@@ -146,7 +152,7 @@ fn draw_empty(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel) -> Resul
             plotters::style::text_anchor::VPos::Center,
         ),
     );
-    area.draw_text(&panel.empty, &style, (w / 2 + 30, h / 2 - 4))
+    area.draw_text(&panel.empty, &style, ((left + w - 30) / 2, (h - 14) / 2))
         .map_err(drawing)
 }
 
@@ -172,7 +178,7 @@ where
         .margin_right(30)
         .margin_bottom(6)
         .x_label_area_size(44)
-        .y_label_area_size(if rows > 0 { 110 } else { 70 })
+        .y_label_area_size(Y_LABELS)
         .build_cartesian_2d(x_spec, y_range)
         .map_err(drawing)?;
     let names: Vec<&str> = panel.markers.iter().map(|m| m.name.as_str()).collect();
@@ -327,7 +333,7 @@ fn trim(v: f64) -> String {
     let s = if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else {
-        format!("{v:.3}")
+        format!("{v:.6}")
     };
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -336,12 +342,21 @@ fn trim(v: f64) -> String {
     }
 }
 
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
+/// `s` in lines of `width` characters, two at most (the second ends in `…` if cut).
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut lines: Vec<String> = chars
+        .chunks(width)
+        .take(2)
+        .map(|c| c.iter().collect())
+        .collect();
+    if chars.len() > 2 * width
+        && let Some(last) = lines.last_mut()
+    {
+        last.pop();
+        last.push('…');
     }
-    let head: String = s.chars().take(max - 1).collect();
-    head + "…"
+    lines
 }
 
 /// Puts `<metadata id="listenlab-plot">JSON</metadata>` right after the `<svg …>` tag.
