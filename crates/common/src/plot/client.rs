@@ -15,6 +15,10 @@ use super::{Panel, Series, SeriesKind, XAxis};
 pub struct ClientInterval {
     /// End of the interval, milliseconds since the run started.
     pub t_ms: f64,
+    /// The same instant in unix time, milliseconds (places the interval on another
+    /// process's time axis).
+    #[serde(default)]
+    pub ts: Option<u64>,
     /// Connects that finished in the interval, either way.
     pub attempted: u64,
     /// Connects that succeeded in it.

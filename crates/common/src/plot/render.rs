@@ -342,19 +342,30 @@ fn trim(v: f64) -> String {
     }
 }
 
-/// `s` in lines of `width` characters, two at most (the second ends in `…` if cut).
+/// `s` in lines of at most `width` characters broken at spaces, two lines at most (the
+/// second ends in `…` if cut).
 fn wrap(s: &str, width: usize) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
-    let mut lines: Vec<String> = chars
-        .chunks(width)
-        .take(2)
-        .map(|c| c.iter().collect())
-        .collect();
-    if chars.len() > 2 * width
-        && let Some(last) = lines.last_mut()
-    {
-        last.pop();
-        last.push('…');
+    let mut lines: Vec<String> = vec![String::new()];
+    for word in s.split(' ') {
+        let line = lines.last_mut().expect("one line at least");
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(word.to_owned());
+        } else {
+            if len > 0 {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    if lines.len() > 2 {
+        lines.truncate(2);
+        lines[1].push_str(" …");
+    }
+    for line in &mut lines {
+        if line.chars().count() > width {
+            *line = line.chars().take(width - 1).collect::<String>() + "…";
+        }
     }
     lines
 }
@@ -390,6 +401,13 @@ mod tests {
             .find(|n| n.has_tag_name("metadata") && n.attribute("id") == Some(METADATA_ID))
             .expect("metadata element");
         serde_json::from_str(node.text().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn subtitles_wrap_at_spaces_onto_two_lines() {
+        assert_eq!(wrap("ab cd ef", 5), ["ab cd", "ef"]);
+        assert_eq!(wrap("ab cd ef gh ij", 5), ["ab cd", "ef g…"]);
+        assert_eq!(wrap("abcdefgh", 5), ["abcd…"]);
     }
 
     #[test]
