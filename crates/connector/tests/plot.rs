@@ -202,3 +202,38 @@ fn plot_paths_that_cannot_be_written_are_refused_before_the_run() {
     assert!(util::drain_tcp(&listener).is_empty());
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
+
+#[test]
+fn sigint_while_holding_still_writes_the_picture() {
+    let listener = tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("held.svg");
+    let args = [
+        "--format",
+        "json",
+        "-n",
+        "5",
+        "--inet",
+        &addr,
+        "--plot",
+        file.to_str().unwrap(),
+    ];
+    let mut c = util::Connector::spawn(&args);
+    let holding: util::Holding = serde_json::from_str(&c.next_line()).unwrap();
+    assert_eq!(holding.open, 5);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c.pid() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let done = c.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    let report = util::parse_report(&done);
+    let plot = PlotFile::read(&file);
+    let points = PlotFile::points(plot.panel("connect latency"), "latency");
+    assert_eq!(
+        points.last().unwrap()[1],
+        in_plot_unit(report.connect_latency_us.max, report.connect_latency_us.max)
+    );
+}
