@@ -65,7 +65,7 @@ pub fn run(
     let mut plot = config
         .plot
         .as_ref()
-        .map(|_| Recorder::new(start, child.is_some()));
+        .map(|_| Recorder::new(start, child.is_some(), json));
     if let Some(p) = &mut plot {
         p.sample(start, &first, &[]);
     }

@@ -37,6 +37,9 @@ pub struct Recorder {
     start: Instant,
     start_unix_ms: u64,
     wrapped: bool,
+    /// Whether the command's lines are captured (`--format json`): only then are its
+    /// interval lines seen.
+    captured: bool,
     /// By inode, in the order first seen.
     traces: Vec<(u64, Trace)>,
     netstat: Option<(Instant, ListenCounters)>,
@@ -46,12 +49,14 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder for a run that started at `start`; `wrapped` when a command runs.
-    pub fn new(start: Instant, wrapped: bool) -> Self {
+    /// A recorder for a run that started at `start`; `wrapped` when a command runs,
+    /// `captured` when its stdout lines are captured (`--format json`).
+    pub fn new(start: Instant, wrapped: bool, captured: bool) -> Self {
         Self {
             start,
             start_unix_ms: unix_ms(),
             wrapped,
+            captured,
             traces: Vec::new(),
             netstat: ListenCounters::read().ok().map(|c| (start, c)),
             overflows: Vec::new(),
@@ -147,7 +152,13 @@ impl Recorder {
             let offset = self.client.first().and_then(|i| i.ts).map_or(0.0, |ts| {
                 (ts as f64 - self.client[0].t_ms - self.start_unix_ms as f64) / 1000.0
             });
-            panels.extend(plot::client_panels(&self.client, offset, "client"));
+            let mut client = plot::client_panels(&self.client, offset, "client");
+            if !self.captured {
+                for panel in &mut client {
+                    panel.empty = "the command's interval lines are read with --format json".into();
+                }
+            }
+            panels.extend(client);
         }
         let addresses: Vec<&str> = self
             .traces
