@@ -26,7 +26,7 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
-use crate::exchange::{Exchanged, ReadMode, classify};
+use crate::exchange::{Dialed, Exchanged, ReadMode, classify};
 use crate::report::ExchangeFailure;
 
 /// Most bytes one read takes; only ever on the stack of [`read_some`].
@@ -39,10 +39,8 @@ const EVENTS: usize = 256;
 #[derive(Debug)]
 struct Waiting {
     fd: OwnedFd,
-    /// The connect's start (its scheduled start under `--rate`): phases count from it.
-    started: Instant,
-    /// How late the connect started after `started`.
-    lag: Duration,
+    /// The connect: phases count from its (scheduled) start.
+    dialed: Dialed,
     /// Tells this connection's deadline entry from one of an earlier connection that had
     /// the same descriptor number.
     seq: u64,
@@ -97,17 +95,16 @@ impl Responses {
         self.len
     }
 
-    /// Starts waiting for the answer on `fd`, whose connect was to start at `started`
-    /// and started `lag` later; the deadline runs from now. `Err`: it could not be
-    /// watched, and is closed.
-    pub fn add(&mut self, fd: OwnedFd, started: Instant, lag: Duration) -> Result<(), Exchanged> {
+    /// Starts waiting for the answer on `fd`, whose connect was `dialed`; the deadline
+    /// runs from now. `Err`: it could not be watched, and is closed.
+    pub fn add(&mut self, fd: OwnedFd, dialed: Dialed) -> Result<(), Exchanged> {
         let key = fd.as_raw_fd();
         let Ok(index) = usize::try_from(key) else {
-            return Err(Exchanged::failed(ExchangeFailure::Other));
+            return Err(Exchanged::failed(ExchangeFailure::Other, dialed));
         };
         let event = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP, key as u64);
         if self.set.get_ref().0.add(fd.as_fd(), event).is_err() {
-            return Err(Exchanged::failed(ExchangeFailure::Other));
+            return Err(Exchanged::failed(ExchangeFailure::Other, dialed));
         }
         if self.waiting.len() <= index {
             self.waiting.resize_with(index + 1, || None);
@@ -120,8 +117,7 @@ impl Responses {
         self.deadlines.push(Reverse((deadline, seq, key)));
         self.waiting[index] = Some(Waiting {
             fd,
-            started,
-            lag,
+            dialed,
             seq,
             bytes: 0,
             first_byte: None,
@@ -156,16 +152,24 @@ impl Responses {
                     first_byte: w.first_byte,
                     complete: None,
                     bytes: w.bytes,
-                    lag: w.lag,
+                    dialed: w.dialed,
                 });
             }
         }
     }
 
-    /// Ends every connection still waiting (the run was interrupted); they are closed and
-    /// not counted as failed: their answers were not waited for.
-    pub fn abandon(&mut self) {
-        self.waiting.clear();
+    /// Ends every connection still waiting (the run ended: `--duration` or a signal);
+    /// each is closed and added to `cut` as it stood, with neither a failure nor a close:
+    /// its answer was not waited for.
+    pub fn abandon(&mut self, cut: &mut Vec<Exchanged>) {
+        cut.extend(self.waiting.drain(..).flatten().map(|w| Exchanged {
+            keep: None,
+            failure: None,
+            first_byte: w.first_byte,
+            complete: None,
+            bytes: w.bytes,
+            dialed: w.dialed,
+        }));
         self.deadlines.clear();
         self.len = 0;
     }
@@ -217,10 +221,11 @@ impl Responses {
         };
         let end = match read_some(&w.fd) {
             Ok(0) if w.bytes == 0 => Some(Err(ExchangeFailure::NoResponse)),
-            Ok(0) => Some(Ok(Some(w.started.elapsed()))),
+            Ok(0) => Some(Ok(Some(w.dialed.started.elapsed()))),
             Ok(n) => {
                 w.bytes += n as u64;
-                w.first_byte.get_or_insert_with(|| w.started.elapsed());
+                w.first_byte
+                    .get_or_insert_with(|| w.dialed.started.elapsed());
                 (self.mode == ReadMode::FirstByte).then_some(Ok(None))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
@@ -240,7 +245,7 @@ impl Responses {
             first_byte: w.first_byte,
             complete: end.ok().flatten(),
             bytes: w.bytes,
-            lag: w.lag,
+            dialed: w.dialed,
         });
     }
 }
@@ -272,7 +277,7 @@ mod tests {
     async fn read_close_counts_the_answer_and_times_it() {
         let mut r = Responses::new(ReadMode::Close, Duration::from_secs(10)).unwrap();
         let (fd, mut server) = pair();
-        r.add(fd, Instant::now(), Duration::ZERO).unwrap();
+        r.add(fd, Dialed::at(Instant::now())).unwrap();
         server.write_all(&[7u8; 40_000]).unwrap();
         drop(server);
         let mut done = Vec::new();
@@ -291,8 +296,8 @@ mod tests {
         let mut r = Responses::new(ReadMode::FirstByte, Duration::from_secs(10)).unwrap();
         let (greeted, mut server) = pair();
         let (silent, closing) = pair();
-        r.add(greeted, Instant::now(), Duration::ZERO).unwrap();
-        r.add(silent, Instant::now(), Duration::ZERO).unwrap();
+        r.add(greeted, Dialed::at(Instant::now())).unwrap();
+        r.add(silent, Dialed::at(Instant::now())).unwrap();
         server.write_all(b"!").unwrap();
         drop(closing);
         let mut done = Vec::new();
@@ -314,7 +319,7 @@ mod tests {
     async fn past_the_deadline_is_read_timeout() {
         let mut r = Responses::new(ReadMode::Close, Duration::from_millis(50)).unwrap();
         let (fd, _server) = pair();
-        r.add(fd, Instant::now(), Duration::ZERO).unwrap();
+        r.add(fd, Dialed::at(Instant::now())).unwrap();
         let at = r.next_deadline().unwrap();
         let mut done = Vec::new();
         r.expire(at - Duration::from_millis(1), &mut done);
