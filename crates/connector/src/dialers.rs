@@ -204,6 +204,11 @@ async fn dial_loop(
             }
             None => (Instant::now(), Duration::ZERO),
         };
+        // The end may have come while this task waited for a slot (a slot the end of the
+        // run freed) or paced: start nothing after it.
+        if end.has_ended() {
+            return 0;
+        }
         let source = match plan.sources.len() {
             0 => None,
             n => Some(plan.sources[(i % n as u64) as usize]),
@@ -219,6 +224,8 @@ async fn dial_loop(
             }
         };
         let (result, latency) = tokio::select! {
+            // Polled first: a connect that completes at once (loopback) is never cut.
+            biased;
             done = connect_and_send => done,
             () = end.ended() => return 1,
         };
