@@ -4,29 +4,13 @@
 
 mod util;
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use util::{Connector, Finished, Interval, Report, closed_port, intervals, parse_report, run_json};
-
-/// A listener on a thread that accepts every connection and, with `greeting`, writes it,
-/// then closes. The thread lives as long as the test process.
-fn serve_and_close(greeting: Option<&'static [u8]>) -> (TcpListener, String) {
-    let listener = util::tcp_listener(1024);
-    let addr = listener.local_addr().unwrap().to_string();
-    let accepting = listener.try_clone().unwrap();
-    std::thread::spawn(move || {
-        while let Ok((mut stream, _)) = accepting.accept() {
-            if let Some(bytes) = greeting {
-                let _ = stream.write_all(bytes);
-            }
-        }
-    });
-    (listener, addr)
-}
+use util::{
+    Connector, Finished, Interval, Report, closed_port, greeter, intervals, parse_report, run_json,
+};
 
 /// Sums the interval lines' counts and checks them against the report.
 fn check_intervals_add_up(report: &Report, rows: &[Interval]) {
@@ -76,7 +60,7 @@ fn check_intervals_add_up(report: &Report, rows: &[Interval]) {
 
 #[test]
 fn a_closed_loop_keeps_its_slots_busy_for_the_duration_and_holds_nothing() {
-    let (_listener, addr) = serve_and_close(Some(b"hello"));
+    let (_listener, addr) = greeter(b"hello");
     let started = Instant::now();
     let (report, done) = run_json(&[
         "--duration",
@@ -147,7 +131,7 @@ fn a_closed_loop_against_a_closed_port_counts_every_refusal() {
 
 #[test]
 fn an_open_loop_makes_rate_times_duration_connects() {
-    let (_listener, addr) = serve_and_close(None);
+    let (_listener, addr) = greeter(b"");
     let (report, done) = run_json(&[
         "--duration",
         "2s",
@@ -179,7 +163,7 @@ fn an_open_loop_makes_rate_times_duration_connects() {
 
 #[test]
 fn a_count_run_also_has_intervals_which_add_up() {
-    let (_listener, addr) = serve_and_close(Some(b"!"));
+    let (_listener, addr) = greeter(b"!");
     let (report, done) = run_json(&[
         "-n",
         "40",
@@ -227,7 +211,7 @@ fn interrupt_a_long_run(addr: &str) -> Finished {
 
 #[test]
 fn sigint_ends_a_duration_run_early_with_a_report() {
-    let (_listener, addr) = serve_and_close(Some(b"hello"));
+    let (_listener, addr) = greeter(b"hello");
     let started = Instant::now();
     let done = interrupt_a_long_run(&addr);
     assert!(

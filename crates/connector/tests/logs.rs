@@ -5,27 +5,13 @@
 mod util;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde::Deserialize;
-use util::{closed_port, intervals, run_json};
-
-/// A listener on a thread that answers `greeting` to every connection and closes it.
-fn greeter(greeting: &'static [u8]) -> (std::net::TcpListener, String) {
-    let listener = util::tcp_listener(1024);
-    let addr = listener.local_addr().unwrap().to_string();
-    let accepting = listener.try_clone().unwrap();
-    std::thread::spawn(move || {
-        while let Ok((mut stream, _)) = accepting.accept() {
-            let _ = stream.write_all(greeting);
-        }
-    });
-    (listener, addr)
-}
+use util::{closed_port, greeter, intervals, run_json};
 
 /// Per tag: the number of interval lines and the sum of their histograms' counts.
 fn read_hlog(path: &std::path::Path) -> BTreeMap<String, (usize, u64)> {

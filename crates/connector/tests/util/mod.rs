@@ -354,6 +354,21 @@ pub fn tcp_listener(backlog: i32) -> TcpListener {
     TcpListener::from(OwnedFd::from(socket))
 }
 
+/// A TCP listener on 127.0.0.1:0 whose thread accepts every connection, writes
+/// `greeting` to it (nothing when empty) and closes it, for as long as the test process
+/// lives. Returns the listener (kept open by the caller) and its address.
+pub fn greeter(greeting: &'static [u8]) -> (TcpListener, String) {
+    let listener = tcp_listener(1024);
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepting = listener.try_clone().unwrap();
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = accepting.accept() {
+            let _ = stream.write_all(greeting);
+        }
+    });
+    (listener, addr)
+}
+
 /// A unix listener at `path` with the given backlog, accepting only when the test asks.
 pub fn unix_listener(path: &Path, backlog: i32) -> UnixListener {
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
