@@ -8,8 +8,10 @@
 //! counts those (the report's `unfinished`). One `watch` channel carries the signal: no
 //! lock, no shared counter.
 
+use std::pin::Pin;
+
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// Fires the end early (SIGINT/SIGTERM). Dropping it without firing leaves the run to end
 /// at its `--duration`, or on its own.
@@ -19,11 +21,28 @@ pub struct RunEnd {
     at: Option<Instant>,
 }
 
-/// What a task watches for the end; cheap to clone (one per dial task).
-#[derive(Debug, Clone)]
+/// What a task watches for the end; cheap to clone (one per dial task). Checking it costs
+/// atomic loads, no lock (`watch::Receiver::has_changed`, not `borrow`), and waiting on it
+/// reuses one timer per clone, not one per wait: the dial tasks check it on every connect.
+#[derive(Debug)]
 pub struct EndSignal {
     rx: watch::Receiver<bool>,
     at: Option<Instant>,
+    /// Seen to have fired (a `changed` consumed the news).
+    fired: bool,
+    /// The timer for `at`, made on the first wait.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Clone for EndSignal {
+    fn clone(&self) -> Self {
+        Self {
+            rx: self.rx.clone(),
+            at: self.at,
+            fired: self.fired,
+            timer: None,
+        }
+    }
 }
 
 impl RunEnd {
@@ -40,6 +59,9 @@ impl RunEnd {
         EndSignal {
             rx: self.tx.subscribe(),
             at: self.at,
+            // A subscription starts with the current value seen: say so if it fired.
+            fired: *self.tx.borrow(),
+            timer: None,
         }
     }
 
@@ -57,23 +79,39 @@ impl EndSignal {
 
     /// True once the run has ended.
     pub fn has_ended(&self) -> bool {
-        *self.rx.borrow() || self.at.is_some_and(|at| Instant::now() >= at)
+        // The one change the sender makes is to fire; `Err` is a sender gone unfired.
+        self.fired
+            || self.rx.has_changed().unwrap_or(false)
+            || self.at.is_some_and(|at| Instant::now() >= at)
     }
 
     /// Waits until the run ends. Cancel-safe.
     pub async fn ended(&mut self) {
-        let fired = async {
+        if self.fired {
+            return;
+        }
+        let Self {
+            rx,
+            at,
+            fired,
+            timer,
+        } = self;
+        let changed = async {
             // `Err`: the `RunEnd` is gone without firing; only `at` can end it now.
-            if self.rx.wait_for(|&fired| fired).await.is_err() {
+            if rx.changed().await.is_err() {
                 std::future::pending::<()>().await;
             }
+            *fired = true;
         };
-        match self.at {
-            Some(at) => tokio::select! {
-                () = fired => {}
-                () = tokio::time::sleep_until(at) => {}
-            },
-            None => fired.await,
+        match at {
+            Some(at) => {
+                let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(*at)));
+                tokio::select! {
+                    () = changed => {}
+                    () = timer.as_mut() => {}
+                }
+            }
+            None => changed.await,
         }
     }
 }
@@ -94,12 +132,17 @@ mod tests {
 
         let end = RunEnd::new(None);
         let mut signal = end.signal();
-        let waiter = tokio::spawn(async move { signal.ended().await });
+        let copy = signal.clone();
+        let waiter = tokio::spawn(async move {
+            signal.ended().await;
+            assert!(signal.has_ended());
+            signal.ended().await; // at once, again
+        });
         end.fire();
         tokio::time::timeout(Duration::from_secs(10), waiter)
             .await
             .expect("ended within 10 s")
             .unwrap();
-        assert!(end.signal().has_ended());
+        assert!(copy.has_ended() && end.signal().has_ended());
     }
 }
