@@ -9,6 +9,13 @@
 //! summary); `plot` draws the `--plot` picture. `limits` and `source` handle the machine's open-file and local-port
 //! limits.
 //!
+//! Sustained runs and live figures (issue 7): `ending` is the end of a `--duration` run
+//! (or a signal) that the dial tasks and the collector watch; `intervals` is the
+//! collector's per-interval figures on the run's one timer (`clock`), printed as
+//! [`IntervalSummary`] lines (`interval`), as a text table (`interval_text`) and as
+//! HdrHistogram's interval log (`hlog`); `connlog` writes one line per connection;
+//! `outpath` checks the output paths before the run.
+//!
 //! The modules are private: what `main` needs is re-exported below, so anything else
 //! unused is dead code, and the compiler says so.
 
@@ -16,14 +23,22 @@
 
 mod app;
 mod cli;
+mod clock;
 mod collect;
 mod config;
+mod connlog;
 mod dial;
 mod dialers;
+mod ending;
 mod exchange;
+mod hlog;
 mod hold;
+mod interval;
+mod interval_text;
+mod intervals;
 mod latency;
 mod limits;
+mod outpath;
 mod output;
 mod plot;
 mod report;
@@ -35,3 +50,5 @@ mod watch;
 pub use app::run_blocking;
 pub use cli::Cli;
 pub use config::Config;
+pub use interval::{IntervalEvent, IntervalLatency, IntervalSummary};
+pub use report::{ErrorKind, ExchangeFailure};

@@ -17,15 +17,20 @@ pub fn print_holding(open: u64) -> io::Result<()> {
     out.flush()
 }
 
+/// Prints `text` as it is and flushes it.
+pub fn print_text(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
 /// Prints the report in the chosen format and flushes it.
 pub fn print_report(report: &ConnectReport, format: Format) -> io::Result<()> {
     let text = match format {
         Format::Text => render_text(report),
         Format::Json => render_json(report),
     };
-    let mut out = io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
+    print_text(&text)
 }
 
 /// The report as one JSON object on one line, newline-terminated.
@@ -38,19 +43,25 @@ pub fn render_json(report: &ConnectReport) -> String {
 /// The report as an aligned two-column table.
 pub fn render_text(r: &ConnectReport) -> String {
     let l = &r.connect_latency_us;
-    let pace = match r.target_rate_per_s {
-        Some(rate) => format!("{rate}/s scheduled"),
-        None => "as fast as possible".to_owned(),
+    let pace = match (r.target_rate_per_s, r.duration_ms) {
+        (Some(rate), None) => format!("{rate}/s scheduled"),
+        (None, None) => "as fast as possible".to_owned(),
+        (Some(rate), Some(ms)) => format!("open loop {rate}/s for {}", human_ms(ms)),
+        (None, Some(ms)) => format!("closed loop for {}", human_ms(ms)),
     };
     let mut rows = vec![
         ("target", format!("{} ({})", r.target, r.transport.name())),
         (
             "connects",
             format!(
-                "{} attempted, {} connected, {} failed{}",
+                "{} attempted, {} connected, {} failed{}{}",
                 r.attempted,
                 r.connected,
                 r.failed,
+                match r.unfinished {
+                    0 => String::new(),
+                    n => format!(", {n} unfinished"),
+                },
                 if r.interrupted { " (interrupted)" } else { "" }
             ),
         ),
@@ -178,9 +189,18 @@ fn other_detail(r: &ConnectReport) -> String {
         .join(", ")
 }
 
+/// A whole number of milliseconds as a duration: `10s`, `1500ms`.
+fn human_ms(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// A microsecond value in the unit that keeps it readable: `16us`, `5.01ms`, `19.7s`
 /// (JSON keeps plain microseconds).
-fn human_us(us: f64) -> String {
+pub fn human_us(us: f64) -> String {
     if us < 1_000.0 {
         format!("{}us", (us * 10.0).round() / 10.0)
     } else if us < 1_000_000.0 {
@@ -237,7 +257,22 @@ mod tests {
             first_byte_latency_raw_us: None,
             complete_latency_raw_us: None,
             schedule_lag_us: None,
+            duration_ms: None,
+            unfinished: 0,
         }
+    }
+
+    #[test]
+    fn duration_runs_say_their_loop_and_what_was_cut() {
+        let mut r = report();
+        r.duration_ms = Some(10_000);
+        r.unfinished = 3;
+        let text = render_text(&r);
+        assert!(text.contains("closed loop for 10s"), "{text}");
+        assert!(text.contains("1 failed, 3 unfinished"), "{text}");
+        r.target_rate_per_s = Some(200.0);
+        r.duration_ms = Some(1500);
+        assert!(render_text(&r).contains("open loop 200/s for 1500ms"));
     }
 
     #[test]
@@ -271,7 +306,7 @@ mod tests {
                 r#""response_bytes":0,"response_bytes_max":0,"first_byte_latency_us":null,"#,
                 r#""complete_latency_us":null,"connect_latency_raw_us":null,"#,
                 r#""first_byte_latency_raw_us":null,"complete_latency_raw_us":null,"#,
-                r#""schedule_lag_us":null}"#,
+                r#""schedule_lag_us":null,"duration_ms":null,"unfinished":0}"#,
                 "\n"
             )
         );

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use listenlab_common::Endpoint;
 
@@ -29,7 +29,8 @@ pub struct ConnectReport {
     /// The transport: `"tcp"` or `"unix"`.
     pub transport: Transport,
     /// Connects made, each either connected or failed: `--count`, unless SIGINT/SIGTERM
-    /// interrupted the connect phase (connects then still in flight are not counted).
+    /// interrupted the connect phase (connects then still in flight are not counted, see
+    /// `unfinished`); in a `--duration` run, those that finished within it.
     pub attempted: u64,
     /// Connects that completed; these connections were then held.
     pub connected: u64,
@@ -106,6 +107,13 @@ pub struct ConnectReport {
     /// start, in microseconds (the pacer's own lateness plus any wait for a free
     /// `--concurrency` slot); under 1 µs counts as 1. `null` without `--rate`.
     pub schedule_lag_us: Option<LatencySummary>,
+    /// The `--duration` asked for, in milliseconds; `null` in a `--count` run.
+    pub duration_ms: Option<u64>,
+    /// Connections the end of the run (`--duration`, or SIGINT/SIGTERM) cut: connects
+    /// still in flight (not in `attempted`) plus connected connections whose answer
+    /// (`--read`) was still awaited (in `connected`, in no failure kind, and with no
+    /// latency after the connect). 0 when the run ended on its own.
+    pub unfinished: u64,
 }
 
 /// The transport of the target.
@@ -120,7 +128,7 @@ pub enum Transport {
 
 /// Why a connect failed, as the report counts it. The JSON name of each kind is its
 /// snake_case name (`would_block`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// `ECONNREFUSED`: nothing listens there, or a TCP listener's queue overflowed with
@@ -267,7 +275,7 @@ impl<K: Kind> Serialize for Counts<K> {
 
 /// Why the exchange on an established connection failed (issue 7). The JSON name of
 /// each kind is its snake_case name (`no_response`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExchangeFailure {
     /// The peer closed the connection before sending any byte.
