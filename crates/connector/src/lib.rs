@@ -21,6 +21,7 @@ mod config;
 mod dial;
 mod dialers;
 mod exchange;
+mod hdr_encoding;
 mod hold;
 mod latency;
 mod limits;

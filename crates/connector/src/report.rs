@@ -28,6 +28,10 @@ pub struct ConnectReport {
     pub target: Endpoint,
     /// The transport: `"tcp"` or `"unix"`.
     pub transport: Transport,
+    /// How many runs this report covers: 1 for a run of `socket-connect`, the number of
+    /// reports added up for one of `socket-connect merge` (whose counts are sums and whose
+    /// histograms hold every run's samples).
+    pub runs: u64,
     /// Connects made, each either connected or failed: `--count`, unless SIGINT/SIGTERM
     /// interrupted the connect phase (connects then still in flight are not counted).
     pub attempted: u64,

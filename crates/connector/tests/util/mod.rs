@@ -174,6 +174,7 @@ pub struct Holding {
 pub struct Report {
     pub target: String,
     pub transport: String,
+    pub runs: u64,
     pub attempted: u64,
     pub connected: u64,
     pub failed: u64,
@@ -237,12 +238,15 @@ pub struct Latency {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+    /// Base64 of the V2-compressed HDR histogram.
+    pub histogram: String,
 }
 
 impl Report {
     /// Checks what holds for every report: counts add up, latencies are ordered.
     pub fn check_invariants(&self) {
         assert_eq!(self.attempted, self.connected + self.failed, "{self:?}");
+        assert!(self.runs >= 1, "{self:?}");
         let e = &self.errors;
         let kinds = e.refused
             + e.timeout
