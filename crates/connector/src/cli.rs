@@ -20,6 +20,7 @@ use listenlab_common::{
 
 use crate::config::{Config, Hold};
 use crate::exchange::{Exchange, ReadMode};
+use crate::merge::{MergeArgs, Merged};
 use crate::request::{self, RequestError};
 use crate::source::SourceList;
 use crate::{dialers, limits};
@@ -46,12 +47,17 @@ Examples:
   socket-connect --count 2000 --rate 200 --inet [::1]:9000 --hold 0 --hgrm connect.hgrm
 
   # 19000 connections to one port, spread over 8 loopback source addresses
-  socket-connect --count 19000 --inet 127.0.0.1:9000 --source 127.0.0.2-127.0.0.9 --hold 0";
+  socket-connect --count 19000 --inet 127.0.0.1:9000 --source 127.0.0.2-127.0.0.9 --hold 0
+
+  # One report from the JSON reports of several runs (histograms added, counts summed)
+  socket-connect merge host1.json host2.json --format json";
 
 /// Open N unix or TCP connections to a listening socket, hold them, and report the connect
 /// latency (HDR histogram, microseconds) and every failure by kind.
 #[derive(Debug, Parser)]
 #[command(name = "socket-connect", version, after_help = EXAMPLES)]
+// A subcommand (`merge`) takes the place of the run's flags: it needs no target.
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 #[command(group(ArgGroup::new("target").required(true).args(["unix", "inet"])))]
 #[command(group(ArgGroup::new("request").args(["send", "send_file", "fastcgi"])))]
 pub struct Cli {
@@ -156,6 +162,27 @@ pub struct Cli {
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = whole_number::<u32>(1..=MAX_THREADS))]
     threads: Option<u32>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What `socket-connect` does besides a run.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Merge the JSON reports of several runs into one: counts summed, histograms added
+    /// (never percentiles averaged), every summary recomputed.
+    Merge(MergeArgs),
+}
+
+/// What the command line asks for, validated.
+#[derive(Debug)]
+pub enum Action {
+    /// A run (the invocation without a subcommand).
+    Run(Config),
+    /// `socket-connect merge`: the merged report, to print (boxed: a report is far
+    /// larger than a config).
+    Merge(Box<Merged>),
 }
 
 /// The bytes of a request flag (a newtype: clap reads a bare `Vec` as many values).
@@ -236,6 +263,15 @@ fn resolve(target: &HostPort, want_v4: Option<bool>) -> Result<SocketAddr, Strin
 }
 
 impl Cli {
+    /// Validates the command line: a run's flags, or `merge` and its files; exits 2 on
+    /// bad input.
+    pub fn into_action(mut self) -> Action {
+        match self.command.take() {
+            Some(Command::Merge(args)) => Action::Merge(Box::new(args.into_merged())),
+            None => Action::Run(self.into_config()),
+        }
+    }
+
     /// Validates the flags together and against the machine; exits 2 on bad input.
     pub fn into_config(self) -> Config {
         self.check().unwrap_or_else(|msg| usage_error(msg))

@@ -21,8 +21,6 @@ use serde::{Deserialize, Serialize};
 pub struct EncodedHistogram(String);
 
 /// Why a report's histogram string could not be read back.
-// Read back by `socket-connect merge` (the next step of issue 7); the tests use it now.
-#[allow(dead_code)]
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     /// Not base64.
@@ -46,7 +44,6 @@ impl EncodedHistogram {
 
     /// Decodes the histogram back, with the bounds and significant figures it was
     /// recorded with.
-    #[allow(dead_code)]
     pub fn decode(&self) -> Result<Histogram<u64>, DecodeError> {
         let bytes = STANDARD.decode(&self.0)?;
         Ok(Deserializer::new().deserialize(&mut bytes.as_slice())?)

@@ -6,7 +6,7 @@
 //! `dialers` starts the dial tasks (`dial` opens one connection), which send outcomes
 //! to the one collector (`collect`); `watch` counts peer closes of the held connections;
 //! `hold` waits to be released; `output` prints the `report` (with its `latency`
-//! summary). `limits` and `source` handle the machine's open-file and local-port
+//! summary, whose histogram `hdr_encoding` carries). `merge` adds reports up. `limits` and `source` handle the machine's open-file and local-port
 //! limits.
 //!
 //! The modules are private: what `main` needs is re-exported below, so anything else
@@ -25,6 +25,7 @@ mod hdr_encoding;
 mod hold;
 mod latency;
 mod limits;
+mod merge;
 mod output;
 mod report;
 mod request;
@@ -33,5 +34,5 @@ mod source;
 mod watch;
 
 pub use app::run_blocking;
-pub use cli::Cli;
+pub use cli::{Action, Cli};
 pub use config::Config;

@@ -44,6 +44,8 @@ pub fn render_text(r: &ConnectReport) -> String {
     };
     let mut rows = vec![
         ("target", format!("{} ({})", r.target, r.transport.name())),
+        // Only a merged report covers several runs.
+        ("runs", format!("{} merged", r.runs)),
         (
             "connects",
             format!(
@@ -75,6 +77,9 @@ pub fn render_text(r: &ConnectReport) -> String {
             ),
         ),
     ];
+    if r.runs == 1 {
+        rows.retain(|(key, _)| *key != "runs");
+    }
     if l.count > 0 {
         rows.push(("latency", latency_row(l)));
     }

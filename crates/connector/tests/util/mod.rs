@@ -132,6 +132,25 @@ pub fn run(args: &[&str]) -> Finished {
     c.finish()
 }
 
+/// Runs `args` and checks they are refused as bad input: exit 2, nothing on stdout, one
+/// stderr line `socket-connect: error: ...` containing `reason`.
+pub fn assert_usage_error(args: &[&str], reason: &str) {
+    let done = run(args);
+    assert_eq!(done.status.code(), Some(2), "{args:?}: {done:?}");
+    assert!(done.stdout.is_empty(), "{args:?}: stdout {:?}", done.stdout);
+    assert_eq!(done.stderr.lines().count(), 1, "{args:?}: {}", done.stderr);
+    let first = done.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("socket-connect: error: "),
+        "{args:?}: {}",
+        done.stderr
+    );
+    assert!(
+        first.contains(reason),
+        "{args:?}: want {reason:?} in {first:?}"
+    );
+}
+
 /// Runs with `--format json` and stdin closed; returns the report, checking stdout holds
 /// at most one holding line and then exactly one report line.
 pub fn run_json(args: &[&str]) -> (Report, Finished) {
