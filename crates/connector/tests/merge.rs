@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+
 use serde_json::Value;
-use util::{Report, assert_usage_error, closed_port, parse_report, run, run_json, tcp_listener};
+use util::{
+    Report, assert_usage_error, closed_port, decode_histogram, parse_report, run, run_json,
+    tcp_listener,
+};
 
 /// Runs socket-connect with `--format json` and `args`, writes its whole stdout to
 /// `dir/name` and returns the report.
@@ -31,15 +35,6 @@ fn merge_json(files: &[&Path]) -> (Report, String) {
     let done = run(&args);
     assert_eq!(done.status.code(), Some(0), "{done:?}");
     (parse_report(&done), done.stderr)
-}
-
-fn decode(histogram: &str) -> Histogram<u64> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(histogram)
-        .unwrap();
-    hdrhistogram::serialization::Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .unwrap()
 }
 
 #[test]
@@ -82,9 +77,9 @@ fn merged_runs_add_up_to_their_totals() {
         la.p50.min(lb.p50) <= l.p50 && l.p50 <= la.p50.max(lb.p50),
         "{l:?}"
     );
-    let mut sum = decode(&la.histogram);
-    sum.add(decode(&lb.histogram)).unwrap();
-    assert_eq!(decode(&l.histogram), sum);
+    let mut sum = decode_histogram(&la.histogram);
+    sum.add(decode_histogram(&lb.histogram)).unwrap();
+    assert_eq!(decode_histogram(&l.histogram), sum);
     assert_eq!(l.p99, sum.value_at_quantile(0.99));
     assert_eq!(m.concurrency, a.concurrency + b.concurrency + c.concurrency);
 

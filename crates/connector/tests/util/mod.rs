@@ -261,6 +261,17 @@ pub struct Latency {
     pub histogram: String,
 }
 
+/// A report's `histogram` string decoded: base64 of the V2-compressed serialization.
+pub fn decode_histogram(histogram: &str) -> hdrhistogram::Histogram<u64> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(histogram)
+        .expect("histogram is base64");
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .expect("histogram is a V2 serialization")
+}
+
 impl Report {
     /// Checks what holds for every report: counts add up, latencies are ordered.
     pub fn check_invariants(&self) {
