@@ -308,6 +308,7 @@ fn build_report(
     ConnectReport {
         target: config.target.clone(),
         transport: config.transport(),
+        runs: 1,
         attempted: tally.attempted(),
         connected,
         failed: tally.errors.total(),
