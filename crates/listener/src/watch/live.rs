@@ -143,6 +143,7 @@ pub fn run(
         samples: tracker.samples(),
         interval_ms: config.interval.as_secs_f64() * 1e3,
         listeners: tracker.listeners(),
+        unreadable: sampler.unreadable(),
         netstat,
         idle_wchans: sampler.places().clone(),
         command_exit_code: code,

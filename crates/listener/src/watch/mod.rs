@@ -94,6 +94,7 @@ pub fn run(config: &Config, out: &mut impl Write) -> Result<Option<i32>, WatchEr
     if config.once {
         let snapshot = Snapshot {
             listeners: first,
+            unreadable: sampler.unreadable(),
             idle_wchans: sampler.places().clone(),
         };
         let text = match config.format {

@@ -61,6 +61,15 @@ impl OwnerMap {
         self.holders(inode).iter().any(|h| h.pid == pid)
     }
 
+    /// The pids of the processes whose fd links could not be read, lowest first, at most
+    /// `limit` of them.
+    pub fn hidden_pids(&self, limit: usize) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.hidden_pids.iter().copied().collect();
+        pids.sort_unstable();
+        pids.truncate(limit);
+        pids
+    }
+
     /// The owners and the workers of `inode` (see the module docs).
     pub fn roles(&self, inode: u64) -> (Vec<&Holder>, Vec<&Holder>) {
         let holders = self.holders(inode);
@@ -121,6 +130,25 @@ impl Scanner {
         self.seen.extend(listed);
         map
     }
+}
+
+/// Whether `pid`'s fd links can be read: `Err` with `PermissionDenied` when its
+/// `/proc/<pid>/fd` cannot be listed, or listed but not followed (the first link refused),
+/// `NotFound` when there is no such process.
+pub fn fds_readable(pid: u32) -> io::Result<()> {
+    if let Some(fd) = fs::read_dir(format!("/proc/{pid}/fd"))?.flatten().next() {
+        match fs::read_link(fd.path()) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+            _ => {} // read, or closed meanwhile
+        }
+    }
+    Ok(())
+}
+
+/// True when listen-watch runs as root (the effective uid), which changes what an
+/// unreadable process means: not another user's, but one that refuses even root.
+pub fn as_root() -> bool {
+    nix::unistd::geteuid().is_root()
 }
 
 /// Every pid in `/proc` now.

@@ -44,9 +44,9 @@ pub struct ListenerView {
     pub backlog: u32,
     /// The processes holding it whose parent does not: the server (master) processes.
     pub owners: Vec<Owner>,
-    /// `true` when no owner was found and some processes' open files could not be read:
-    /// the owner is not visible without privileges (text: "owner not visible without
-    /// privileges"). Never a guess.
+    /// `true` when no owner was found and some processes' open files could not be read
+    /// (see [`Unreadable`]): the owner may be one of them (text: "owner not visible
+    /// without privileges", or as root which processes refused even root). Never a guess.
     pub owners_hidden: bool,
     /// Worker processes: holders whose parent holds it too, or the owners themselves when
     /// there are none.
@@ -57,11 +57,32 @@ pub struct ListenerView {
     pub idle: u32,
 }
 
+/// The processes whose open files could not be read at the last `/proc` scan: a
+/// listener's owner may be among them (`owners_hidden`), never guessed at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    /// listen-watch ran as root: these processes refused even root their fd links (ptrace
+    /// access denied, e.g. a process with capabilities we lack); otherwise they are
+    /// mostly other users' processes, visible with privileges.
+    pub as_root: bool,
+    /// How many processes, count.
+    pub processes: usize,
+    /// The lowest of their pids, at most [`Unreadable::LISTED`].
+    pub pids: Vec<u32>,
+}
+
+impl Unreadable {
+    /// How many pids are listed.
+    pub const LISTED: usize = 5;
+}
+
 /// `--once`: every selected listener.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
     /// The listeners, TCP first, then unix, each by address.
     pub listeners: Vec<ListenerView>,
+    /// The processes whose open files could not be read.
+    pub unreadable: Unreadable,
     /// The wchan names counted as idle, observed on this kernel at start-up.
     pub idle_wchans: IdlePlaces,
 }
@@ -172,6 +193,8 @@ pub struct Summary {
     pub interval_ms: f64,
     /// Every listener seen during the run.
     pub listeners: Vec<SummaryListener>,
+    /// The processes whose open files could not be read, at the last scan.
+    pub unreadable: Unreadable,
     /// Growth of the system-wide TCP listen counters of `/proc/net/netstat` over the run
     /// (all TCP listeners on the machine add to them, not only the watched ones).
     pub netstat: NetstatDeltas,
@@ -217,7 +240,8 @@ pub struct SummaryListener {
     pub pid: Option<u32>,
     /// The first owner's name; `null` when none is visible.
     pub process: Option<String>,
-    /// `true` when the owner is not visible without privileges.
+    /// `true` when no owner is visible and some processes could not be read (as in
+    /// [`ListenerView::owners_hidden`]).
     pub owners_hidden: bool,
     /// `true` when it stopped listening during the run.
     pub gone: bool,

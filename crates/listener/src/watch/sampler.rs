@@ -15,7 +15,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::owners::{self, OwnerMap};
-use super::report::{Family, ListenerView, Owner};
+use super::report::{Family, ListenerView, Owner, Unreadable};
 use super::targets::Target;
 use super::workers::{IdlePlaces, TaskFiles, TaskNow, WorkerState};
 use crate::diag::{Diag, DiagListener};
@@ -47,6 +47,8 @@ pub struct Sampler {
     addresses: HashMap<u64, String>,
     /// Exact lookups missed a listener that was still there: dump every sample.
     dump_always: bool,
+    /// We run as root ([`owners::as_root`]).
+    as_root: bool,
 }
 
 impl Sampler {
@@ -75,12 +77,22 @@ impl Sampler {
             known: Vec::new(),
             addresses: HashMap::new(),
             dump_always: false,
+            as_root: owners::as_root(),
         })
     }
 
     /// The wchan names counted as idle.
     pub fn places(&self) -> &IdlePlaces {
         &self.places
+    }
+
+    /// The processes whose open files the last `/proc` scan could not read.
+    pub fn unreadable(&self) -> Unreadable {
+        Unreadable {
+            as_root: self.as_root,
+            processes: self.owners.hidden,
+            pids: self.owners.hidden_pids(Unreadable::LISTED),
+        }
     }
 
     /// Every listener of the families the targets need, as the kernel reports them now.

@@ -2,16 +2,43 @@
 //! a terminal) and the summary table at the end. Tables are the probe's aligned
 //! [`Table`].
 
-use super::report::{ListenerView, Owner, Snapshot, Summary};
+use super::report::{ListenerView, Owner, Snapshot, Summary, Unreadable};
 use super::workers::IdlePlaces;
 use crate::table::Table;
 
-/// What the owner column says when no owner is visible to us.
+/// What the owner column says when no owner is visible to us (not as root).
 pub const OWNER_HIDDEN: &str = "owner not visible without privileges";
 
-fn owners(list: &[Owner], hidden: bool) -> String {
+/// The owner column of a listener whose holders may be among the unreadable processes:
+/// without privileges, [`OWNER_HIDDEN`]; as root, which processes refused even root.
+fn hidden(u: &Unreadable) -> String {
+    if !u.as_root {
+        return OWNER_HIDDEN.to_owned();
+    }
+    let pids: Vec<String> = u.pids.iter().map(u32::to_string).collect();
+    let more = if u.processes > u.pids.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    let which = match u.processes {
+        1 => format!("pid {} refuses even root its", pids.join(", ")),
+        _ => format!(
+            "{} processes (pids {}{more}) refuse even root their",
+            u.processes,
+            pids.join(", ")
+        ),
+    };
+    format!("owner not visible: {which} open files (ptrace denied)")
+}
+
+fn owners(list: &[Owner], owners_hidden: bool, u: &Unreadable) -> String {
     if list.is_empty() {
-        return if hidden { OWNER_HIDDEN } else { "-" }.to_owned();
+        return if owners_hidden {
+            hidden(u)
+        } else {
+            "-".to_owned()
+        };
     }
     list.iter()
         .map(|o| format!("{} ({})", o.pid, o.process))
@@ -43,7 +70,7 @@ pub fn snapshot(s: &Snapshot) -> String {
             l.workers.to_string(),
             l.busy.to_string(),
             l.idle.to_string(),
-            owners(&l.owners, l.owners_hidden),
+            owners(&l.owners, l.owners_hidden, &s.unreadable),
         ]);
     }
     t.render(0) + &places(&s.idle_wchans)
@@ -80,7 +107,7 @@ pub fn summary(s: &Summary) -> String {
     for l in &s.listeners {
         let owner = match (l.pid, &l.process) {
             (Some(pid), Some(name)) => format!("{pid} ({name})"),
-            _ if l.owners_hidden => OWNER_HIDDEN.to_owned(),
+            _ if l.owners_hidden => hidden(&s.unreadable),
             _ => "-".to_owned(),
         };
         t.row([
@@ -111,4 +138,39 @@ pub fn summary(s: &Summary) -> String {
         n.syncookies_failed,
         places(&s.idle_wchans)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hidden_owner_is_explained_by_who_we_are() {
+        let user = Unreadable {
+            as_root: false,
+            processes: 120,
+            pids: vec![1, 2, 3, 4, 5],
+        };
+        assert_eq!(owners(&[], true, &user), OWNER_HIDDEN);
+        assert_eq!(owners(&[], false, &user), "-");
+        let root = Unreadable {
+            as_root: true,
+            processes: 1,
+            pids: vec![1],
+        };
+        assert_eq!(
+            owners(&[], true, &root),
+            "owner not visible: pid 1 refuses even root its open files (ptrace denied)"
+        );
+        let root = Unreadable {
+            as_root: true,
+            processes: 7,
+            pids: vec![1, 2, 3, 4, 5],
+        };
+        assert_eq!(
+            owners(&[], true, &root),
+            "owner not visible: 7 processes (pids 1, 2, 3, 4, 5, ...) refuse even root \
+             their open files (ptrace denied)"
+        );
+    }
 }
