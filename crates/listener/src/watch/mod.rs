@@ -7,9 +7,11 @@
 //! - `owners`: who holds a socket (`/proc/*/fd`); `workers`: busy or idle (wchan names
 //!   observed live);
 //! - `stats`: per-listener roll-ups; `live`: the sampling loop; `wrap`: the wrapped command;
+//!   `client`: a wrapped socket-connect's interval lines and report;
 //! - [`report`]: what is printed (serde); `text`: the tables.
 
 pub mod cli;
+mod client;
 mod live;
 mod owners;
 pub mod report;

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::client::ClientInterval;
 use super::workers::IdlePlaces;
 use crate::netstat::ListenCounters;
 
@@ -135,12 +136,15 @@ pub enum Line {
         /// Per listener.
         listeners: Vec<IntervalListener>,
     },
+    /// One interval line of the wrapped socket-connect, beside the watched listeners over
+    /// the same window.
+    ClientInterval(ClientWindow),
     /// A line the wrapped command printed on stdout (captured with `--format json`).
     Command {
         /// Unix time the line arrived, milliseconds.
         ts: u64,
         /// The line: its JSON value when it is JSON (socket-connect's `holding` line or
-        /// report), else the text.
+        /// report; its interval lines are `client_interval` lines instead), else the text.
         output: CommandOutput,
     },
     /// The end of the run.
@@ -157,7 +161,22 @@ pub enum CommandOutput {
     Text(String),
 }
 
-/// One listener over one second.
+/// One interval of the wrapped socket-connect and the server over the same window: the
+/// samples taken since its previous interval line arrived (or since the start), so the
+/// window is the client's interval, shifted by the time its line takes to reach us (at
+/// most one `--interval`: captured lines are read before each sample).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientWindow {
+    /// Unix time the client's line arrived, milliseconds (listen-watch's clock).
+    pub ts: u64,
+    /// The client's interval as socket-connect printed it (its own `ts`, `t_ms`, counts
+    /// and phase percentiles in microseconds), unknown fields kept.
+    pub client: ClientInterval,
+    /// Each watched listener over the window (the fields of the `interval` roll-up).
+    pub listeners: Vec<IntervalListener>,
+}
+
+/// One listener over one second (or one client window).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IntervalListener {
     /// The listener's address.
@@ -207,6 +226,9 @@ pub struct Summary {
     /// report (connect counts, errors, `connect_latency_us` percentiles), owned and
     /// documented by socket-connect; `null` when there is none.
     pub client: Option<serde_json::Value>,
+    /// Every interval line of the wrapped socket-connect, each beside the server over the
+    /// same window; empty without one (or when it prints none: without `--interval`).
+    pub client_intervals: Vec<ClientWindow>,
 }
 
 /// One listener over the whole run.

@@ -56,6 +56,8 @@ struct Track {
     max_workers: u32,
     max_busy: u32,
     roll: Roll,
+    /// Since the last client interval line.
+    client_roll: Roll,
 }
 
 /// Every listener seen in a run, by inode.
@@ -140,6 +142,7 @@ impl Tracker {
                             max_workers: 0,
                             max_busy: 0,
                             roll: Roll::default(),
+                            client_roll: Roll::default(),
                         },
                     );
                     self.tracks.get_mut(&view.inode).expect("just inserted")
@@ -154,6 +157,7 @@ impl Tracker {
             track.max_workers = track.max_workers.max(view.workers);
             track.max_busy = track.max_busy.max(view.busy);
             track.roll.add(&view);
+            track.client_roll.add(&view);
             track.last = view;
         }
     }
@@ -167,13 +171,25 @@ impl Tracker {
             return None;
         }
         self.roll_start = now;
-        let listeners = self
-            .tracks
+        Some(Line::Interval {
+            ts: unix_ms(),
+            listeners: self.take(|t| &mut t.roll),
+        })
+    }
+
+    /// Each listener over the samples since the previous call (a client interval's
+    /// window), resetting that roll-up.
+    pub fn client_window(&mut self) -> Vec<IntervalListener> {
+        self.take(|t| &mut t.client_roll)
+    }
+
+    /// The listeners with samples in the roll-up `roll` picks, taking (resetting) it.
+    fn take(&mut self, roll: impl Fn(&mut Track) -> &mut Roll) -> Vec<IntervalListener> {
+        self.tracks
             .values_mut()
-            .filter(|t| t.roll.samples > 0)
-            .map(|t| {
-                let r = std::mem::take(&mut t.roll);
-                IntervalListener {
+            .filter_map(|t| {
+                let r = std::mem::take(roll(t));
+                (r.samples > 0).then(|| IntervalListener {
                     address: t.last.address.clone(),
                     inode: t.last.inode,
                     samples: r.samples,
@@ -183,13 +199,9 @@ impl Tracker {
                     workers_max: r.workers_max,
                     busy_max: r.busy_max,
                     busy_mean: r.busy_sum as f64 / r.samples as f64,
-                }
+                })
             })
-            .collect();
-        Some(Line::Interval {
-            ts: unix_ms(),
-            listeners,
-        })
+            .collect()
     }
 
     /// Every listener over the run, in the order first seen by inode.

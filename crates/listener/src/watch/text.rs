@@ -1,8 +1,9 @@
 //! The text output of `listen-watch`: the `--once` table, the live status line (stderr, on
-//! a terminal) and the summary table at the end. Tables are the probe's aligned
-//! [`Table`].
+//! a terminal), the summary table at the end, and under it, for a wrapped socket-connect
+//! with interval lines, the client's intervals beside the server's. Tables are the probe's
+//! aligned [`Table`].
 
-use super::report::{ListenerView, Owner, Snapshot, Summary, Unreadable};
+use super::report::{ClientWindow, ListenerView, Owner, Snapshot, Summary, Unreadable};
 use super::workers::IdlePlaces;
 use crate::table::Table;
 
@@ -126,7 +127,7 @@ pub fn summary(s: &Summary) -> String {
     let n = s.netstat;
     format!(
         "{}{} samples in {:.0} ms, every {} ms\nsystem-wide: ListenOverflows +{}, ListenDrops +{}, \
-         SyncookiesSent +{}, SyncookiesRecv +{}, SyncookiesFailed +{}\n{}",
+         SyncookiesSent +{}, SyncookiesRecv +{}, SyncookiesFailed +{}\n{}{}",
         t.render(0),
         s.samples,
         s.elapsed_ms,
@@ -136,7 +137,66 @@ pub fn summary(s: &Summary) -> String {
         n.syncookies_sent,
         n.syncookies_recv,
         n.syncookies_failed,
-        places(&s.idle_wchans)
+        places(&s.idle_wchans),
+        client_intervals(&s.client_intervals)
+    )
+}
+
+/// The client's intervals, one row per interval and listener: socket-connect's counts and
+/// the percentiles of each phase it measures (microseconds; `-` without a sample), then
+/// the listener over the same window. Empty without interval lines.
+fn client_intervals(windows: &[ClientWindow]) -> String {
+    let Some(first) = windows.first() else {
+        return String::new();
+    };
+    // The phases measured in this run: null in one interval is null in all.
+    let phases: Vec<&str> = first
+        .client
+        .phases()
+        .into_iter()
+        .filter(|(_, p)| p.is_some())
+        .map(|(name, _)| name)
+        .collect();
+    let mut header: Vec<String> = ["T_MS", "CONNECTED", "FAILED", "OPEN"]
+        .map(String::from)
+        .into();
+    for name in &phases {
+        let name = name.to_uppercase();
+        header.extend([format!("{name}_P50_US"), format!("{name}_P99_US")]);
+    }
+    header.extend(["ADDRESS", "QUEUE_MAX", "QUEUE_MEAN", "BUSY_MAX", "WORKERS"].map(String::from));
+    let mut t = Table::new(header);
+    let us = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    for w in windows {
+        let c = &w.client;
+        let mut left = vec![
+            format!("{:.0}", c.t_ms),
+            c.connected.to_string(),
+            c.failed.to_string(),
+            c.open.to_string(),
+        ];
+        for (name, phase) in c.phases() {
+            if phases.contains(&name) {
+                left.push(us(phase.and_then(|p| p.p50)));
+                left.push(us(phase.and_then(|p| p.p99)));
+            }
+        }
+        if w.listeners.is_empty() {
+            t.row(left.iter().cloned().chain(["-".to_owned()]));
+        }
+        for l in &w.listeners {
+            t.row(left.iter().cloned().chain([
+                l.address.clone(),
+                l.queue_max.to_string(),
+                format!("{:.1}", l.queue_mean),
+                l.busy_max.to_string(),
+                l.workers_max.to_string(),
+            ]));
+        }
+    }
+    format!(
+        "client (socket-connect) per interval, beside the server over the same window:\n{}",
+        t.render(0)
     )
 }
 
