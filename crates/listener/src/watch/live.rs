@@ -206,7 +206,7 @@ impl Client {
                         client: *interval,
                         listeners: tracker.client_window(),
                     };
-                    lines.push(Line::ClientInterval(window.clone()));
+                    lines.push(Line::ClientInterval(Box::new(window.clone())));
                     self.windows.push(window);
                     continue;
                 }

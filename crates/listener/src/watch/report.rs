@@ -138,7 +138,7 @@ pub enum Line {
     },
     /// One interval line of the wrapped socket-connect, beside the watched listeners over
     /// the same window.
-    ClientInterval(ClientWindow),
+    ClientInterval(Box<ClientWindow>),
     /// A line the wrapped command printed on stdout (captured with `--format json`).
     Command {
         /// Unix time the line arrived, milliseconds.
