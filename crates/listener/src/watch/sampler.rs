@@ -32,7 +32,13 @@ pub struct Sampler {
     tcp: bool,
     unix: bool,
     owners: OwnerMap,
+    /// The sockets the last `/proc` refresh looked for: the selected listeners only.
     scanned: HashSet<u64>,
+    /// For each `--pid`, the listeners it holds, from its own fd table (read on each dump
+    /// that is due or has a listener not seen by the previous read).
+    pid_holds: HashMap<u32, HashSet<u64>>,
+    /// The listeners of the dump `pid_holds` was read for.
+    pid_checked: HashSet<u64>,
     scanned_at: Option<Instant>,
     /// Full or partial `/proc` scans ([`owners::Scanner`]).
     scanner: owners::Scanner,
@@ -70,6 +76,8 @@ impl Sampler {
             unix,
             owners: OwnerMap::default(),
             scanned: HashSet::new(),
+            pid_holds: HashMap::new(),
+            pid_checked: HashSet::new(),
             scanned_at: None,
             scanner: owners::Scanner::default(),
             tasks: HashMap::new(),
@@ -118,7 +126,11 @@ impl Sampler {
     }
 
     fn selected_by(&self, target: &Target, l: &DiagListener) -> bool {
-        target.selects(l, |pid| self.owners.holds(pid, l.inode))
+        target.selects(l, |pid| {
+            self.pid_holds
+                .get(&pid)
+                .is_some_and(|held| held.contains(&l.inode))
+        })
     }
 
     /// Takes one sample.
@@ -166,13 +178,28 @@ impl Sampler {
     }
 
     /// Selects from a dump (scanning `/proc` when due) and remembers the selection.
+    ///
+    /// Only the selected listeners' holders are looked for: wanting every listener of the
+    /// machine made each new listener anywhere (another program's tests) a full `/proc`
+    /// scan. A `--pid` target's listeners come from that process's own fd table.
     fn select(&mut self, now: Instant, all: &[DiagListener]) -> Vec<DiagListener> {
         let due = self
             .scanned_at
             .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
-        let has_pid_target = self.targets.iter().any(|t| matches!(t, Target::Pid(_)));
-        if due || (has_pid_target && all.iter().any(|l| !self.scanned.contains(&l.inode))) {
-            self.rescan(all, now);
+        let pids: Vec<u32> = self
+            .targets
+            .iter()
+            .filter_map(|t| match t {
+                Target::Pid(pid) => Some(*pid),
+                _ => None,
+            })
+            .collect();
+        if !pids.is_empty() && (due || all.iter().any(|l| !self.pid_checked.contains(&l.inode))) {
+            self.pid_checked = all.iter().map(|l| l.inode).collect();
+            self.pid_holds = pids
+                .into_iter()
+                .map(|pid| (pid, owners::sockets_of(pid, &self.pid_checked)))
+                .collect();
         }
         let mut selected: Vec<DiagListener> = all
             .iter()
@@ -181,8 +208,9 @@ impl Sampler {
             })
             .cloned()
             .collect();
-        if selected.iter().any(|l| !self.scanned.contains(&l.inode)) {
-            self.rescan(all, now);
+        let wanted: HashSet<u64> = selected.iter().map(|l| l.inode).collect();
+        if due || !wanted.is_subset(&self.scanned) {
+            self.rescan(wanted, now);
         }
         selected.sort_by(|a, b| {
             (a.addr.is_unix(), &a.addr, a.inode).cmp(&(b.addr.is_unix(), &b.addr, b.inode))
@@ -200,8 +228,8 @@ impl Sampler {
         selected.iter().map(|l| self.view(l)).collect()
     }
 
-    fn rescan(&mut self, all: &[DiagListener], now: Instant) {
-        self.scanned = all.iter().map(|l| l.inode).collect();
+    fn rescan(&mut self, wanted: HashSet<u64>, now: Instant) {
+        self.scanned = wanted;
         self.owners = self.scanner.refresh(&self.scanned, &self.owners, now);
         self.scanned_at = Some(now);
         let pids: HashSet<u32> = self
