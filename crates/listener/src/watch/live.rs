@@ -65,7 +65,8 @@ pub fn run(
     let mut status_at: Option<Instant> = None;
     let mut tracker = Tracker::new(start);
     let mut lines = Vec::new();
-    tracker.observe(start, first, &mut lines);
+    tracker.observe(start, &first, &mut lines);
+    let mut views = first;
     emit(out, json, &mut lines)?;
     let deadline = config.duration.map(|d| start + d);
     let mut next = start + config.interval;
@@ -91,14 +92,14 @@ pub fn run(
             client.take(c, &mut tracker, &mut lines, json, out)?;
         }
         let now = Instant::now();
-        let views = sampler
-            .sample(now)
+        sampler
+            .sample(now, &mut views)
             .map_err(|e| WatchError::io("reading sock_diag", e))?;
         if show_status && status_at.is_none_or(|at| now.duration_since(at) >= STATUS_EVERY) {
             status_at = Some(now);
             let _ = write!(std::io::stderr(), "\r\x1b[K{}", text::status(&views));
         }
-        tracker.observe(now, views, &mut lines);
+        tracker.observe(now, &views, &mut lines);
         lines.extend(tracker.roll_up(now, false));
         emit(out, json, &mut lines)?;
         if deadline.is_some_and(|d| now >= d) && stop_at.is_none() {

@@ -46,7 +46,7 @@ pub struct Holder {
 }
 
 /// The holders of each listener, from one scan of `/proc`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OwnerMap {
     /// Holders by socket inode, in pid order.
     pub by_inode: BTreeMap<u64, Vec<Holder>>,

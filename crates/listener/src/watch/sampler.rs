@@ -55,6 +55,14 @@ pub struct Sampler {
     dump_always: bool,
     /// We run as root ([`owners::as_root`]).
     as_root: bool,
+    /// Each listener's owners and workers, from the last `/proc` refresh.
+    roles: HashMap<u64, Roles>,
+    /// Counts the refreshes that changed the owners.
+    generation: u64,
+    /// The generation the views of the last sample were built with.
+    roles_of: u64,
+    /// The last batch of lookups, reused.
+    found: Vec<Option<DiagListener>>,
 }
 
 impl Sampler {
@@ -86,6 +94,10 @@ impl Sampler {
             addresses: HashMap::new(),
             dump_always: false,
             as_root: owners::as_root(),
+            roles: HashMap::new(),
+            generation: 0,
+            roles_of: 0,
+            found: Vec::new(),
         })
     }
 
@@ -133,48 +145,50 @@ impl Sampler {
         })
     }
 
-    /// Takes one sample.
-    pub fn sample(&mut self, now: Instant) -> io::Result<Vec<ListenerView>> {
+    /// Takes one sample into `views` (the previous sample's, updated in place: between
+    /// two `/proc` refreshes a sample of TCP listeners allocates nothing of its own).
+    pub fn sample(&mut self, now: Instant, views: &mut Vec<ListenerView>) -> io::Result<()> {
         let due = self
             .scanned_at
             .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
-        let found = if due || self.dump_always {
-            None
-        } else {
-            self.lookup()?
-        };
-        let selected = match found {
-            Some(found) => found,
-            None => {
-                let all = self.dump()?;
-                if !due && !self.dump_always {
-                    // A lookup missed: dump from now on if that listener is still there.
-                    self.dump_always = self
-                        .known
-                        .iter()
-                        .all(|k| all.iter().any(|l| l.inode == k.inode));
-                }
-                self.select(now, &all)
-            }
-        };
-        Ok(self.views(&selected))
+        if !due && !self.dump_always && self.lookup()? {
+            let found = std::mem::take(&mut self.found);
+            let selected = found.iter().flatten();
+            self.views(selected, views);
+            self.found = found;
+            return Ok(());
+        }
+        let all = self.dump()?;
+        if !due && !self.dump_always {
+            // A lookup missed: dump from now on if that listener is still there.
+            self.dump_always = self
+                .known
+                .iter()
+                .all(|k| all.iter().any(|l| l.inode == k.inode));
+        }
+        let selected = self.select(now, &all);
+        self.views(selected.iter(), views);
+        Ok(())
     }
 
-    /// Each known listener looked up on its own (one batch); `None` if one is not found.
-    fn lookup(&mut self) -> io::Result<Option<Vec<DiagListener>>> {
-        let found = self.diag.lookup(&self.known)?;
-        Ok(found
-            .into_iter()
+    /// Each known listener looked up on its own (one batch) into `found`; false if one is
+    /// not found (gone, or another socket on its address).
+    fn lookup(&mut self) -> io::Result<bool> {
+        self.diag.lookup_into(&self.known, &mut self.found)?;
+        Ok(self
+            .found
+            .iter()
             .zip(&self.known)
-            .map(|(now, k)| now.filter(|l| l.inode == k.inode))
-            .collect())
+            .all(|(now, k)| now.as_ref().is_some_and(|l| l.inode == k.inode)))
     }
 
     /// The selected listeners of `all` (a dump), with owners and workers: the first
     /// sample, taken from the dump that also checks the targets.
     pub fn sample_from(&mut self, now: Instant, all: &[DiagListener]) -> Vec<ListenerView> {
         let selected = self.select(now, all);
-        self.views(&selected)
+        let mut views = Vec::new();
+        self.views(selected.iter(), &mut views);
+        views
     }
 
     /// Selects from a dump (scanning `/proc` when due) and remembers the selection.
@@ -223,14 +237,53 @@ impl Sampler {
         selected
     }
 
-    fn views(&mut self, selected: &[DiagListener]) -> Vec<ListenerView> {
+    /// Fills `views` with the views of `selected`, keeping each view whose listener and
+    /// owners are unchanged and updating only its counts.
+    fn views<'a>(
+        &mut self,
+        selected: impl Iterator<Item = &'a DiagListener>,
+        views: &mut Vec<ListenerView>,
+    ) {
         self.now.clear();
-        selected.iter().map(|l| self.view(l)).collect()
+        let mut n = 0;
+        for l in selected {
+            match views.get_mut(n) {
+                Some(v) if v.inode == l.inode && self.roles_of == self.generation => {
+                    self.update(l, v)
+                }
+                Some(v) => *v = self.view(l),
+                None => views.push(self.view(l)),
+            }
+            n += 1;
+        }
+        views.truncate(n);
+        self.roles_of = self.generation;
     }
 
     fn rescan(&mut self, wanted: HashSet<u64>, now: Instant) {
         self.scanned = wanted;
-        self.owners = self.scanner.refresh(&self.scanned, &self.owners, now);
+        let owners = self.scanner.refresh(&self.scanned, &self.owners, now);
+        if owners != self.owners {
+            self.generation += 1;
+        }
+        self.owners = owners;
+        self.roles = self
+            .owners
+            .by_inode
+            .keys()
+            .map(|&inode| {
+                let (owners, workers) = self.owners.roles(inode);
+                let owners = owners
+                    .iter()
+                    .map(|h| Owner {
+                        pid: h.pid,
+                        process: h.process.clone(),
+                    })
+                    .collect();
+                let workers = workers.iter().map(|h| (h.pid, h.epoll_watches)).collect();
+                (inode, Roles { owners, workers })
+            })
+            .collect();
         self.scanned_at = Some(now);
         let pids: HashSet<u32> = self
             .owners
@@ -249,44 +302,66 @@ impl Sampler {
         }
     }
 
+    /// A new view of `l`.
     fn view(&mut self, l: &DiagListener) -> ListenerView {
-        let unix = l.addr.is_unix();
-        let (owners, workers) = self.owners.roles(l.inode);
-        let (mut busy, mut idle) = (0, 0);
-        for w in &workers {
-            let (tasks, places) = (&self.tasks, &self.places);
-            let now = *self.now.entry(w.pid).or_insert_with(|| {
-                tasks
-                    .get(&w.pid)
-                    .and_then(|t| t.now(|wchan| places.needs_state(wchan)))
-            });
-            match self.places.classify(now, unix, w.epoll_watches) {
-                WorkerState::Busy => busy += 1,
-                WorkerState::Idle => idle += 1,
-                WorkerState::Unknown => {}
-            }
-        }
-        ListenerView {
-            family: if unix { Family::Unix } else { Family::Tcp },
+        let roles = self.roles.get(&l.inode);
+        let owners = roles.map(|r| r.owners.clone()).unwrap_or_default();
+        let mut view = ListenerView {
+            family: if l.addr.is_unix() {
+                Family::Unix
+            } else {
+                Family::Tcp
+            },
             address: self
                 .addresses
                 .get(&l.inode)
                 .cloned()
                 .unwrap_or_else(|| l.addr.to_string()),
             inode: l.inode,
-            queue: l.queue,
-            backlog: l.backlog,
+            queue: 0,
+            backlog: 0,
             owners_hidden: owners.is_empty() && self.owners.hidden > 0,
-            owners: owners
-                .iter()
-                .map(|h| Owner {
-                    pid: h.pid,
-                    process: h.process.clone(),
-                })
-                .collect(),
-            workers: workers.len() as u32,
-            busy,
-            idle,
-        }
+            owners,
+            workers: 0,
+            busy: 0,
+            idle: 0,
+        };
+        self.update(l, &mut view);
+        view
     }
+
+    /// Updates the counts of `view` (a view of `l` with current owners): queue, backlog,
+    /// and the workers' states read now.
+    fn update(&mut self, l: &DiagListener, view: &mut ListenerView) {
+        let unix = l.addr.is_unix();
+        let (mut busy, mut idle, mut workers) = (0, 0, 0);
+        let (tasks, places, now) = (&self.tasks, &self.places, &mut self.now);
+        for &(pid, epoll_watches) in self.roles.get(&l.inode).map_or(&[][..], |r| &r.workers) {
+            workers += 1;
+            let state = *now.entry(pid).or_insert_with(|| {
+                tasks
+                    .get(&pid)
+                    .and_then(|t| t.now(|wchan| places.needs_state(wchan)))
+            });
+            match places.classify(state, unix, epoll_watches) {
+                WorkerState::Busy => busy += 1,
+                WorkerState::Idle => idle += 1,
+                WorkerState::Unknown => {}
+            }
+        }
+        view.queue = l.queue;
+        view.backlog = l.backlog;
+        view.workers = workers;
+        view.busy = busy;
+        view.idle = idle;
+    }
+}
+
+/// The owners and workers of one listener, from the last `/proc` refresh, in the form
+/// each sample needs.
+#[derive(Debug, Default)]
+struct Roles {
+    owners: Vec<Owner>,
+    /// Each worker's pid, and whether one of its epoll instances watches the listener.
+    workers: Vec<(u32, bool)>,
 }

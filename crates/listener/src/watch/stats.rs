@@ -86,7 +86,7 @@ impl Tracker {
 
     /// Adds the sample `views` taken at `now`; pushes a `listener` line for each listener
     /// found or gone and a `sample` line for each whose values changed.
-    pub fn observe(&mut self, now: Instant, views: Vec<ListenerView>, lines: &mut Vec<Line>) {
+    pub fn observe(&mut self, now: Instant, views: &[ListenerView], lines: &mut Vec<Line>) {
         self.samples += 1;
         let ts = unix_ms();
         let since_start = now.duration_since(self.start);
@@ -156,9 +156,19 @@ impl Tracker {
             }
             track.max_workers = track.max_workers.max(view.workers);
             track.max_busy = track.max_busy.max(view.busy);
-            track.roll.add(&view);
-            track.client_roll.add(&view);
-            track.last = view;
+            track.roll.add(view);
+            track.client_roll.add(view);
+            // In place: a clone only when the owners changed (the address is the inode's).
+            if track.last.owners != view.owners {
+                track.last = view.clone();
+            } else {
+                track.last.queue = view.queue;
+                track.last.backlog = view.backlog;
+                track.last.owners_hidden = view.owners_hidden;
+                track.last.workers = view.workers;
+                track.last.busy = view.busy;
+                track.last.idle = view.idle;
+            }
         }
     }
 
