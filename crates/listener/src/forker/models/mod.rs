@@ -48,6 +48,9 @@ pub enum ModelKind {
 /// more brings them to about 2 ms.
 pub const PHP_FPM_CHILD_STARTUP: Duration = Duration::from_micros(1800);
 
+/// The PHP-FPM models' default `--request-shutdown`: not yet measured.
+pub const PHP_FPM_REQUEST_SHUTDOWN: Duration = Duration::ZERO;
+
 /// A flag that only some models take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelFlag {
@@ -132,6 +135,16 @@ impl ModelKind {
         match self {
             Self::PerEvent => Duration::ZERO,
             Self::Ondemand | Self::Static | Self::Dynamic => PHP_FPM_CHILD_STARTUP,
+        }
+    }
+
+    /// `--request-shutdown` when not given: none for per-event, and for the PHP-FPM models
+    /// how long a PHP-FPM 8.2 child stays "finishing" here after it closes a connection
+    /// (`PHP_FPM_REQUEST_SHUTDOWN`).
+    pub fn default_request_shutdown(self) -> Duration {
+        match self {
+            Self::PerEvent => Duration::ZERO,
+            Self::Ondemand | Self::Static | Self::Dynamic => PHP_FPM_REQUEST_SHUTDOWN,
         }
     }
 
