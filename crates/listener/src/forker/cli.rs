@@ -134,7 +134,8 @@ pub struct Cli {
     pub status_every: Option<Duration>,
 
     /// Ondemand, static, dynamic: after closing a connection a child stays "finishing" (not
-    /// idle) this long, as a PHP-FPM child until php_request_shutdown returns [default: 0].
+    /// idle) this long before it accepts again, as a PHP-FPM child does; 0 for none
+    /// [default: 90us: PHP-FPM 8.2's child is that much later back in accept here].
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub request_shutdown: Option<Duration>,
 
@@ -406,11 +407,18 @@ mod tests {
         assert_eq!(c.trigger, Trigger::Edge);
         // The PHP-FPM models' costs by default; per-event keeps none.
         assert_eq!(
-            (c.parent_memory, c.child_startup),
-            (4 << 20, Duration::from_micros(1800))
+            (c.parent_memory, c.child_startup, c.request_shutdown),
+            (
+                4 << 20,
+                Duration::from_micros(1800),
+                Duration::from_micros(90)
+            )
         );
         let c = parse(&["--inet", "0"]).unwrap();
-        assert_eq!((c.parent_memory, c.child_startup), (0, Duration::ZERO));
+        assert_eq!(
+            (c.parent_memory, c.child_startup, c.request_shutdown),
+            (0, Duration::ZERO, Duration::ZERO)
+        );
         let c = parse(&["--inet", "0", "--model", "static", "--parent-memory", "0"]).unwrap();
         assert_eq!(c.parent_memory, 0);
     }
