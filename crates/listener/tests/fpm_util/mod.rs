@@ -168,11 +168,22 @@ impl Fpm {
     /// Polls the log (a file has no readiness notification; every 5 ms, bounded by
     /// [`WAIT`]) until a line satisfies `pred`; returns the log up to and including it.
     pub fn wait_log(&self, what: &str, pred: impl Fn(&log::What) -> bool) -> Vec<log::Line> {
+        self.wait_log_from(0, what, pred)
+    }
+
+    /// As [`Fpm::wait_log`], for a line at index `from` or later (lines before it, e.g.
+    /// those logged before a load, do not count).
+    pub fn wait_log_from(
+        &self,
+        from: usize,
+        what: &str,
+        pred: impl Fn(&log::What) -> bool,
+    ) -> Vec<log::Line> {
         let deadline = Instant::now() + WAIT;
         loop {
             let lines = self.log();
-            if let Some(i) = lines.iter().position(|l| pred(&l.what)) {
-                return lines[..=i].to_vec();
+            if let Some(i) = lines.iter().skip(from).position(|l| pred(&l.what)) {
+                return lines[..=from + i].to_vec();
             }
             if Instant::now() >= deadline {
                 panic!(
