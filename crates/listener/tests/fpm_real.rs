@@ -140,12 +140,11 @@ fn ondemand_pool_forks_at_most_max_children_and_warns() {
     assert!(status.total_processes <= 2, "{status:?}");
     assert_forks(&fpm, &fpm.log(), 2, "no fork since");
     // Idle past the timeout, both are killed by the process manager (and not replaced).
-    let lines = fpm.wait_log("two idle kills", {
-        let seen = std::cell::Cell::new(0);
-        move |w| {
-            seen.set(seen.get() + usize::from(matches!(w, What::KilledByPm { .. })));
-            seen.get() == 2
-        }
+    // Each kill found after the one before (a predicate that counts would count the same
+    // line again on every poll of the log).
+    let first = fpm.wait_log("an idle kill", |w| matches!(w, What::KilledByPm { .. }));
+    let lines = fpm.wait_log_from(first.len(), "a second idle kill", |w| {
+        matches!(w, What::KilledByPm { .. })
     });
     assert_forks(&fpm, &lines, 2, "idle kills are not replaced");
     stop(fpm);

@@ -4,11 +4,13 @@
 //! exiting 2 with one clap error on failure (STYLE pattern 3).
 
 use std::fmt::Display;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 use listenlab_common::{Endpoint, Format, HostPort, Pick, UnixPath, parse_duration};
 
+use super::fpm_config::{self, FpmPool};
 use super::models::{self, ModelFlag, ModelKind, Spares};
 use super::{AcceptMode, Config, RequestStarts};
 use crate::poller::Trigger;
@@ -22,9 +24,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prints one line per event (forks, accepts, exits, warnings, queue samples) and a summary.
 #[derive(Debug, Parser)]
 #[command(name = "epoll-listen-fork", version)]
-#[command(group(ArgGroup::new("address").required(true).args(["unix", "inet"])))]
+#[command(group(ArgGroup::new("address").args(["unix", "inet"])))]
 pub struct Cli {
-    /// Listen on this unix socket path (at most 107 bytes). A stale socket file is
+    /// Listen on this unix socket path (at most 107 bytes); this or --inet is required
+    /// unless --fpm-config gives the pool's `listen`. A stale socket file is
     /// replaced; anything else at the path is left alone and refused.
     #[arg(long, value_name = "PATH")]
     pub unix: Option<UnixPath>,
@@ -44,20 +47,36 @@ pub struct Cli {
     #[arg(long, value_name = "D", default_value = "1s", value_parser = parse_duration)]
     pub sleep: Duration,
 
-    /// The process-manager model.
-    #[arg(long, value_enum, default_value_t = ModelKind::PerEvent)]
-    pub model: ModelKind,
+    /// The process-manager model [default: the --fpm-config pool's pm, else per-event].
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
+
+    /// Take pm, pm.max_children, pm.start_servers, pm.min/max_spare_servers,
+    /// pm.max_spawn_rate, pm.process_idle_timeout, pm.max_requests, listen and
+    /// listen.backlog from this PHP-FPM configuration (php-fpm.conf or a pool file; includes
+    /// followed); flags given override it.
+    #[arg(long, value_name = "FILE")]
+    pub fpm_config: Option<PathBuf>,
+
+    /// The pool to take from --fpm-config when it has several (its section name).
+    #[arg(long, value_name = "NAME", requires = "fpm_config")]
+    pub pool: Option<String>,
+
+    /// PHP-FPM's prefix (its -p): a relative include pattern or unix listen path in
+    /// --fpm-config is taken relative to it.
+    #[arg(long, value_name = "DIR", requires = "fpm_config", default_value = fpm_config::PHP_FPM_PREFIX)]
+    pub fpm_prefix: PathBuf,
 
     /// Most children running at once (per-event: further events are refused forks;
-    /// PHP-FPM models: pm.max_children, which static forks at start).
-    #[arg(long, value_name = "N", default_value_t = 256, allow_negative_numbers = true,
+    /// PHP-FPM models: pm.max_children, which static forks at start) [default: 256].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = listenlab_common::whole_number::<u32>(1..=100_000))]
-    pub max_children: u32,
+    pub max_children: Option<u32>,
 
-    /// The listen(2) backlog (the kernel caps it at net.core.somaxconn).
-    #[arg(long, value_name = "N", default_value_t = 128, allow_negative_numbers = true,
+    /// The listen(2) backlog (the kernel caps it at net.core.somaxconn) [default: 128].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = listenlab_common::whole_number::<u32>(1..=1_000_000))]
-    pub backlog: u32,
+    pub backlog: Option<u32>,
 
     /// Event lines as text, or as JSON lines (first the readiness line, last the summary).
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -120,7 +139,8 @@ pub struct Cli {
     pub plot: Option<listenlab_common::plot::PlotPath>,
 
     /// Ondemand, static, dynamic: after closing a connection a child stays "finishing" (not
-    /// idle) this long, as a PHP-FPM child until php_request_shutdown returns [default: 0].
+    /// idle) this long before it accepts again, as a PHP-FPM child does; 0 for none
+    /// [default: 90us: PHP-FPM 8.2's child is that much later back in accept here].
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub request_shutdown: Option<Duration>,
 
@@ -172,14 +192,37 @@ pub fn usage_error(message: impl Display) -> ! {
 }
 
 impl Cli {
-    /// Checks the flags against each other and resolves the address; on failure prints one
-    /// usage error and exits 2.
+    /// Checks the flags against each other, reads `--fpm-config` and resolves the address;
+    /// prints the configuration's notes (entries not modelled, warnings) on stderr, once; on
+    /// failure prints one usage error and exits 2.
     pub fn into_config(self) -> Config {
-        self.validate().unwrap_or_else(|msg| usage_error(msg))
+        let (config, notes) = self
+            .validate_with_notes()
+            .unwrap_or_else(|msg| usage_error(msg));
+        for note in notes {
+            listenlab_common::cli::stderr_line(format_args!("epoll-listen-fork: {note}"));
+        }
+        config
     }
 
     /// The checks of [`Cli::into_config`], returning the message instead of exiting.
     pub fn validate(self) -> Result<Config, String> {
+        self.validate_with_notes().map(|(config, _)| config)
+    }
+
+    /// [`Cli::validate`], with the `--fpm-config` notes for stderr.
+    pub fn validate_with_notes(self) -> Result<(Config, Vec<String>), String> {
+        let file: Option<FpmPool> = match &self.fpm_config {
+            Some(path) => Some(
+                fpm_config::load(path, self.pool.as_deref(), &self.fpm_prefix)
+                    .map_err(|e| format!("--fpm-config: {e}"))?,
+            ),
+            None => None,
+        };
+        let model = self
+            .model
+            .or(file.as_ref().map(|f| f.model))
+            .unwrap_or(ModelKind::PerEvent);
         let given: Vec<ModelFlag> = [
             (
                 ModelFlag::ProcessIdleTimeout,
@@ -196,8 +239,27 @@ impl Cli {
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
         .collect();
-        models::check_flags(self.model, &given)?;
-        let process_idle_timeout = self.process_idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        models::check_flags(model, &given)?;
+        // The file's values, where no flag overrides them and the model takes them (a
+        // --model other than the file's pm drops the settings of the file's pm).
+        let takes = |flag| model.takes().contains(&flag);
+        let file_spares = file.as_ref().and_then(|f| f.spares);
+        let process_idle_timeout = self
+            .process_idle_timeout
+            .or(file.as_ref().and_then(|f| f.process_idle_timeout))
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        let max_requests = self.max_requests.or(file
+            .as_ref()
+            .and_then(|f| f.max_requests)
+            .filter(|_| takes(ModelFlag::MaxRequests)));
+        let max_children = self
+            .max_children
+            .or(file.as_ref().map(|f| f.max_children))
+            .unwrap_or(256);
+        let backlog = self
+            .backlog
+            .or(file.as_ref().and_then(|f| f.backlog))
+            .unwrap_or(128);
         if process_idle_timeout.subsec_nanos() != 0 || process_idle_timeout.is_zero() {
             // PHP-FPM's pm.process_idle_timeout is whole seconds, compared as such.
             return Err(format!(
@@ -208,56 +270,73 @@ impl Cli {
         if self.status_every.is_some_and(|d| d.is_zero()) {
             return Err("--status-every 0: give a positive interval, e.g. 1s".to_owned());
         }
-        let defaults = Spares::default();
-        let spares = Spares::new(
-            u64::from(self.max_children),
-            self.start_servers,
-            self.min_spare_servers.unwrap_or(defaults.min),
-            self.max_spare_servers.unwrap_or(defaults.max),
-            self.max_spawn_rate.unwrap_or(defaults.max_spawn_rate),
-        );
+        let defaults = file_spares.unwrap_or_default();
         // Checked for dynamic only: the other models take none of these flags, and their
         // --max-children may be below the defaults.
-        let spares = match self.model {
-            ModelKind::Dynamic => spares?,
-            _ => defaults,
+        let spares = match model {
+            ModelKind::Dynamic => Spares::new(
+                i64::from(max_children),
+                self.start_servers
+                    .or(file_spares.map(|s| s.start))
+                    .map(signed),
+                signed(self.min_spare_servers.unwrap_or(defaults.min)),
+                signed(self.max_spare_servers.unwrap_or(defaults.max)),
+                signed(self.max_spawn_rate.unwrap_or(defaults.max_spawn_rate)),
+            )
+            .map_err(|e| format!("{}: {e}", e.flags()))?,
+            _ => Spares::default(),
         };
-        let endpoint = match (&self.unix, &self.inet) {
-            (Some(path), None) => Endpoint::Unix(path.as_path().to_owned()),
-            (None, Some(hp)) => Endpoint::Inet(resolve(hp)?),
-            // clap's ArgGroup enforces exactly one; keep the message if that ever changes.
-            _ => return Err("give exactly one of --unix PATH or --inet ADDR:PORT".to_owned()),
+        let endpoint = match (&self.unix, &self.inet, file.as_ref()) {
+            (Some(path), None, _) => Endpoint::Unix(path.as_path().to_owned()),
+            (None, Some(hp), _) => Endpoint::Inet(resolve(hp)?),
+            (None, None, Some(file)) => file.listen.clone(),
+            // clap's ArgGroup keeps both out; neither is this message.
+            _ => {
+                return Err(
+                    "give --unix PATH or --inet ADDR:PORT (or --fpm-config FILE, \
+                            whose pool's listen is used)"
+                        .to_owned(),
+                );
+            }
         };
         let trigger = self
             .trigger
-            .map_or_else(|| self.model.default_trigger(), Trigger::from);
-        Ok(Config {
+            .map_or_else(|| model.default_trigger(), Trigger::from);
+        let config = Config {
             endpoint,
             trigger,
             sleep: self.sleep,
-            model: self.model,
-            max_children: self.max_children as usize,
-            backlog: self.backlog,
+            model,
+            max_children: max_children as usize,
+            backlog,
             format: self.format,
             duration: self.duration,
             exit_after: self.exit_after,
             accept: self.accept,
             greet: self.greet,
             process_idle_timeout,
-            max_requests: self.max_requests,
+            max_requests,
             request_starts: self.request_starts.unwrap_or_default(),
-            request_shutdown: self.request_shutdown.unwrap_or_default(),
+            request_shutdown: self
+                .request_shutdown
+                .unwrap_or_else(|| model.default_request_shutdown()),
             status_every: self.status_every,
             parent_memory: self
                 .parent_memory
-                .unwrap_or_else(|| self.model.default_parent_memory()),
+                .unwrap_or_else(|| model.default_parent_memory()),
             child_startup: self
                 .child_startup
-                .unwrap_or_else(|| self.model.default_child_startup()),
+                .unwrap_or_else(|| model.default_child_startup()),
             spares,
             plot: self.plot,
-        })
+        };
+        Ok((config, file.map(|f| f.notes).unwrap_or_default()))
     }
+}
+
+/// A flag's count as the signed value [`Spares::new`] checks (flags are at most 100000).
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The socket address for `--inet`, by the workspace's one resolver: the literal, or the
@@ -334,11 +413,18 @@ mod tests {
         assert_eq!(c.trigger, Trigger::Edge);
         // The PHP-FPM models' costs by default; per-event keeps none.
         assert_eq!(
-            (c.parent_memory, c.child_startup),
-            (4 << 20, Duration::from_micros(1800))
+            (c.parent_memory, c.child_startup, c.request_shutdown),
+            (
+                4 << 20,
+                Duration::from_micros(1800),
+                Duration::from_micros(90)
+            )
         );
         let c = parse(&["--inet", "0"]).unwrap();
-        assert_eq!((c.parent_memory, c.child_startup), (0, Duration::ZERO));
+        assert_eq!(
+            (c.parent_memory, c.child_startup, c.request_shutdown),
+            (0, Duration::ZERO, Duration::ZERO)
+        );
         let c = parse(&["--inet", "0", "--model", "static", "--parent-memory", "0"]).unwrap();
         assert_eq!(c.parent_memory, 0);
     }

@@ -22,6 +22,7 @@ mod cli;
 mod counts;
 mod event;
 mod event_loop;
+mod fpm_config;
 mod models;
 mod observer;
 mod output;

@@ -115,8 +115,8 @@ impl Recorder {
     pub fn commands(&mut self, lines: &[Line]) {
         for line in lines {
             if let Line::ClientInterval(window) = line
-                && let Ok(interval) = serde_json::to_value(&window.client)
-                    .and_then(serde_json::from_value)
+                && let Ok(interval) =
+                    serde_json::to_value(&window.client).and_then(serde_json::from_value)
             {
                 self.client.push(interval);
             }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use listenlab_common::testing::fpm;
 #[allow(unused_imports)] // each test file uses a different subset
-pub use listenlab_common::testing::fpm::{POOL, Pool};
+pub use listenlab_common::testing::fpm::{POOL, Pool, WAIT, php_fpm};
 
 /// A running PHP-FPM master (the shared launcher), with the listener tests' readers.
 pub struct Fpm(fpm::Fpm);
@@ -42,10 +42,21 @@ impl Fpm {
     /// Polls the log (bounded) until a line satisfies `pred`; returns the log up to and
     /// including it.
     pub fn wait_log(&self, what: &str, pred: impl Fn(&log::What) -> bool) -> Vec<log::Line> {
+        self.wait_log_from(0, what, pred)
+    }
+
+    /// As [`Fpm::wait_log`], for a line at index `from` or later (lines before it, e.g.
+    /// those logged before a load, do not count).
+    pub fn wait_log_from(
+        &self,
+        from: usize,
+        what: &str,
+        pred: impl Fn(&log::What) -> bool,
+    ) -> Vec<log::Line> {
         self.0.wait_log(what, |text| {
             let lines = log::parse(text);
-            let i = lines.iter().position(|l| pred(&l.what))?;
-            Some(lines[..=i].to_vec())
+            let i = lines.iter().skip(from).position(|l| pred(&l.what))?;
+            Some(lines[..=from + i].to_vec())
         })
     }
 

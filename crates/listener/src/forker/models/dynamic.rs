@@ -15,7 +15,7 @@
 //! - `fpm_children_bury`: the shared respawn rule ([`super::respawn`]).
 //!
 //! The values are checked as `fpm_conf.c` (`fpm_conf_process_all_pools`) checks them, with
-//! its messages ([`Spares::new`]).
+//! its messages ([`Spares::new`], [`SparesError`]).
 
 use std::io;
 use std::time::Duration;
@@ -60,61 +60,123 @@ impl Default for Spares {
 }
 
 impl Spares {
-    /// Checks the values as `fpm_conf.c` does, in its order and with its words (after the
-    /// flags and values involved). `start` 0 or absent means PHP-FPM's default, min + (max -
-    /// min) / 2.
+    /// Checks the values as `fpm_conf.c` (`fpm_conf_process_all_pools`) does, in its order.
+    /// `start` absent, 0 or less means PHP-FPM's default, min + (max - min) / 2. Signed, as
+    /// a configuration file may hold negative values (PHP-FPM's `int`s).
     pub fn new(
-        max_children: u64,
-        start: Option<u64>,
-        min: u64,
-        max: u64,
-        max_spawn_rate: u64,
-    ) -> Result<Self, String> {
-        if min == 0 {
-            return Err(format!(
-                "--min-spare-servers 0: pm.min_spare_servers({min}) must be a positive value"
-            ));
+        max_children: i64,
+        start: Option<i64>,
+        min: i64,
+        max: i64,
+        max_spawn_rate: i64,
+    ) -> Result<Self, SparesError> {
+        if min <= 0 {
+            return Err(SparesError::MinNotPositive(min));
         }
-        if max == 0 {
-            return Err(format!(
-                "--max-spare-servers 0: pm.max_spare_servers({max}) must be a positive value"
-            ));
+        if max <= 0 {
+            return Err(SparesError::MaxNotPositive(max));
         }
         if min > max_children || max > max_children {
-            return Err(format!(
-                "--min-spare-servers {min}, --max-spare-servers {max}, --max-children \
-                 {max_children}: pm.min_spare_servers({min}) and pm.max_spare_servers({max}) \
-                 cannot be greater than pm.max_children({max_children})"
-            ));
+            return Err(SparesError::AboveMaxChildren {
+                min,
+                max,
+                max_children,
+            });
         }
         if max < min {
-            return Err(format!(
-                "--min-spare-servers {min}, --max-spare-servers {max}: \
-                 pm.max_spare_servers({max}) must not be less than pm.min_spare_servers({min})"
-            ));
+            return Err(SparesError::MaxBelowMin { min, max });
         }
         let start = match start {
-            None | Some(0) => min + (max - min) / 2,
+            None => min + (max - min) / 2,
+            Some(s) if s <= 0 => min + (max - min) / 2,
             Some(s) if s < min || s > max => {
-                return Err(format!(
-                    "--start-servers {s}: pm.start_servers({s}) must not be less than \
-                     pm.min_spare_servers({min}) and not greater than \
-                     pm.max_spare_servers({max})"
-                ));
+                return Err(SparesError::StartOutOfRange { start: s, min, max });
             }
             Some(s) => s,
         };
         if max_spawn_rate < 1 {
-            return Err(format!(
-                "--max-spawn-rate {max_spawn_rate}: pm.max_spawn_rate must be a positive value"
-            ));
+            return Err(SparesError::SpawnRateNotPositive(max_spawn_rate));
         }
+        // All positive here.
         Ok(Self {
-            start,
-            min,
-            max,
-            max_spawn_rate,
+            start: start.unsigned_abs(),
+            min: min.unsigned_abs(),
+            max: max.unsigned_abs(),
+            max_spawn_rate: max_spawn_rate.unsigned_abs(),
         })
+    }
+}
+
+/// Dynamic settings that PHP-FPM refuses; `Display` gives `fpm_conf.c`'s words, and
+/// [`SparesError::flags`] the command-line flags involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SparesError {
+    /// `pm.min_spare_servers` below 1.
+    #[error("pm.min_spare_servers({0}) must be a positive value")]
+    MinNotPositive(i64),
+    /// `pm.max_spare_servers` below 1.
+    #[error("pm.max_spare_servers({0}) must be a positive value")]
+    MaxNotPositive(i64),
+    /// A spare-server bound above `pm.max_children`.
+    #[error(
+        "pm.min_spare_servers({min}) and pm.max_spare_servers({max}) cannot be greater than \
+         pm.max_children({max_children})"
+    )]
+    AboveMaxChildren {
+        /// `pm.min_spare_servers`.
+        min: i64,
+        /// `pm.max_spare_servers`.
+        max: i64,
+        /// `pm.max_children`.
+        max_children: i64,
+    },
+    /// `pm.max_spare_servers` below `pm.min_spare_servers`.
+    #[error("pm.max_spare_servers({max}) must not be less than pm.min_spare_servers({min})")]
+    MaxBelowMin {
+        /// `pm.min_spare_servers`.
+        min: i64,
+        /// `pm.max_spare_servers`.
+        max: i64,
+    },
+    /// `pm.start_servers` outside min..=max spare.
+    #[error(
+        "pm.start_servers({start}) must not be less than pm.min_spare_servers({min}) and not \
+         greater than pm.max_spare_servers({max})"
+    )]
+    StartOutOfRange {
+        /// `pm.start_servers`.
+        start: i64,
+        /// `pm.min_spare_servers`.
+        min: i64,
+        /// `pm.max_spare_servers`.
+        max: i64,
+    },
+    /// `pm.max_spawn_rate` below 1.
+    #[error("pm.max_spawn_rate must be a positive value")]
+    SpawnRateNotPositive(i64),
+}
+
+impl SparesError {
+    /// The flags and values involved, as typed (`--min-spare-servers 3, --max-spare-servers
+    /// 2`), to put before the message on the command line.
+    pub fn flags(&self) -> String {
+        match *self {
+            Self::MinNotPositive(min) => format!("--min-spare-servers {min}"),
+            Self::MaxNotPositive(max) => format!("--max-spare-servers {max}"),
+            Self::AboveMaxChildren {
+                min,
+                max,
+                max_children,
+            } => format!(
+                "--min-spare-servers {min}, --max-spare-servers {max}, --max-children \
+                 {max_children}"
+            ),
+            Self::MaxBelowMin { min, max } => {
+                format!("--min-spare-servers {min}, --max-spare-servers {max}")
+            }
+            Self::StartOutOfRange { start, .. } => format!("--start-servers {start}"),
+            Self::SpawnRateNotPositive(rate) => format!("--max-spawn-rate {rate}"),
+        }
     }
 }
 
@@ -220,7 +282,10 @@ mod tests {
         assert_eq!(Spares::new(10, None, 1, 3, 32), Ok(Spares::default()));
         assert_eq!(Spares::new(10, Some(0), 2, 6, 32).unwrap().start, 4);
         assert_eq!(Spares::new(10, Some(3), 1, 3, 1).unwrap().start, 3);
-        let err = |r: Result<Spares, String>| r.unwrap_err();
+        let err = |r: Result<Spares, SparesError>| {
+            let e = r.unwrap_err();
+            format!("{}: {e}", e.flags())
+        };
         assert_eq!(
             err(Spares::new(10, Some(5), 1, 3, 32)),
             "--start-servers 5: pm.start_servers(5) must not be less than \

@@ -48,6 +48,14 @@ pub enum ModelKind {
 /// more brings them to about 2 ms.
 pub const PHP_FPM_CHILD_STARTUP: Duration = Duration::from_micros(1800);
 
+/// The PHP-FPM models' default `--request-shutdown`: a PHP-FPM 8.2 child is back in
+/// `accept()` 186 us after the syscall that gives the client its EOF (its `fcgi_close`
+/// shuts down the write side, then waits for the client to close before it closes and
+/// accepts again), ours 93 us (`bench/fork/finishing.sh`, 5 runs of 200 back-to-back
+/// requests, medians of the run medians, AMD EPYC 2 cores at load 6): 90 us more makes
+/// ours as late.
+pub const PHP_FPM_REQUEST_SHUTDOWN: Duration = Duration::from_micros(90);
+
 /// A flag that only some models take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelFlag {
@@ -132,6 +140,16 @@ impl ModelKind {
         match self {
             Self::PerEvent => Duration::ZERO,
             Self::Ondemand | Self::Static | Self::Dynamic => PHP_FPM_CHILD_STARTUP,
+        }
+    }
+
+    /// `--request-shutdown` when not given: none for per-event, and for the PHP-FPM models
+    /// how long a PHP-FPM 8.2 child stays "finishing" here after it closes a connection
+    /// (`PHP_FPM_REQUEST_SHUTDOWN`).
+    pub fn default_request_shutdown(self) -> Duration {
+        match self {
+            Self::PerEvent => Duration::ZERO,
+            Self::Ondemand | Self::Static | Self::Dynamic => PHP_FPM_REQUEST_SHUTDOWN,
         }
     }
 
