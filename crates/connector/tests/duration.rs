@@ -277,3 +277,35 @@ fn sigint_while_a_slot_waits_for_an_answer_counts_it_unfinished() {
     assert_eq!(report.exchange_failed, 0, "cut, not failed: {report:?}");
     check_intervals_add_up(&report, &intervals(&done));
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_a_long_run_at_once_with_exit_0() {
+    use std::io::BufRead;
+    let (_listener, addr) = greeter(b"hello");
+    let mut child = std::process::Command::new(util::bin())
+        .args(["--duration", "60s", "-c", "2", "--inet", &addr])
+        .args(["--read", "close", "--format", "json", "--interval", "50ms"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with(r#"{"event":"interval""#), "{first}");
+    // The reader is gone (as `| head -1`); the next interval line meets a broken pipe.
+    let out = listenlab_common::testing::output_within(child, util::WAIT);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not at the end of 60 s"
+    );
+}
