@@ -389,12 +389,26 @@ impl Cli {
             read: self.read,
             timeout: self.read_timeout,
         };
-        for (flag, path) in [
+        let outputs = [
+            ("--hgrm", &self.hgrm),
             ("--hlog", &self.hlog),
             ("--connections-log", &self.connections_log),
-        ] {
+        ];
+        for (flag, path) in &outputs[1..] {
             if let Some(path) = path {
                 check_output_path(flag, path)?;
+            }
+        }
+        for (i, (flag, path)) in outputs.iter().enumerate() {
+            let Some(path) = path else { continue };
+            if let Some((other, _)) = outputs[i + 1..]
+                .iter()
+                .find(|(_, p)| p.as_ref() == Some(path))
+            {
+                return Err(format!(
+                    "{flag} and {other} both name '{}'; give each its own file",
+                    path.display()
+                ));
             }
         }
         let count = u64::from(self.count.map_or(1, NonZeroU32::get));

@@ -399,6 +399,10 @@ fn issue_7_rejects_bad_sustained_runs_and_output_paths() {
         ),
         (&["--hlog", here], "is a directory, not a regular file"),
         (
+            &["--hlog", "same.out", "--connections-log", "same.out"],
+            "--hlog and --connections-log both name 'same.out'; give each its own file",
+        ),
+        (
             &["--connections-log", "/dev/null"],
             "--connections-log '/dev/null' is a special file, not a regular file",
         ),
