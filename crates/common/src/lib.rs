@@ -8,6 +8,7 @@
 //! - [`number`]: whole numbers users type (`--count 500`), one clap parser for all flags.
 //! - [`limits`]: the one open-file headroom rule (raise soft to hard, refuse what won't fit).
 //! - [`report`]: the serde report types each binary prints.
+//! - [`plot`]: the `--plot FILE.svg` pictures (plotters' SVG backend) and their path check.
 //! - `testing` (feature `testing`): bounded waits and line readers for integration tests.
 
 pub mod addr;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod duration;
 pub mod limits;
 pub mod number;
+pub mod plot;
 pub mod report;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -32,7 +32,7 @@ use crate::latency::{self, LatencySummary};
 use crate::report::ConnectReport;
 use crate::responses::Responses;
 use crate::watch::PeerCloseWatch;
-use crate::{interval_text, limits, output};
+use crate::{interval_text, limits, output, plot};
 
 /// Outcomes buffered between the dial tasks and the collector before senders wait.
 const CHANNEL_CAPACITY: usize = 4096;
@@ -206,6 +206,10 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         unwatched: watch.unwatched(),
     };
     let report = build_report(&config, &tally, elapsed, held, peer, interrupted);
+    let figure = config.plot.as_ref().map(|_| {
+        let intervals = plot::client_intervals(&tally.intervals);
+        plot::figure(&config, &report, &tally, &intervals)
+    });
     // Close every connection before reporting, so the report marks the end of the run.
     let Tally {
         connect,
@@ -226,6 +230,9 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         file.write_all(latency::to_hgrm(&connect.corrected, 1.0).as_bytes())
             .and_then(|()| file.flush())
             .with_context(|| format!("writing the --hgrm file '{}'", path.display()))?;
+    }
+    if let (Some(figure), Some(path)) = (&figure, &config.plot) {
+        plot::write(path, figure)?;
     }
     // In a --duration run every connect made counts; in a --count run, every one asked.
     let wanted = match config.duration {
@@ -319,6 +326,7 @@ fn build_report(
     ConnectReport {
         target: config.target.clone(),
         transport: config.transport(),
+        runs: 1,
         attempted: tally.attempted(),
         connected,
         failed: tally.errors.total(),

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
+use listenlab_common::plot::PlotPath;
 use listenlab_common::{
     Endpoint, Format, HostPort, Pick, ResolveError, UnixPath, file_kind, parse_duration,
     whole_number,
@@ -20,6 +21,7 @@ use listenlab_common::{
 
 use crate::config::{Config, Hold};
 use crate::exchange::{Exchange, ReadMode};
+use crate::merge::{MergeArgs, Merged};
 use crate::outpath::check_output_path;
 use crate::request::{self, RequestError};
 use crate::source::SourceList;
@@ -54,12 +56,17 @@ Examples:
     --read close --format json --hlog run.hlog
 
   # 30 s open loop at 500 connects/s, one line per connection in a log
-  socket-connect --duration 30s --rate 500 --inet 127.0.0.1:9000 --connections-log c.jsonl";
+  socket-connect --duration 30s --rate 500 --inet 127.0.0.1:9000 --connections-log c.jsonl
+
+  # One report from the JSON reports of several runs (histograms added, counts summed)
+  socket-connect merge host1.json host2.json --format json";
 
 /// Open N unix or TCP connections to a listening socket, hold them, and report the connect
 /// latency (HDR histogram, microseconds) and every failure by kind.
 #[derive(Debug, Parser)]
 #[command(name = "socket-connect", version, after_help = EXAMPLES)]
+// A subcommand (`merge`) takes the place of the run's flags: it needs no target.
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 #[command(group(ArgGroup::new("target").required(true).args(["unix", "inet"])))]
 #[command(group(ArgGroup::new("request").args(["send", "send_file", "fastcgi"])))]
 pub struct Cli {
@@ -134,6 +141,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
 
+    /// Draw the run as an SVG picture in FILE.svg: the percentile spectrum of each measured
+    /// phase and latency per interval (a new or regular file; checked before the run).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PlotPath>,
     /// Live figures per interval of this length: with --format json, one
     /// {"event":"interval",...} line each on stdout before the report; in text, a table
     /// after it when the run lasted more than one.
@@ -191,6 +202,27 @@ pub struct Cli {
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = whole_number::<u32>(1..=MAX_THREADS))]
     threads: Option<u32>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What `socket-connect` does besides a run.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Merge the JSON reports of several runs into one: counts summed, histograms added
+    /// (never percentiles averaged), every summary recomputed.
+    Merge(MergeArgs),
+}
+
+/// What the command line asks for, validated.
+#[derive(Debug)]
+pub enum Action {
+    /// A run (the invocation without a subcommand); boxed, as is the merge: both are
+    /// large and live once.
+    Run(Box<Config>),
+    /// `socket-connect merge`: the merged report, to print.
+    Merge(Box<Merged>),
 }
 
 /// The bytes of a request flag (a newtype: clap reads a bare `Vec` as many values).
@@ -314,6 +346,15 @@ impl Cli {
             ));
         }
         Ok(())
+    }
+
+    /// Validates the command line: a run's flags, or `merge` and its files; exits 2 on
+    /// bad input.
+    pub fn into_action(mut self) -> Action {
+        match self.command.take() {
+            Some(Command::Merge(args)) => Action::Merge(Box::new(args.into_merged())),
+            None => Action::Run(Box::new(self.into_config())),
+        }
     }
 
     /// Validates the flags together and against the machine; exits 2 on bad input.
@@ -444,6 +485,7 @@ impl Cli {
             hold: self.hold.map_or(Hold::UntilReleased, Hold::For),
             format: self.format,
             hgrm: self.hgrm,
+            plot: self.plot,
             interval: self.interval,
             hlog: self.hlog,
             connections_log: self.connections_log,

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use listenlab_common::plot::PlotPath;
 use listenlab_common::{Endpoint, Format};
 
 use crate::exchange::{Exchange, ReadMode};
@@ -41,6 +42,8 @@ pub struct Config {
     pub format: Format,
     /// Where to write the `.hgrm` latency distribution, if anywhere.
     pub hgrm: Option<PathBuf>,
+    /// Where to draw the `--plot` SVG picture, if anywhere (checked writable).
+    pub plot: Option<PlotPath>,
     /// The length of one interval of live figures (at least 1 ms).
     pub interval: Duration,
     /// Where to write HdrHistogram's interval log, if anywhere (checked: a regular file

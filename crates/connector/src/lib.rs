@@ -6,7 +6,8 @@
 //! `dialers` starts the dial tasks (`dial` opens one connection), which send outcomes
 //! to the one collector (`collect`); `watch` counts peer closes of the held connections;
 //! `hold` waits to be released; `output` prints the `report` (with its `latency`
-//! summary). `limits` and `source` handle the machine's open-file and local-port
+//! summary, whose histogram `hdr_encoding` carries); `merge` adds reports up; `plot` draws
+//! the `--plot` picture. `limits` and `source` handle the machine's open-file and local-port
 //! limits.
 //!
 //! Sustained runs and live figures (issue 7): `ending` is the end of a `--duration` run
@@ -31,6 +32,7 @@ mod dial;
 mod dialers;
 mod ending;
 mod exchange;
+mod hdr_encoding;
 mod hlog;
 mod hold;
 mod interval;
@@ -38,8 +40,10 @@ mod interval_text;
 mod intervals;
 mod latency;
 mod limits;
+mod merge;
 mod outpath;
 mod output;
+mod plot;
 mod report;
 mod request;
 mod responses;
@@ -47,7 +51,7 @@ mod source;
 mod watch;
 
 pub use app::run_blocking;
-pub use cli::Cli;
+pub use cli::{Action, Cli};
 pub use config::Config;
 pub use interval::{IntervalEvent, IntervalLatency, IntervalSummary};
 pub use report::{ErrorKind, ExchangeFailure};

@@ -51,6 +51,8 @@ pub fn render_text(r: &ConnectReport) -> String {
     };
     let mut rows = vec![
         ("target", format!("{} ({})", r.target, r.transport.name())),
+        // Only a merged report covers several runs.
+        ("runs", format!("{} merged", r.runs)),
         (
             "connects",
             format!(
@@ -86,6 +88,9 @@ pub fn render_text(r: &ConnectReport) -> String {
             ),
         ),
     ];
+    if r.runs == 1 {
+        rows.retain(|(key, _)| *key != "runs");
+    }
     if l.count > 0 {
         rows.push(("latency", latency_row(l)));
     }
@@ -218,23 +223,18 @@ mod tests {
     fn report() -> ConnectReport {
         let mut errors = ConnectErrors::default();
         errors.add(ErrorKind::Refused);
+        let mut latency = crate::latency::new_histogram();
+        latency.record_n(10, 1).unwrap();
+        latency.record_n(20, 1).unwrap();
         ConnectReport {
             target: listenlab_common::Endpoint::Inet("127.0.0.1:9000".parse().unwrap()),
             transport: Transport::Tcp,
+            runs: 1,
             attempted: 3,
             connected: 2,
             failed: 1,
             errors,
-            connect_latency_us: LatencySummary {
-                count: 2,
-                min: 10,
-                mean: 15.0,
-                p50: 10,
-                p90: 20,
-                p99: 20,
-                p999: 20,
-                max: 20,
-            },
+            connect_latency_us: LatencySummary::from_histogram(&latency),
             elapsed_ms: 1.5,
             connect_rate_per_s: 1333.3,
             target_rate_per_s: None,
@@ -288,17 +288,20 @@ mod tests {
         let json = render_json(&report());
         assert!(json.ends_with("}\n"));
         assert_eq!(json.lines().count(), 1);
-        // The same bytes as before the report was typed (issue 10), plus `unwatched` and
-        // the exchange fields of issue 7.
+        // The same bytes as before the report was typed (issue 10), plus `unwatched`, the
+        // exchange fields of issue 7, `runs` and the histograms.
+        let histogram = serde_json::to_string(&report().connect_latency_us.histogram).unwrap();
         assert_eq!(
             json,
             concat!(
-                r#"{"target":"127.0.0.1:9000","transport":"tcp","attempted":3,"connected":2,"#,
+                r#"{"target":"127.0.0.1:9000","transport":"tcp","runs":1,"attempted":3,"#,
+                r#""connected":2,"#,
                 r#""failed":1,"errors":{"refused":1,"timeout":0,"would_block":0,"#,
                 r#""addr_not_available":0,"too_many_files":0,"reset":0,"unreachable":0,"#,
                 r#""permission_denied":0,"other":0},"other_errors":{},"#,
                 r#""connect_latency_us":{"count":2,"min":10,"mean":15.0,"p50":10,"p90":20,"#,
-                r#""p99":20,"p999":20,"max":20},"elapsed_ms":1.5,"connect_rate_per_s":1333.3,"#,
+                r#""p99":20,"p999":20,"max":20,"histogram":HIST},"elapsed_ms":1.5,"#,
+                r#""connect_rate_per_s":1333.3,"#,
                 r#""target_rate_per_s":null,"concurrency":3,"timeout_ms":5000,"#,
                 r#""source_addresses":0,"held_ms":0,"closed_by_peer":0,"unwatched":0,"#,
                 r#""interrupted":false,"request_bytes":0,"exchange_failed":0,"#,
@@ -309,6 +312,7 @@ mod tests {
                 r#""schedule_lag_us":null,"duration_ms":null,"unfinished":0}"#,
                 "\n"
             )
+            .replace("HIST", &histogram)
         );
     }
 

@@ -2,24 +2,7 @@
 
 mod util;
 
-use util::{run, socket_path};
-
-fn assert_usage_error(args: &[&str], reason: &str) {
-    let done = run(args);
-    assert_eq!(done.status.code(), Some(2), "{args:?}: {done:?}");
-    assert!(done.stdout.is_empty(), "{args:?}: stdout {:?}", done.stdout);
-    assert_eq!(done.stderr.lines().count(), 1, "{args:?}: {}", done.stderr);
-    let first = done.stderr.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with("socket-connect: error: "),
-        "{args:?}: {}",
-        done.stderr
-    );
-    assert!(
-        first.contains(reason),
-        "{args:?}: want {reason:?} in {first:?}"
-    );
-}
+use util::{assert_usage_error, run, socket_path};
 
 #[test]
 fn rejects_missing_and_double_targets() {

@@ -145,6 +145,25 @@ pub fn run(args: &[&str]) -> Finished {
     c.finish()
 }
 
+/// Runs `args` and checks they are refused as bad input: exit 2, nothing on stdout, one
+/// stderr line `socket-connect: error: ...` containing `reason`.
+pub fn assert_usage_error(args: &[&str], reason: &str) {
+    let done = run(args);
+    assert_eq!(done.status.code(), Some(2), "{args:?}: {done:?}");
+    assert!(done.stdout.is_empty(), "{args:?}: stdout {:?}", done.stdout);
+    assert_eq!(done.stderr.lines().count(), 1, "{args:?}: {}", done.stderr);
+    let first = done.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("socket-connect: error: "),
+        "{args:?}: {}",
+        done.stderr
+    );
+    assert!(
+        first.contains(reason),
+        "{args:?}: want {reason:?} in {first:?}"
+    );
+}
+
 /// Runs with `--format json` and stdin closed; returns the report, checking stdout holds
 /// at most one holding line and then exactly one report line.
 pub fn run_json(args: &[&str]) -> (Report, Finished) {
@@ -237,6 +256,7 @@ pub struct Holding {
 pub struct Report {
     pub target: String,
     pub transport: String,
+    pub runs: u64,
     pub attempted: u64,
     pub connected: u64,
     pub failed: u64,
@@ -302,12 +322,26 @@ pub struct Latency {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+    /// Base64 of the V2-compressed HDR histogram.
+    pub histogram: String,
+}
+
+/// A report's `histogram` string decoded: base64 of the V2-compressed serialization.
+pub fn decode_histogram(histogram: &str) -> hdrhistogram::Histogram<u64> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(histogram)
+        .expect("histogram is base64");
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .expect("histogram is a V2 serialization")
 }
 
 impl Report {
     /// Checks what holds for every report: counts add up, latencies are ordered.
     pub fn check_invariants(&self) {
         assert_eq!(self.attempted, self.connected + self.failed, "{self:?}");
+        assert!(self.runs >= 1, "{self:?}");
         let e = &self.errors;
         let kinds = e.refused
             + e.timeout

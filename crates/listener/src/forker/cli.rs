@@ -114,6 +114,11 @@ pub struct Cli {
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub status_every: Option<Duration>,
 
+    /// Draw the run as an SVG picture in FILE.svg at its end (or on SIGINT/SIGTERM): the
+    /// children busy and idle, the accept queue, accepts, forks and warnings over time.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<listenlab_common::plot::PlotPath>,
+
     /// Ondemand, static, dynamic: after closing a connection a child stays "finishing" (not
     /// idle) this long, as a PHP-FPM child until php_request_shutdown returns [default: 0].
     #[arg(long, value_name = "D", value_parser = parse_duration)]
@@ -250,6 +255,7 @@ impl Cli {
                 .child_startup
                 .unwrap_or_else(|| self.model.default_child_startup()),
             spares,
+            plot: self.plot,
         })
     }
 }

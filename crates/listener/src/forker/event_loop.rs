@@ -73,6 +73,9 @@ pub enum RunError {
     /// Writing events to stdout failed (a closed pipe included).
     #[error("writing the report to stdout")]
     Output(#[from] io::Error),
+    /// Writing the `--plot` picture failed.
+    #[error(transparent)]
+    Plot(#[from] super::plot::PlotWriteError),
 }
 
 fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> RunError {
@@ -228,6 +231,9 @@ impl<'a> EventLoop<'a> {
             .map_err(sys("adding the doorbell to epoll"))?;
         let netstat = NetstatStart::read();
         let mut obs = Observer::new(out, config.format, start);
+        if config.plot.is_some() {
+            obs.record_timeline();
+        }
         obs.listening(listener.endpoint())?;
         let tick_every = model.tick_every();
         let timers = Timers {
@@ -303,6 +309,10 @@ impl<'a> EventLoop<'a> {
             self.set_armed(true)?;
         }
         self.run_timers()?;
+        if self.obs.records_timeline() {
+            let census = self.pool.census();
+            self.obs.census(census.active, census.idle);
+        }
         let now = Instant::now();
         let accepted = self.obs.counts().accepted;
         if turn.stop.is_none() && self.timers.deadline.is_some_and(|d| now >= d) {
@@ -491,7 +501,13 @@ impl<'a> EventLoop<'a> {
         };
         // Every child is reaped by now, so the counts must add up (checked in test builds).
         debug_assert_eq!(self.obs.counts().check(), Ok(()));
-        Ok(self.obs.summary(info)?)
+        self.obs.census(0, 0);
+        let timeline = self.obs.take_timeline();
+        let summary = self.obs.summary(info)?;
+        if let (Some(path), Some(timeline)) = (&self.config.plot, &timeline) {
+            super::plot::write(path, timeline, &summary)?;
+        }
+        Ok(summary)
     }
 }
 

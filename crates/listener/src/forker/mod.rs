@@ -10,7 +10,8 @@
 //! - `pool`: forking, reaping and classifying children;
 //! - `throttle`: no fork storm when children keep dying;
 //! - `sample`: the accept queue and netstat counters, read by the loop;
-//! - `output`: event lines queued in front of stdout, never blocking the loop.
+//! - `output`: event lines queued in front of stdout, never blocking the loop;
+//! - `plot`: the `--plot` picture, from a timeline the observer keeps.
 //!
 //! The modules are private (their docs: `cargo doc --document-private-items`); this file
 //! re-exports what the binary and the tests need.
@@ -24,6 +25,7 @@ mod event_loop;
 mod models;
 mod observer;
 mod output;
+mod plot;
 mod pool;
 mod report;
 mod sample;
@@ -120,6 +122,8 @@ pub struct Config {
     pub request_shutdown: Duration,
     /// Dynamic: start, min and max spare servers, max spawn rate.
     pub spares: models::Spares,
+    /// Where to draw the run as an SVG picture (`--plot`), checked writable.
+    pub plot: Option<listenlab_common::plot::PlotPath>,
 }
 
 impl Config {

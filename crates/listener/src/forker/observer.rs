@@ -17,6 +17,7 @@ use super::counts::ForkCounts;
 use super::event::{Event, MaxChildrenSetting, Spawning};
 use super::models::ModelKind;
 use super::output::{FINAL_FLUSH, Output};
+use super::plot::Timeline;
 use super::report::{ChildOutcome, ForkEvent, ForkSummary, StopReason};
 use super::text;
 use crate::netstat::ListenCounters;
@@ -73,6 +74,8 @@ pub struct Observer {
     format: Format,
     start: Instant,
     counts: ForkCounts,
+    /// What `--plot` draws, when asked for.
+    timeline: Option<Timeline>,
 }
 
 impl Observer {
@@ -83,7 +86,32 @@ impl Observer {
             format,
             start,
             counts: ForkCounts::default(),
+            timeline: None,
         }
+    }
+
+    /// Keeps a [`Timeline`] of the run for `--plot` (printing stays as it is).
+    pub fn record_timeline(&mut self) {
+        self.timeline = Some(Timeline::default());
+    }
+
+    /// True when a timeline is kept.
+    pub fn records_timeline(&self) -> bool {
+        self.timeline.is_some()
+    }
+
+    /// Notes the pool's census (`active`: starting or busy; `idle`: in accept) on the
+    /// timeline, if one is kept.
+    pub fn census(&mut self, active: u64, idle: u64) {
+        let t_ms = self.now_ms();
+        if let Some(t) = &mut self.timeline {
+            t.census(t_ms, active, idle);
+        }
+    }
+
+    /// The timeline kept so far, taken out.
+    pub fn take_timeline(&mut self) -> Option<Timeline> {
+        self.timeline.take()
     }
 
     /// The counts so far.
@@ -120,6 +148,9 @@ impl Observer {
     pub fn emit(&mut self, event: Event) -> io::Result<()> {
         self.counts.count(&event);
         let t_ms = self.now_ms();
+        if let Some(t) = &mut self.timeline {
+            t.record(t_ms, &event);
+        }
         let line = match event {
             Event::Wakeup { ready } => ForkEvent::Wakeup { t_ms, ready },
             Event::Forked(f) => ForkEvent::Fork {

@@ -59,6 +59,12 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
+    /// Draw the run as an SVG picture in FILE.svg at its end (or on SIGINT/SIGTERM): queue,
+    /// backlog and workers per listener, listen overflows, and the latency per interval of a
+    /// wrapped socket-connect --format json --interval D.
+    #[arg(long, value_name = "FILE.svg", conflicts_with = "once")]
+    pub plot: Option<listenlab_common::plot::PlotPath>,
+
     /// The load to run while sampling (after `--`); its stdio is passed through.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -95,6 +101,8 @@ pub struct Config {
     pub format: Format,
     /// The command to run while sampling, if any.
     pub command: Vec<OsString>,
+    /// Where to draw the run as an SVG picture, if anywhere (checked writable).
+    pub plot: Option<listenlab_common::plot::PlotPath>,
 }
 
 /// Exits 2 with a one-line usage error naming the problem.
@@ -156,6 +164,7 @@ impl Cli {
             duration: self.duration,
             format: self.format,
             command: self.command,
+            plot: self.plot,
         })
     }
 }

@@ -19,6 +19,7 @@ use nix::sys::time::TimeSpec;
 
 use super::WatchError;
 use super::cli::Config;
+use super::plot::Recorder;
 use super::report::{CommandOutput, Line, ListenerView, Summary};
 use super::sampler::Sampler;
 use super::stats::{Tracker, unix_ms};
@@ -61,6 +62,13 @@ pub fn run(
     let mut status_at: Option<Instant> = None;
     let mut tracker = Tracker::new(start);
     let mut lines = Vec::new();
+    let mut plot = config
+        .plot
+        .as_ref()
+        .map(|_| Recorder::new(start, child.is_some(), json));
+    if let Some(p) = &mut plot {
+        p.sample(start, &first, &[]);
+    }
     tracker.observe(start, first, &mut lines);
     emit(out, json, &mut lines)?;
     let deadline = config.duration.map(|d| start + d);
@@ -93,6 +101,9 @@ pub fn run(
         if show_status && status_at.is_none_or(|at| now.duration_since(at) >= STATUS_EVERY) {
             status_at = Some(now);
             let _ = write!(std::io::stderr(), "\r\x1b[K{}", text::status(&views));
+        }
+        if let Some(p) = &mut plot {
+            p.sample(now, &views, &lines);
         }
         tracker.observe(now, views, &mut lines);
         lines.extend(tracker.roll_up(now, false));
@@ -127,6 +138,9 @@ pub fn run(
     if let Some(c) = &mut child {
         take_output(c, &mut lines, &mut client);
     }
+    if let Some(p) = &mut plot {
+        p.commands(&lines);
+    }
     if show_status {
         let _ = write!(std::io::stderr(), "\r\x1b[K");
     }
@@ -137,7 +151,7 @@ pub fn run(
         (Some(a), Some(b)) => b.since(a).into(),
         _ => Default::default(),
     };
-    Ok(Summary {
+    let summary = Summary {
         ts: unix_ms(),
         elapsed_ms: end.duration_since(start).as_secs_f64() * 1e3,
         samples: tracker.samples(),
@@ -147,7 +161,11 @@ pub fn run(
         idle_wchans: sampler.places().clone(),
         command_exit_code: code,
         client,
-    })
+    };
+    if let (Some(p), Some(path)) = (&plot, &config.plot) {
+        p.write(path, &summary).map_err(WatchError::Plot)?;
+    }
+    Ok(summary)
 }
 
 /// Waits until `next` or a signal, whichever comes first; true when the signalfd may hold

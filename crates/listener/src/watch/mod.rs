@@ -7,11 +7,13 @@
 //! - `owners`: who holds a socket (`/proc/*/fd`); `workers`: busy or idle (wchan names
 //!   observed live);
 //! - `stats`: per-listener roll-ups; `live`: the sampling loop; `wrap`: the wrapped command;
+//! - `plot`: the `--plot` picture, from what the loop sampled;
 //! - [`report`]: what is printed (serde); `text`: the tables.
 
 pub mod cli;
 mod live;
 mod owners;
+mod plot;
 pub mod report;
 mod sampler;
 mod stats;
@@ -46,6 +48,9 @@ pub enum WatchError {
         /// Why.
         source: io::Error,
     },
+    /// The `--plot` picture could not be written (exit 1); the message names the file.
+    #[error("{0}")]
+    Plot(String),
     /// A system call failed (exit 1).
     #[error("{context}: {source}")]
     Io {
@@ -66,7 +71,7 @@ impl WatchError {
         match self {
             WatchError::NoMatch(_) => 2,
             WatchError::Spawn { .. } => 127,
-            WatchError::Io { .. } => 1,
+            WatchError::Io { .. } | WatchError::Plot(_) => 1,
         }
     }
 }
