@@ -185,8 +185,8 @@ fn a_count_run_also_has_intervals_which_add_up() {
     assert_eq!(rows[0].complete_latency_us.as_ref().map(|l| l.count), None);
 }
 
-/// Starts a long closed-loop run and sends SIGINT once its first interval line is out.
-fn interrupt_a_long_run(addr: &str) -> Finished {
+/// Starts a long closed-loop run and sends `signal` once its first interval line is out.
+fn interrupt_a_long_run(addr: &str, signal: nix::sys::signal::Signal) -> Finished {
     let mut c = Connector::spawn(&[
         "--duration",
         "60s",
@@ -205,29 +205,34 @@ fn interrupt_a_long_run(addr: &str) -> Finished {
     let first = c.next_line();
     assert!(first.starts_with(r#"{"event":"interval""#), "{first}");
     let pid = nix::unistd::Pid::from_raw(c.pid() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(pid, signal).unwrap();
     let mut done = c.finish();
     done.stdout.insert(0, first);
     done
 }
 
 #[test]
-fn sigint_ends_a_duration_run_early_with_a_report() {
+fn sigint_and_sigterm_end_a_duration_run_early_with_a_report() {
     let (_listener, addr) = greeter(b"hello");
-    let started = Instant::now();
-    let done = interrupt_a_long_run(&addr);
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "well before 60 s"
-    );
-    assert!(done.status.success(), "{done:?}");
-    let report = parse_report(&done);
-    report.check_invariants();
-    assert!(report.interrupted, "{report:?}");
-    assert_eq!(report.duration_ms, Some(60_000));
-    assert!(report.elapsed_ms < 30_000.0, "{report:?}");
-    assert!(report.unfinished <= 2, "{report:?}");
-    check_intervals_add_up(&report, &intervals(&done));
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
+        let started = Instant::now();
+        let done = interrupt_a_long_run(&addr, signal);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "well before 60 s"
+        );
+        assert!(done.status.success(), "{signal}: {done:?}");
+        let report = parse_report(&done);
+        report.check_invariants();
+        assert!(report.interrupted, "{signal}: {report:?}");
+        assert_eq!(report.duration_ms, Some(60_000));
+        assert!(report.elapsed_ms < 30_000.0, "{report:?}");
+        assert!(report.unfinished <= 2, "{report:?}");
+        check_intervals_add_up(&report, &intervals(&done));
+    }
 }
 
 #[test]
