@@ -78,6 +78,8 @@ def run_socket_connect(kind, server, n, extra=(), rss=False):
     args = [*PIN["dialer"], SC, "--format", "json", "--quiet", "--count", str(n), *target_args(kind, server), *extra]
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     first = json.loads(proc.stdout.readline())
+    while first.get("event") == "interval":  # live figures (--interval) come first
+        first = json.loads(proc.stdout.readline())
     kib = None
     if first.get("event") == "holding":
         if rss:

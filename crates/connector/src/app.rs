@@ -25,7 +25,6 @@ use crate::connlog::ConnLog;
 use crate::dial::{Dialer, errno_name};
 use crate::dialers::{Plan, Schedule, join_dialers, spawn_dialers};
 use crate::ending::RunEnd;
-use crate::exchange::ReadMode;
 use crate::hlog::HlogFile;
 use crate::hold::{self, Signals};
 use crate::intervals::{Intervals, Measured};
@@ -67,6 +66,46 @@ fn create(flag: &str, path: Option<&Path>) -> anyhow::Result<Option<File>> {
     .transpose()
 }
 
+/// The output files of a run, created before it.
+struct Files {
+    hlog: Option<File>,
+    connlog: Option<File>,
+}
+
+/// What the collector is given for `config`'s run, which started at `clock`.
+fn collector_setup(
+    config: &Config,
+    clock: RunClock,
+    end: &RunEnd,
+    slots: Option<Arc<Semaphore>>,
+    responses: Option<Responses>,
+    bar: indicatif::ProgressBar,
+    files: Files,
+) -> Setup {
+    let json = config.format == Format::Json;
+    Setup {
+        bar,
+        // A --duration run holds nothing.
+        capacity: match config.duration {
+            Some(_) => 0,
+            None => config.count as usize,
+        },
+        responses,
+        end: end.signal(),
+        hold: config.duration.is_none(),
+        slots,
+        intervals: Intervals::new(clock, config.interval, config.measured(), json),
+        hlog: files
+            .hlog
+            .zip(config.hlog.clone())
+            .map(|(f, p)| HlogFile::new(f, p)),
+        connlog: files
+            .connlog
+            .zip(config.connections_log.clone())
+            .map(|(f, p)| ConnLog::new(f, p, clock)),
+    }
+}
+
 /// The whole run, inside the runtime.
 async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let hgrm_file = create("--hgrm", config.hgrm.as_deref())?;
@@ -92,34 +131,11 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let slots = config
         .closed_loop()
         .then(|| Arc::new(Semaphore::new(config.concurrency)));
-    let measured = Measured {
-        first_byte: config.exchange.read.is_some(),
-        complete: config.exchange.read == Some(ReadMode::Close),
+    let files = Files {
+        hlog: hlog_file,
+        connlog: connlog_file,
     };
-    let setup = Setup {
-        bar,
-        capacity: if config.duration.is_some() {
-            0
-        } else {
-            config.count as usize
-        },
-        responses,
-        end: end.signal(),
-        hold: config.duration.is_none(),
-        slots: slots.clone(),
-        intervals: Intervals::new(
-            clock,
-            config.interval,
-            measured,
-            config.format == Format::Json,
-        ),
-        hlog: hlog_file
-            .zip(config.hlog.clone())
-            .map(|(f, p)| HlogFile::new(f, p)),
-        connlog: connlog_file
-            .zip(config.connections_log.clone())
-            .map(|(f, p)| ConnLog::new(f, p, clock)),
-    };
+    let setup = collector_setup(&config, clock, &end, slots.clone(), responses, bar, files);
     let mut collector = tokio::spawn(collect(rx, setup));
     let schedule = Schedule {
         start: clock.start,
@@ -296,8 +312,10 @@ fn build_report(
     let connected = tally.connected;
     // Which phases were measured: the others are `null` in the report.
     let summary = LatencySummary::from_histogram;
-    let first_byte = config.exchange.read.is_some();
-    let complete = config.exchange.read == Some(ReadMode::Close);
+    let Measured {
+        first_byte,
+        complete,
+    } = config.measured();
     let paced = config.rate.is_some();
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 {

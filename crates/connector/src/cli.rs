@@ -263,6 +263,15 @@ fn short_number(x: f64) -> String {
     }
 }
 
+/// A duration as a message shows it: `0` for zero (not `0ns`), else `250ms`, `1.5s`.
+fn shown(d: Duration) -> String {
+    if d.is_zero() {
+        "0".to_owned()
+    } else {
+        format!("{d:?}")
+    }
+}
+
 /// Exits 2 with a one-line usage error naming the problem.
 fn usage_error(msg: impl std::fmt::Display) -> ! {
     listenlab_common::cli::usage_error::<Cli>(msg)
@@ -307,9 +316,9 @@ impl Cli {
     fn check_run_length(&self) -> Result<(), String> {
         if self.interval < Duration::from_millis(1) {
             return Err(format!(
-                "--interval {:?} is shorter than 1 ms, the resolution of the timer; give 1ms \
+                "--interval {} is shorter than 1 ms, the resolution of the timer; give 1ms \
                  or more, such as 1s",
-                self.interval
+                shown(self.interval)
             ));
         }
         let Some(duration) = self.duration else {
@@ -317,20 +326,23 @@ impl Cli {
         };
         if let Some(count) = self.count {
             return Err(format!(
-                "--count {count} and --duration {duration:?} cannot be used together; give \
-                 --count N for N connects or --duration D for a run of D, not both"
+                "--count {count} and --duration {} cannot be used together; give --count N \
+                 for N connects or --duration D for a run of D, not both",
+                shown(duration)
             ));
         }
         if duration < Duration::from_millis(1) {
             return Err(format!(
-                "--duration {duration:?} is shorter than 1 ms, the resolution of the timer; \
-                 give 1ms or more, such as 10s"
+                "--duration {} is shorter than 1 ms, the resolution of the timer; give 1ms \
+                 or more, such as 10s",
+                shown(duration)
             ));
         }
         if let Some(hold) = self.hold {
             return Err(format!(
-                "--hold {hold:?} applies to --count runs; a --duration run holds nothing \
-                 (each connection closes once its exchange is over); drop --hold"
+                "--hold {} applies to --count runs; a --duration run holds nothing (each \
+                 connection closes once its exchange is over); drop --hold",
+                shown(hold)
             ));
         }
         Ok(())
@@ -418,12 +430,26 @@ impl Cli {
             read: self.read,
             timeout: self.read_timeout,
         };
-        for (flag, path) in [
+        let outputs = [
+            ("--hgrm", &self.hgrm),
             ("--hlog", &self.hlog),
             ("--connections-log", &self.connections_log),
-        ] {
+        ];
+        for (flag, path) in &outputs[1..] {
             if let Some(path) = path {
                 check_output_path(flag, path)?;
+            }
+        }
+        for (i, (flag, path)) in outputs.iter().enumerate() {
+            let Some(path) = path else { continue };
+            if let Some((other, _)) = outputs[i + 1..]
+                .iter()
+                .find(|(_, p)| p.as_ref() == Some(path))
+            {
+                return Err(format!(
+                    "{flag} and {other} both name '{}'; give each its own file",
+                    path.display()
+                ));
             }
         }
         let count = u64::from(self.count.map_or(1, NonZeroU32::get));

@@ -77,7 +77,7 @@ pub struct Tally {
     pub last_outcome: Option<Instant>,
     /// Connections whose exchange the end of the run (`--duration`, SIGINT/SIGTERM) cut
     /// while their answer was awaited; they are in `connected`, in no failure kind and
-    /// in no latency after the connect.
+    /// in no latency after the connect. (`app` adds the connects the dial tasks cut.)
     pub unfinished: u64,
     /// The run's intervals, in order (`--interval`).
     pub intervals: Vec<IntervalSummary>,
@@ -219,6 +219,7 @@ pub async fn collect(
         connlog,
     } = setup;
     let mut ticker = intervals.ticker();
+    let _close_slots = CloseSlots(slots.clone());
     let mut c = Collector {
         tally: Tally {
             connect: Phase::new(),
@@ -326,6 +327,20 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Closes the closed loop's slots when the collector ends. It ends normally once every
+/// dial task has (the channel closed), but it can also stop on an error (a broken stdout
+/// pipe); the tasks of a closed loop, which wait for a slot only the collector hands
+/// back, then end at once instead of at the end of `--duration`.
+struct CloseSlots(Option<Arc<Semaphore>>);
+
+impl Drop for CloseSlots {
+    fn drop(&mut self) {
+        if let Some(slots) = &self.0 {
+            slots.close();
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 use listenlab_common::plot::PlotPath;
 use listenlab_common::{Endpoint, Format};
 
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, ReadMode};
+use crate::intervals::Measured;
 use crate::report::Transport;
 
 /// Everything a run needs, already checked.
@@ -81,6 +82,14 @@ impl Config {
         match self.duration {
             Some(_) => self.concurrency as u64,
             None => self.count,
+        }
+    }
+
+    /// The phases measured besides the connect (`--read`, `--read close`).
+    pub fn measured(&self) -> Measured {
+        Measured {
+            first_byte: self.exchange.read.is_some(),
+            complete: self.exchange.read == Some(ReadMode::Close),
         }
     }
 

