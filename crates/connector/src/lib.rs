@@ -30,6 +30,7 @@ mod output;
 mod report;
 mod request;
 mod responses;
+mod rx_time;
 mod source;
 mod watch;
 
