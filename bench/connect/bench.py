@@ -27,7 +27,9 @@ SERVER = os.path.join(BUILD, "hold_server")
 BASELINE = os.path.join(BUILD, "baseline")
 GREET_SERVER = os.path.join(BUILD, "greet_server")
 GREET_CLIENT = os.path.join(BUILD, "greet_client")
-SC = os.path.join(ROOT, "target", "release", "socket-connect")
+PACED_CLIENT = os.path.join(BUILD, "paced_client")
+# SOCKET_CONNECT=/path/to/socket-connect measures another build (e.g. main's, to compare).
+SC = os.environ.get("SOCKET_CONNECT", os.path.join(ROOT, "target", "release", "socket-connect"))
 TIMEOUT = 300  # seconds any single step may take
 # --pin: the server on the last CPU, the dialers on the first, so that the scheduler's
 # placement (both on one CPU, or migrating) does not add to the run-to-run noise.
@@ -168,10 +170,12 @@ def rss_per_connection(n, runs, tmpdir):
 
 def pacer(runs, tmpdir):
     """Corrected connect p50 at --rate 1000 and 10000 against the unpaced p50 (issue 7:
-    the pacer must not add a timer floor; target within 100 us)."""
+    the pacer must not add a timer floor; target within 100 us), and what paced_client, a
+    C client sleeping with clock_nanosleep to each scheduled start, gets on this machine."""
     cases = [("unpaced", 2000, []), ("--rate 1000", 2000, ["--rate", "1000"]),
              ("--rate 10000", 10000, ["--rate", "10000"])]
     p50s = {name: [] for name, _, _ in cases}
+    c_p50s = {"--rate 1000": [], "--rate 10000": []}
     print(f"\n== pacer: corrected connect p50 (tcp, hold_server), {runs} runs of each")
     for i in range(runs):
         row = []
@@ -185,6 +189,16 @@ def pacer(runs, tmpdir):
             row.append(f"{name} p50 {r['connect_latency_us']['p50']} us"
                        + (f" (lag p50 {lag['p50']} us, raw p50 {r['connect_latency_raw_us']['p50']} us)" if lag else ""))
         print(f"   run {i + 1}: " + ";  ".join(row))
+        c_row = []
+        for name, n, flags in cases[1:]:
+            server = Server("tcp", tmpdir, f"pc{i}{len(c_row)}")
+            proc = subprocess.run([*PIN["dialer"], PACED_CLIENT, "127.0.0.1", server.addr, str(n), flags[1]],
+                                  capture_output=True, text=True, timeout=TIMEOUT)
+            server.stop()
+            c = json.loads(proc.stdout)
+            c_p50s[name].append(c["p50"])
+            c_row.append(f"{name} p50 {c['p50']:.0f} us (lag p50 {c['lag_p50']:.0f} us)")
+        print(f"          C paced_client: " + ";  ".join(c_row))
         time.sleep(0.2)
     m = {name: median(v) for name, v in p50s.items()}
     base = m["unpaced"]
@@ -192,7 +206,7 @@ def pacer(runs, tmpdir):
     for name in ("--rate 1000", "--rate 10000"):
         out[name] = m[name] - base
         print(f"   median: {name} {m[name]:.0f} us vs unpaced {base:.0f} us: {m[name] - base:+.0f} us "
-              f"(target within 100 us)")
+              f"(target within 100 us); C paced_client {median(c_p50s[name]):.0f} us")
     return m, out
 
 
