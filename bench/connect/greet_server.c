@@ -5,31 +5,16 @@
  *
  * usage: greet_server IP   (binds IP:0 on TCP, prints "ready PORT")
  * The backlog is SOMAXCONN (capped by net.core.somaxconn). */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
+#include "listen.h"
 #include <errno.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-static void die(const char *what) { perror(what); exit(1); }
 
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: greet_server IP\n"); return 2; }
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
-    if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1) die("inet_pton");
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (l < 0) die("socket");
-    if (bind(l, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind");
-    if (listen(l, SOMAXCONN) < 0) die("listen");
-    socklen_t len = sizeof sa;
-    getsockname(l, (struct sockaddr *)&sa, &len);
-    printf("ready %d\n", ntohs(sa.sin_port));
+    raise_nofile();
+    int port;
+    int l = listen_tcp(argv[1], &port);
+    printf("ready %d\n", port);
     fflush(stdout);
     for (;;) {
         int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
