@@ -47,6 +47,7 @@ mod plot;
 mod report;
 mod request;
 mod responses;
+mod rx_time;
 mod source;
 mod watch;
 

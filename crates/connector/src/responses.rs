@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::exchange::{Dialed, Exchanged, ReadMode, classify};
 use crate::report::ExchangeFailure;
+use crate::rx_time;
 
 /// Most bytes one read takes; only ever on the stack of [`read_some`].
 const READ_CHUNK: usize = 16 * 1024;
@@ -85,6 +86,8 @@ pub struct Responses {
     len: usize,
     deadlines: BinaryHeap<Reverse<(Instant, u64, RawFd)>>,
     next_seq: u64,
+    /// Keeps arriving data stamped by the kernel while answers are awaited (rx_time.rs).
+    _stamping: Option<rx_time::Stamping>,
 }
 
 impl Responses {
@@ -103,6 +106,7 @@ impl Responses {
             len: 0,
             deadlines: BinaryHeap::new(),
             next_seq: 0,
+            _stamping: rx_time::Stamping::on(),
         })
     }
 
@@ -119,6 +123,7 @@ impl Responses {
             return Err(Exchanged::failed(ExchangeFailure::Other, dialed));
         };
         let event = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP, key as u64);
+        rx_time::enable(&fd);
         if self.set.get_ref().0.add(fd.as_fd(), event).is_err() {
             return Err(Exchanged::failed(ExchangeFailure::Other, dialed));
         }
@@ -238,11 +243,13 @@ impl Responses {
             return; // ended earlier in this batch
         };
         let end = match read_some(&w.fd) {
-            Ok(0) if w.bytes == 0 => Some(Err(ExchangeFailure::NoResponse)),
-            Ok(0) => Some(Ok(Some(w.started.elapsed()))),
-            Ok(n) => {
+            Ok((0, _)) if w.bytes == 0 => Some(Err(ExchangeFailure::NoResponse)),
+            Ok((0, _)) => Some(Ok(Some(w.started.elapsed()))),
+            Ok((n, arrived)) => {
                 w.bytes += n as u64;
-                w.first_byte.get_or_insert_with(|| w.started.elapsed());
+                // The kernel's stamp of the data's arrival where there is one (rx_time.rs).
+                w.first_byte
+                    .get_or_insert_with(|| rx_time::since(w.started, arrived));
                 (self.mode == ReadMode::FirstByte).then_some(Ok(None))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
@@ -268,10 +275,11 @@ impl Responses {
     }
 }
 
-/// One read into a stack buffer that lives only for this call; returns the count.
-fn read_some(fd: &OwnedFd) -> io::Result<usize> {
+/// One read into a stack buffer that lives only for this call; returns the count and,
+/// where the kernel stamped the data, when it arrived.
+fn read_some(fd: &OwnedFd) -> io::Result<(usize, Option<std::time::SystemTime>)> {
     let mut buf = [0u8; READ_CHUNK];
-    nix::unistd::read(fd, &mut buf).map_err(io::Error::from)
+    rx_time::read_stamped(fd, &mut buf)
 }
 
 #[cfg(test)]

@@ -15,6 +15,11 @@ pub enum LoadError {
     /// The file could not be read.
     #[error("cannot be read: {0}")]
     Unreadable(#[from] std::io::Error),
+    /// Bytes that are not UTF-8 text (a binary file, a compressed report).
+    #[error(
+        "not a socket-connect report: not UTF-8 text; give the output of socket-connect --format json (uncompressed)"
+    )]
+    NotText,
     /// A line that is not a JSON object (a text report, another tool's output).
     #[error(
         "not a socket-connect report: line {line} is not a JSON object; give the output of \
@@ -49,7 +54,7 @@ pub enum LoadError {
 
 /// Reads `path` and returns the report in it.
 pub fn load(path: &Path) -> Result<ConnectReport, LoadError> {
-    let text = std::fs::read_to_string(path)?;
+    let text = String::from_utf8(std::fs::read(path)?).map_err(|_| LoadError::NotText)?;
     let mut reports = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -109,6 +114,10 @@ mod tests {
             let err = load_text(text).unwrap_err().to_string();
             assert!(err.contains(want), "{text:?}: {err}");
         }
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("r.json.gz");
+        std::fs::write(&gz, [0x1f, 0x8b, 0x08, 0xff]).unwrap();
+        assert!(matches!(load(&gz), Err(LoadError::NotText)));
         let missing = load(Path::new("/nonexistent/r.json")).unwrap_err();
         assert!(
             missing.to_string().starts_with("cannot be read: "),
