@@ -4,7 +4,7 @@
 //!
 //! Two periods: every [`OWNER_REFRESH`] a full dump of every listener finds the ones the
 //! targets select (a listener that appears later is found then) and `/proc` is scanned
-//! for their holders; in between, each known listener is looked up on its own (TCP by
+//! for their holders (theirs only, [`owners::Scanner`]); in between, each known listener is looked up on its own (TCP by
 //! address and socket cookie, unix by inode), a hash lookup in the kernel where a dump
 //! walks the whole listening table (16384 buckets here, per family). A lookup that misses
 //! falls back to a dump; if the dump still has the listener (a `SO_REUSEPORT` group, where
