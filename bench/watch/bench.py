@@ -1,6 +1,7 @@
 """bench/watch: CPU of listen-watch at 1 kHz on 10 listeners vs one `ss -ltn` per sample.
 
 Usage: bench/watch/run.sh [--seconds 5] [--runs 3] [--listeners 10] [--interval 1ms]
+                          [--steady] [--watch PATH]
 
 Holds 10 TCP listeners on 127.0.0.1 (never accepting, 3 connections queued on each), then
 for each run:
@@ -90,13 +91,16 @@ def run_ss(seconds):
 
 
 def main():
+    global WATCH
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--listeners", type=int, default=10)
     ap.add_argument("--interval", default="1ms", help="listen-watch --interval")
     ap.add_argument("--steady", action="store_true", help="also the cost without start-up")
+    ap.add_argument("--watch", default=WATCH, help="the listen-watch binary (for an A/B)")
     a = ap.parse_args()
+    WATCH = a.watch
     servers, clients = listeners(a.listeners, 3)
     ports = [s.getsockname()[1] for s in servers]
     cpu_model = ""

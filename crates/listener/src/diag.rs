@@ -23,13 +23,16 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use netlink_packet_core::{
-    Emitable, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    DecodeError, Emitable, NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload, Parseable,
 };
-use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
-use netlink_packet_sock_diag::inet::{self, ExtensionFlags, InetRequest, SocketId};
+use netlink_packet_sock_diag::inet::{
+    self, ExtensionFlags, InetRequest, InetResponseHeader, SocketId,
+};
 use netlink_packet_sock_diag::unix::nlas::{Nla, UnixDiagName};
 use netlink_packet_sock_diag::unix::{self, ShowFlags, UnixRequest};
+use netlink_packet_sock_diag::{SOCK_DIAG_BY_FAMILY, SockDiagMessage};
 use netlink_sys::{Socket, SocketAddr as NetlinkAddr, protocols::NETLINK_SOCK_DIAG};
 use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg};
 
@@ -122,8 +125,8 @@ impl Diag {
         ] {
             let request = tcp_request(family, socket_id);
             self.exchange(request, NLM_F_REQUEST | NLM_F_DUMP, |msg| {
-                if let SockDiagMessage::InetResponse(r) = msg {
-                    out.push(tcp_listener(&r));
+                if let Reply::Inet(header) = msg {
+                    out.push(tcp_listener(&header));
                 }
             })?;
         }
@@ -134,7 +137,7 @@ impl Diag {
     pub fn unix_listeners(&mut self, out: &mut Vec<DiagListener>) -> io::Result<()> {
         let request = unix_request(0, ShowFlags::NAME | ShowFlags::RQLEN, [0; 8]);
         self.exchange(request, NLM_F_REQUEST | NLM_F_DUMP, |msg| {
-            if let SockDiagMessage::UnixResponse(r) = msg
+            if let Reply::Message(SockDiagMessage::UnixResponse(r)) = msg
                 && let Some(l) = unix_listener(&r)
             {
                 out.push(l);
@@ -167,7 +170,7 @@ impl Diag {
         }
         let mut found = false;
         self.exchange(request, NLM_F_REQUEST | NLM_F_DUMP, |msg| {
-            let SockDiagMessage::UnixResponse(r) = msg else {
+            let Reply::Message(SockDiagMessage::UnixResponse(r)) = msg else {
                 return;
             };
             for nla in &r.nlas {
@@ -219,8 +222,8 @@ impl Diag {
             let first = self.send(requests, NLM_F_REQUEST)?;
             self.receive(first, chunk.len(), false, |i, reply| {
                 out[i] = match reply {
-                    Ok(SockDiagMessage::InetResponse(r)) => Some(tcp_listener(&r)),
-                    Ok(SockDiagMessage::UnixResponse(r)) => unix_listener(&r),
+                    Ok(Reply::Inet(header)) => Some(tcp_listener(&header)),
+                    Ok(Reply::Message(SockDiagMessage::UnixResponse(r))) => unix_listener(&r),
                     Ok(_) => None,
                     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => None,
                     Err(e) => return Err(e),
@@ -238,7 +241,7 @@ impl Diag {
         &mut self,
         request: SockDiagMessage,
         flags: u16,
-        mut each: impl FnMut(SockDiagMessage),
+        mut each: impl FnMut(Reply),
     ) -> io::Result<()> {
         let first = self.send([request], flags)?;
         self.receive(first, 1, flags & NLM_F_DUMP != 0, |_, reply| {
@@ -289,7 +292,7 @@ impl Diag {
         first: u32,
         count: usize,
         dump: bool,
-        mut each: impl FnMut(usize, io::Result<SockDiagMessage>) -> io::Result<()>,
+        mut each: impl FnMut(usize, io::Result<Reply>) -> io::Result<()>,
     ) -> io::Result<()> {
         let mut answered = 0;
         while answered < count {
@@ -345,10 +348,31 @@ fn parse(
     count: usize,
     dump: bool,
     answered: &mut usize,
-    each: &mut impl FnMut(usize, io::Result<SockDiagMessage>) -> io::Result<()>,
+    each: &mut impl FnMut(usize, io::Result<Reply>) -> io::Result<()>,
 ) -> io::Result<()> {
+    let invalid = |e: DecodeError| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
     let mut at = 0;
     while at < datagram.len() {
+        let buf = NetlinkBuffer::new_checked(&datagram[at..]).map_err(invalid)?;
+        let payload = buf.payload();
+        let index = buf.sequence_number().wrapping_sub(first) as usize;
+        if buf.message_type() == SOCK_DIAG_BY_FAMILY
+            && matches!(payload.first(), Some(&AF_INET | &AF_INET6))
+        {
+            if index < count {
+                each(
+                    index,
+                    Ok(Reply::Inet(
+                        InetResponseHeader::parse(payload).map_err(invalid)?,
+                    )),
+                )?;
+                if !dump {
+                    *answered += 1;
+                }
+            }
+            at += (buf.length() as usize).div_ceil(4) * 4; // NLMSG_ALIGN
+            continue;
+        }
         let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&datagram[at..])
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         let len = msg.header.length as usize;
@@ -364,7 +388,7 @@ fn parse(
                     } // else an ACK
                 }
                 NetlinkPayload::InnerMessage(inner) => {
-                    each(index, Ok(inner))?;
+                    each(index, Ok(Reply::Message(inner)))?;
                     if !dump {
                         *answered += 1;
                     }
@@ -421,15 +445,25 @@ fn tcp_request(family: u8, socket_id: SocketId) -> SockDiagMessage {
     })
 }
 
-fn tcp_listener(r: &inet::InetResponse) -> DiagListener {
-    let id = &r.header.socket_id;
+fn tcp_listener(header: &InetResponseHeader) -> DiagListener {
+    let id = &header.socket_id;
     DiagListener {
-        inode: u64::from(r.header.inode),
+        inode: u64::from(header.inode),
         addr: ListenAddr::Tcp(SocketAddr::new(id.source_address, id.source_port)),
-        queue: r.header.recv_queue,
-        backlog: r.header.send_queue,
+        queue: header.recv_queue,
+        backlog: header.send_queue,
         cookie: id.cookie,
     }
+}
+
+/// One reply message: a TCP socket's fixed header, or any other message in full.
+enum Reply {
+    /// An `inet_diag_msg`, its attributes left unparsed (we request none; the kernel
+    /// adds a few anyway): the crate's full parse boxes the response and allocates for
+    /// some attributes, a cost per listener per sample that nothing here reads.
+    Inet(InetResponseHeader),
+    /// Anything else (a unix reply), parsed by the crate.
+    Message(SockDiagMessage),
 }
 
 fn unix_request(inode: u32, show_flags: ShowFlags, cookie: [u8; 8]) -> SockDiagMessage {

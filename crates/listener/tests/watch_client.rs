@@ -77,25 +77,117 @@ fn wrapped_run(connect: &Path, address: &str, format: &str, intervals: bool) -> 
     if intervals {
         args.extend(["--interval", "200ms"]);
     }
-    let out = run_to_end(BIN, &args);
+    run(&args)
+}
+
+/// A finished paced run ([`wrapped_run`]) against a listener of this test.
+struct Paced {
+    stdout: String,
+    address: String,
+    /// Whether socket-connect printed interval lines (the guard).
+    intervals: bool,
+    _listener: TcpListener,
+}
+
+/// The paced run with listen-watch `--format FORMAT`, exit 0 checked; `None` without
+/// socket-connect.
+fn paced(format: &str) -> Option<Paced> {
+    let connect = socket_connect()?;
+    let intervals = socket_connect_prints_intervals(&connect);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (stdout, code) = wrapped_run(&connect, &address, format, intervals);
+    assert_eq!(code, 0, "{stdout}");
+    Some(Paced {
+        stdout,
+        address,
+        intervals,
+        _listener: listener,
+    })
+}
+
+/// Runs listen-watch with `args` to the end (bounded): its stdout and exit code.
+fn run(args: &[&str]) -> (String, i32) {
+    let out = run_to_end(BIN, args);
     let stdout = String::from_utf8(out.stdout).unwrap();
     (stdout, out.status.code().unwrap_or(-1))
 }
 
+/// Each stdout line as JSON.
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 #[test]
-fn socket_connect_intervals_sit_beside_the_server_queue_of_the_same_window() {
+fn wrapping_socket_connect_sees_the_queue_reach_the_count() {
     let Some(connect) = socket_connect() else {
         return;
     };
-    let intervals = socket_connect_prints_intervals(&connect);
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = l.local_addr().unwrap().to_string();
-    let (stdout, code) = wrapped_run(&connect, &address, "json", intervals);
+    let connect = connect.to_str().unwrap();
+    let (stdout, code) = run(&[
+        "--format",
+        "json",
+        "--interval",
+        "1ms",
+        "--inet",
+        &address,
+        "--",
+        connect,
+        "--inet",
+        &address,
+        "--count",
+        "7",
+        "--hold",
+        "200ms",
+        "--quiet",
+        "--format",
+        "json",
+    ]);
     assert_eq!(code, 0, "{stdout}");
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let lines = json_lines(&stdout);
+    let text = format!("{lines:#?}");
+    // socket-connect's own lines, captured onto the same timeline.
+    let report = lines
+        .iter()
+        .find(|v| v["event"] == "command" && v["output"]["connected"] == 7)
+        .unwrap_or_else(|| panic!("no captured report: {text}"));
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["event"] == "command" && v["output"]["event"] == "holding"),
+        "{text}"
+    );
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary", "{text}");
+    let s = &summary["listeners"][0];
+    assert_eq!(s["max_queue"], 7, "{summary:#}");
+    assert_eq!(summary["command_exit_code"], 0);
+    // The summary holds the client's report beside the server's queue.
+    assert_eq!(summary["client"]["connected"], 7, "{summary:#}");
+    assert_eq!(
+        summary["client"]["connect_latency_us"]["count"], 7,
+        "{summary:#}"
+    );
+    assert!(report["ts"].as_u64() <= summary["ts"].as_u64(), "{text}");
+}
+
+#[test]
+fn socket_connect_intervals_sit_beside_the_server_queue_of_the_same_window() {
+    let Some(Paced {
+        stdout,
+        address,
+        intervals,
+        ..
+    }) = paced("json")
+    else {
+        return;
+    };
+    let lines = json_lines(&stdout);
     let summary = lines.last().unwrap();
     assert_eq!(summary["event"], "summary", "{stdout}");
     assert_eq!(summary["listeners"][0]["max_queue"], 7, "{summary:#}");
@@ -160,14 +252,12 @@ fn socket_connect_intervals_sit_beside_the_server_queue_of_the_same_window() {
 
 #[test]
 fn in_text_mode_socket_connect_lines_pass_through_and_a_client_table_follows() {
-    let Some(connect) = socket_connect() else {
+    let Some(Paced {
+        stdout, intervals, ..
+    }) = paced("text")
+    else {
         return;
     };
-    let intervals = socket_connect_prints_intervals(&connect);
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = l.local_addr().unwrap().to_string();
-    let (stdout, code) = wrapped_run(&connect, &address, "text", intervals);
-    assert_eq!(code, 0, "{stdout}");
     // socket-connect's report, passed on as it printed it, before listen-watch's table.
     let report = stdout
         .lines()

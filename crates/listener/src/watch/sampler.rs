@@ -4,7 +4,7 @@
 //!
 //! Two periods: every [`OWNER_REFRESH`] a full dump of every listener finds the ones the
 //! targets select (a listener that appears later is found then) and `/proc` is scanned
-//! for their holders; in between, each known listener is looked up on its own (TCP by
+//! for their holders (theirs only, [`owners::Scanner`]); in between, each known listener is looked up on its own (TCP by
 //! address and socket cookie, unix by inode), a hash lookup in the kernel where a dump
 //! walks the whole listening table (16384 buckets here, per family). A lookup that misses
 //! falls back to a dump; if the dump still has the listener (a `SO_REUSEPORT` group, where
@@ -147,10 +147,27 @@ impl Sampler {
 
     /// Takes one sample into `views` (the previous sample's, updated in place: between
     /// two `/proc` refreshes a sample of TCP listeners allocates nothing of its own).
+    ///
+    /// The workers are read before the queues: a sample is not atomic, and read the other
+    /// way round a connection arriving in between (waking a worker) showed as "queue 0,
+    /// all workers busy" before any worker had taken it (seen with both cores busy: the
+    /// PHP-FPM test then sent its second wave too early). Read first, a busy worker was
+    /// busy before the queue was read, and a queued connection arrived before it was.
     pub fn sample(&mut self, now: Instant, views: &mut Vec<ListenerView>) -> io::Result<()> {
         let due = self
             .scanned_at
             .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
+        self.now.clear();
+        for l in &self.known {
+            for &(pid, _) in self.roles.get(&l.inode).map_or(&[][..], |r| &r.workers) {
+                let (tasks, places) = (&self.tasks, &self.places);
+                self.now.entry(pid).or_insert_with(|| {
+                    tasks
+                        .get(&pid)
+                        .and_then(|t| t.now(|wchan| places.needs_state(wchan)))
+                });
+            }
+        }
         if !due && !self.dump_always && self.lookup()? {
             let found = std::mem::take(&mut self.found);
             let selected = found.iter().flatten();
@@ -187,6 +204,7 @@ impl Sampler {
     pub fn sample_from(&mut self, now: Instant, all: &[DiagListener]) -> Vec<ListenerView> {
         let selected = self.select(now, all);
         let mut views = Vec::new();
+        self.now.clear();
         self.views(selected.iter(), &mut views);
         views
     }
@@ -238,13 +256,13 @@ impl Sampler {
     }
 
     /// Fills `views` with the views of `selected`, keeping each view whose listener and
-    /// owners are unchanged and updating only its counts.
+    /// owners are unchanged and updating only its counts. Workers' states already in
+    /// `self.now` (read at the start of the sample) are used as read.
     fn views<'a>(
         &mut self,
         selected: impl Iterator<Item = &'a DiagListener>,
         views: &mut Vec<ListenerView>,
     ) {
-        self.now.clear();
         let mut n = 0;
         for l in selected {
             match views.get_mut(n) {
