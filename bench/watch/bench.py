@@ -10,6 +10,12 @@ for each run:
     keep 1 kHz): CPU time of the ss processes plus the loop, and how many ran.
 Prints per-run figures and the medians: % of one core, CPU microseconds per sample, and
 for ss the % of one core that 1000 runs per second would take (CPU per run x 1000).
+
+A run's CPU includes listen-watch's start-up: observing the wchan names and the first,
+full /proc scan for the owners, whose cost grows with every fd of every process on the
+machine. With --steady, each run also runs listen-watch for twice --seconds, and the
+difference of the two (CPU and samples) gives the cost of sampling alone, start-up
+excluded: what a long watch costs per sample and per second.
 Every loop is bounded by --seconds; only loopback sockets are used.
 """
 
@@ -89,6 +95,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--listeners", type=int, default=10)
     ap.add_argument("--interval", default="1ms", help="listen-watch --interval")
+    ap.add_argument("--steady", action="store_true", help="also the cost without start-up")
     a = ap.parse_args()
     servers, clients = listeners(a.listeners, 3)
     ports = [s.getsockname()[1] for s in servers]
@@ -102,13 +109,19 @@ def main():
     print(f"# date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}  listeners={len(ports)} seconds={a.seconds} runs={a.runs}")
     print(f"# listen-watch: {WATCH} --interval {a.interval} --duration {a.seconds}s --format json --port P x{len(ports)}")
     print("# ss: `ss -ltn` back to back for the same time")
-    w_pct, w_us, s_pct, s_us, s_rate = [], [], [], [], []
+    w_pct, w_us, s_pct, s_us, s_rate, st_us, st_pct = [], [], [], [], [], [], []
     for i in range(a.runs):
         used, wall, samples = run_watch_rusage(ports, a.seconds, a.interval)
         w_pct.append(100 * used / wall)
         w_us.append(1e6 * used / samples)
         print(f"run {i + 1}: listen-watch {samples} samples in {wall:.2f} s ({samples / wall:.0f}/s), "
               f"CPU {used:.3f} s = {w_pct[-1]:.2f}% of one core, {w_us[-1]:.1f} us/sample")
+        if a.steady:
+            used2, wall2, samples2 = run_watch_rusage(ports, 2 * a.seconds, a.interval)
+            st_us.append(1e6 * (used2 - used) / (samples2 - samples))
+            st_pct.append(100 * (used2 - used) / (wall2 - wall))
+            print(f"run {i + 1}: listen-watch {samples2} samples in {wall2:.2f} s, CPU {used2:.3f} s; "
+                  f"without start-up: {st_us[-1]:.1f} us/sample, {st_pct[-1]:.2f}% of one core")
         used, wall, runs = run_ss(a.seconds)
         s_pct.append(100 * used / wall)
         s_us.append(1e6 * used / runs)
@@ -117,9 +130,13 @@ def main():
               f"CPU {used:.3f} s = {s_pct[-1]:.1f}% of one core, {s_us[-1]:.0f} us/run")
     med = statistics.median
     print(f"median listen-watch: {med(w_pct):.2f}% of one core at --interval {a.interval}, {med(w_us):.1f} us CPU per sample")
+    if a.steady:
+        print(f"median listen-watch without start-up: {med(st_pct):.2f}% of one core, {med(st_us):.1f} us CPU per sample")
     print(f"median ss -ltn: {med(s_us):.0f} us CPU per run, at most {med(s_rate):.0f} runs/s; "
           f"1000 runs/s would need {med(s_us) / 10:.0f}% of one core")
     print(f"ratio: one ss -ltn costs {med(s_us) / med(w_us):.0f}x one listen-watch sample")
+    load = open("/proc/loadavg").read().split()[:3]
+    print(f"# load average at the end: {' '.join(load)}")
 
 
 if __name__ == "__main__":

@@ -379,6 +379,18 @@ impl serde::Serialize for Endpoint {
     }
 }
 
+/// Reads back what `Serialize` wrote (a report read again, e.g. by `socket-connect
+/// merge`): an `ip:port` string is an inet address, anything else a unix socket path.
+impl<'de> serde::Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Ok(match text.parse::<SocketAddr>() {
+            Ok(addr) => Self::Inet(addr),
+            Err(_) => Self::Unix(PathBuf::from(text)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,5 +524,9 @@ mod tests {
         assert_eq!(Endpoint::Unix("/tmp/x".into()).to_string(), "/tmp/x");
         let v6: SocketAddr = "[::1]:5".parse().unwrap();
         assert_eq!(Endpoint::Inet(v6).to_string(), "[::1]:5");
+        for e in [Endpoint::Unix("/tmp/x".into()), Endpoint::Inet(v6)] {
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<Endpoint>(&json).unwrap(), e);
+        }
     }
 }

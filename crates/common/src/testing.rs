@@ -1,7 +1,10 @@
 //! Test support for the integration tests of both binary crates (feature `testing`, a
 //! dev-dependency only): run a binary with every wait bounded, and read a child's output
-//! line by line from a helper thread, find a process's children in `/proc`. Kept here so that the listener's and the
-//! connector's test helpers share one implementation.
+//! line by line from a helper thread, find a process's children in `/proc`, and run a
+//! real PHP-FPM pool ([`fpm`]). Kept here so that the listener's and the connector's test
+//! helpers share one implementation.
+
+pub mod fpm;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Output};

@@ -1,27 +1,39 @@
 //! One run, from a validated [`Config`] to an exit code: raise the open-file limit, dial
 //! (workers -> collector), hold until released, close, then report.
+//!
+//! A `--count` run ends when its connects and answers are done, then holds; a
+//! `--duration` run ends at its end (`ending.rs`) and holds nothing. SIGINT/SIGTERM end
+//! either early, with a report. The intervals (`--interval`) run while the collector does:
+//! over the connect and exchange phase, not over the hold, where nothing is counted.
 
 use std::fs::File;
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use listenlab_common::{Endpoint, Format};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::collect::{Tally, collect, progress_bar};
+use crate::clock::RunClock;
+use crate::collect::{Setup, Tally, collect, progress_bar};
 use crate::config::{Config, Hold};
+use crate::connlog::ConnLog;
 use crate::dial::{Dialer, errno_name};
 use crate::dialers::{Plan, Schedule, join_dialers, spawn_dialers};
+use crate::ending::RunEnd;
 use crate::exchange::ReadMode;
+use crate::hlog::HlogFile;
 use crate::hold::{self, Signals};
+use crate::intervals::{Intervals, Measured};
 use crate::latency::{self, LatencySummary};
 use crate::report::ConnectReport;
 use crate::responses::Responses;
 use crate::watch::PeerCloseWatch;
-use crate::{limits, output, plot};
+use crate::{interval_text, limits, output, plot};
 
 /// Outcomes buffered between the dial tasks and the collector before senders wait.
 const CHANNEL_CAPACITY: usize = 4096;
@@ -31,7 +43,7 @@ const CHANNEL_CAPACITY: usize = 4096;
 pub fn run_blocking(config: Config) -> anyhow::Result<ExitCode> {
     listenlab_common::limits::raise_nofile()
         .context("raising the soft open-file limit to the hard limit")?;
-    limits::prewarm_fd_table(config.count).context("growing the descriptor table")?;
+    limits::prewarm_fd_table(config.open_at_most()).context("growing the descriptor table")?;
     let runtime = if config.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -46,22 +58,27 @@ pub fn run_blocking(config: Config) -> anyhow::Result<ExitCode> {
     runtime.block_on(run(config))
 }
 
+/// Creates an output file before the run, so that a path that cannot be written fails
+/// at once, not after the run (`cli` already refused what is not a regular file).
+fn create(flag: &str, path: Option<&Path>) -> anyhow::Result<Option<File>> {
+    path.map(|path| {
+        File::create(path).with_context(|| format!("creating {flag} file '{}'", path.display()))
+    })
+    .transpose()
+}
+
 /// The whole run, inside the runtime.
 async fn run(config: Config) -> anyhow::Result<ExitCode> {
-    // Created before dialing so that a bad path fails at once, not after the run.
-    let hgrm_file = match &config.hgrm {
-        Some(path) => Some(
-            File::create(path)
-                .with_context(|| format!("creating --hgrm file '{}'", path.display()))?,
-        ),
-        None => None,
-    };
+    let hgrm_file = create("--hgrm", config.hgrm.as_deref())?;
+    let hlog_file = create("--hlog", config.hlog.as_deref())?;
+    let connlog_file = create("--connections-log", config.connections_log.as_deref())?;
     warn_about_ports(&config);
     let mut signals = Signals::new().context("installing the SIGINT/SIGTERM handlers")?;
     let dialer = Dialer::new(&config.target, config.timeout, config.wait_for_backlog)
         .with_context(|| format!("preparing the address '{}'", config.target))?;
 
-    let bar = progress_bar(config.count, !config.quiet && config.format == Format::Text);
+    let visible = !config.quiet && config.format == Format::Text;
+    let bar = progress_bar(config.duration.is_none().then_some(config.count), visible);
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let responses = match config.exchange.read {
         Some(mode) => Some(
@@ -70,51 +87,89 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let (stop, stop_rx) = oneshot::channel();
-    let mut collector = tokio::spawn(collect(rx, bar, config.count as usize, responses, stop_rx));
+    let clock = RunClock::now();
+    let end = RunEnd::new(config.duration.map(|d| clock.start + d));
+    let slots = config
+        .closed_loop()
+        .then(|| Arc::new(Semaphore::new(config.concurrency)));
+    let measured = Measured {
+        first_byte: config.exchange.read.is_some(),
+        complete: config.exchange.read == Some(ReadMode::Close),
+    };
+    let setup = Setup {
+        bar,
+        capacity: if config.duration.is_some() {
+            0
+        } else {
+            config.count as usize
+        },
+        responses,
+        end: end.signal(),
+        hold: config.duration.is_none(),
+        slots: slots.clone(),
+        intervals: Intervals::new(
+            clock,
+            config.interval,
+            measured,
+            config.format == Format::Json,
+        ),
+        hlog: hlog_file
+            .zip(config.hlog.clone())
+            .map(|(f, p)| HlogFile::new(f, p)),
+        connlog: connlog_file
+            .zip(config.connections_log.clone())
+            .map(|(f, p)| ConnLog::new(f, p, clock)),
+    };
+    let mut collector = tokio::spawn(collect(rx, setup));
     let schedule = Schedule {
-        start: Instant::now(),
+        start: clock.start,
         rate: config.rate,
     };
     let plan = Plan {
         dialer,
         sources: config.sources.clone(),
-        count: config.count,
+        // A --duration run ends by time, not by count.
+        count: if config.duration.is_some() {
+            u64::MAX
+        } else {
+            config.count
+        },
         schedule,
         exchange: config.exchange.clone(),
+        end: end.signal(),
+        slots,
     };
     let mut dialers = spawn_dialers(plan, config.concurrency, tx);
-    // A panicked dial task fails the run: dropping `dialers` on the way out aborts the rest.
-    let mut interrupted = tokio::select! {
-        done = join_dialers(&mut dialers) => { done?; false }
-        _ = signals.recv() => true,
-    };
-    // Cancels the connects in flight after a signal; their outcomes are not counted.
-    dialers.abort_all();
-    join_dialers(&mut dialers).await?;
-    // With --read the collector goes on until every answer came or timed out; a signal
-    // makes it abandon the rest (they are not counted as failed).
-    let collected = if interrupted {
-        let _ = stop.send(());
-        collector.await
-    } else {
-        tokio::select! {
-            collected = &mut collector => collected,
-            _ = signals.recv() => {
-                interrupted = true;
-                let _ = stop.send(());
-                collector.await
-            }
+    // A signal ends the run: the dial tasks give up what they have under way (counting
+    // it) and the collector stops waiting for answers. A panicked dial task fails the
+    // run: dropping `dialers` on the way out aborts the rest.
+    let mut interrupted = false;
+    let cut = tokio::select! {
+        cut = join_dialers(&mut dialers) => cut?,
+        _ = signals.recv() => {
+            interrupted = true;
+            end.fire();
+            join_dialers(&mut dialers).await?
         }
     };
-    let tally = collected
-        .context("the collector task failed")?
-        .context("waiting for answers")?;
+    // With --read the collector goes on until every answer came or timed out (or, in a
+    // --duration run, until the end).
+    let collected = tokio::select! {
+        collected = &mut collector => collected,
+        _ = signals.recv(), if !interrupted => {
+            interrupted = true;
+            end.fire();
+            collector.await
+        }
+    };
+    let mut tally = collected.context("the collector task failed")??;
+    tally.unfinished += cut;
     let elapsed = tally
         .last_outcome
         .map_or(Duration::ZERO, |t| t.duration_since(schedule.start));
 
-    // Not `tally.connected`: `--read close` and failed exchanges leave nothing to hold.
+    // Not `tally.connected`: `--read close`, failed exchanges and --duration runs leave
+    // nothing to hold.
     let open = tally.held.len() as u64;
     // Registered only now, to keep the connect phase to socket() + connect(); closes that
     // already happened are reported all the same (see watch.rs).
@@ -135,19 +190,26 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         unwatched: watch.unwatched(),
     };
     let report = build_report(&config, &tally, elapsed, held, peer, interrupted);
-    // The run's intervals go here once socket-connect records them (`--interval`).
-    let figure = config
-        .plot
-        .as_ref()
-        .map(|_| plot::figure(&config, &report, &tally, &[]));
+    let figure = config.plot.as_ref().map(|_| {
+        let intervals = plot::client_intervals(&tally.intervals);
+        plot::figure(&config, &report, &tally, &intervals)
+    });
     // Close every connection before reporting, so the report marks the end of the run.
     let Tally {
-        connect, held: fds, ..
+        connect,
+        held: fds,
+        intervals,
+        ..
     } = tally;
     drop(fds);
 
     // Name the stream: a full or closed stdout (`> /dev/full`) is otherwise a bare errno.
     output::print_report(&report, config.format).context("writing the report to stdout")?;
+    if config.format == Format::Text
+        && let Some(table) = interval_text::render_table(&intervals)
+    {
+        output::print_text(&table).context("writing the interval table to stdout")?;
+    }
     if let (Some(mut file), Some(path)) = (hgrm_file, &config.hgrm) {
         file.write_all(latency::to_hgrm(&connect.corrected, 1.0).as_bytes())
             .and_then(|()| file.flush())
@@ -156,12 +218,14 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     if let (Some(figure), Some(path)) = (&figure, &config.plot) {
         plot::write(path, figure)?;
     }
-    if config.require_all && (report.connected < config.count || report.exchange_failed > 0) {
+    // In a --duration run every connect made counts; in a --count run, every one asked.
+    let wanted = match config.duration {
+        Some(_) => report.attempted,
+        None => config.count,
+    };
+    if config.require_all && (report.connected < wanted || report.exchange_failed > 0) {
         // Exit 1 must say why (issue 12: it once said nothing).
-        eprintln!(
-            "socket-connect: {}",
-            require_all_failure(&report, config.count)
-        );
+        eprintln!("socket-connect: {}", require_all_failure(&report, wanted));
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -206,7 +270,7 @@ fn warn_about_ports(config: &Config) {
         return;
     };
     if let Some(warning) =
-        limits::port_range_warning(config.count, config.sources.len(), addr, range)
+        limits::port_range_warning(config.open_at_most(), config.sources.len(), addr, range)
     {
         eprintln!("socket-connect: warning: {warning}");
     }
@@ -244,6 +308,7 @@ fn build_report(
     ConnectReport {
         target: config.target.clone(),
         transport: config.transport(),
+        runs: 1,
         attempted: tally.attempted(),
         connected,
         failed: tally.errors.total(),
@@ -281,5 +346,9 @@ fn build_report(
         first_byte_latency_raw_us: (paced && first_byte).then(|| summary(&tally.first_byte.raw)),
         complete_latency_raw_us: (paced && complete).then(|| summary(&tally.complete.raw)),
         schedule_lag_us: paced.then(|| summary(&tally.lag)),
+        duration_ms: config
+            .duration
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        unfinished: tally.unfinished,
     }
 }

@@ -21,6 +21,8 @@ use listenlab_common::{
 
 use crate::config::{Config, Hold};
 use crate::exchange::{Exchange, ReadMode};
+use crate::merge::{MergeArgs, Merged};
+use crate::outpath::check_output_path;
 use crate::request::{self, RequestError};
 use crate::source::SourceList;
 use crate::{dialers, limits};
@@ -47,12 +49,24 @@ Examples:
   socket-connect --count 2000 --rate 200 --inet [::1]:9000 --hold 0 --hgrm connect.hgrm
 
   # 19000 connections to one port, spread over 8 loopback source addresses
-  socket-connect --count 19000 --inet 127.0.0.1:9000 --source 127.0.0.2-127.0.0.9 --hold 0";
+  socket-connect --count 19000 --inet 127.0.0.1:9000 --source 127.0.0.2-127.0.0.9 --hold 0
+
+  # 60 s closed loop: 16 slots, each reconnecting once its answer is complete; JSON lines
+  socket-connect --duration 60s -c 16 --unix /run/php/fpm.sock --fastcgi /var/www/x.php \
+    --read close --format json --hlog run.hlog
+
+  # 30 s open loop at 500 connects/s, one line per connection in a log
+  socket-connect --duration 30s --rate 500 --inet 127.0.0.1:9000 --connections-log c.jsonl
+
+  # One report from the JSON reports of several runs (histograms added, counts summed)
+  socket-connect merge host1.json host2.json --format json";
 
 /// Open N unix or TCP connections to a listening socket, hold them, and report the connect
 /// latency (HDR histogram, microseconds) and every failure by kind.
 #[derive(Debug, Parser)]
 #[command(name = "socket-connect", version, after_help = EXAMPLES)]
+// A subcommand (`merge`) takes the place of the run's flags: it needs no target.
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 #[command(group(ArgGroup::new("target").required(true).args(["unix", "inet"])))]
 #[command(group(ArgGroup::new("request").args(["send", "send_file", "fastcgi"])))]
 pub struct Cli {
@@ -67,14 +81,24 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT", value_parser = HostPort::parse_target)]
     inet: Option<HostPort>,
 
-    /// Number of connections to open.
+    /// Number of connections to open [default: 1].
     // Numeric flags allow negative numbers so that `-1` reaches the parser (and its
-    // message naming the range) instead of being read as an unknown flag.
-    #[arg(long, short = 'n', value_name = "N", default_value = "1", allow_negative_numbers = true,
+    // message naming the range) instead of being read as an unknown flag. No clap default:
+    // `into_config` must see whether it was given, to refuse it with --duration.
+    #[arg(long, short = 'n', value_name = "N", allow_negative_numbers = true,
           value_parser = whole_number::<NonZeroU32>(1..))]
-    count: NonZeroU32,
+    count: Option<NonZeroU32>,
 
-    /// Most connects in flight at once [default: the smaller of --count and 128].
+    /// Run for this long instead of making --count connects; nothing is held, each
+    /// connection closes once its exchange is over. With --rate: R connects per second
+    /// for D (open loop). Without: --concurrency slots, each reconnecting as soon as its
+    /// exchange ends or fails (closed loop). SIGINT/SIGTERM end it early.
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true,
+          value_parser = parse_duration)]
+    duration: Option<Duration>,
+
+    /// Most connects in flight at once [default: the smaller of --count and 128; with
+    /// --duration and no --rate, the slots of the closed loop, default 128].
     #[arg(long, short = 'c', value_name = "C", allow_negative_numbers = true,
           value_parser = whole_number::<NonZeroU32>(1..))]
     concurrency: Option<NonZeroU32>,
@@ -121,6 +145,22 @@ pub struct Cli {
     /// phase and latency per interval (a new or regular file; checked before the run).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PlotPath>,
+    /// Live figures per interval of this length: with --format json, one
+    /// {"event":"interval",...} line each on stdout before the report; in text, a table
+    /// after it when the run lasted more than one.
+    #[arg(long, value_name = "DURATION", default_value = "1s", allow_negative_numbers = true,
+          value_parser = parse_duration)]
+    interval: Duration,
+
+    /// Write HdrHistogram's interval log to FILE: one base64 V2-compressed histogram per
+    /// interval and phase (Tag=connect, Tag=first_byte, Tag=complete).
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<PathBuf>,
+
+    /// Write one JSON line per connection to FILE: start (unix ms), phase times (us),
+    /// outcome, bytes.
+    #[arg(long, value_name = "FILE")]
+    connections_log: Option<PathBuf>,
 
     /// Exit 1 unless every connect succeeded.
     #[arg(long)]
@@ -162,6 +202,27 @@ pub struct Cli {
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = whole_number::<u32>(1..=MAX_THREADS))]
     threads: Option<u32>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What `socket-connect` does besides a run.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Merge the JSON reports of several runs into one: counts summed, histograms added
+    /// (never percentiles averaged), every summary recomputed.
+    Merge(MergeArgs),
+}
+
+/// What the command line asks for, validated.
+#[derive(Debug)]
+pub enum Action {
+    /// A run (the invocation without a subcommand); boxed, as is the merge: both are
+    /// large and live once.
+    Run(Box<Config>),
+    /// `socket-connect merge`: the merged report, to print.
+    Merge(Box<Merged>),
 }
 
 /// The bytes of a request flag (a newtype: clap reads a bare `Vec` as many values).
@@ -242,12 +303,55 @@ fn resolve(target: &HostPort, want_v4: Option<bool>) -> Result<SocketAddr, Strin
 }
 
 impl Cli {
+    /// Checks `--duration` and `--interval` against each other and `--count`, `--hold`.
+    fn check_run_length(&self) -> Result<(), String> {
+        if self.interval < Duration::from_millis(1) {
+            return Err(format!(
+                "--interval {:?} is shorter than 1 ms, the resolution of the timer; give 1ms \
+                 or more, such as 1s",
+                self.interval
+            ));
+        }
+        let Some(duration) = self.duration else {
+            return Ok(());
+        };
+        if let Some(count) = self.count {
+            return Err(format!(
+                "--count {count} and --duration {duration:?} cannot be used together; give \
+                 --count N for N connects or --duration D for a run of D, not both"
+            ));
+        }
+        if duration < Duration::from_millis(1) {
+            return Err(format!(
+                "--duration {duration:?} is shorter than 1 ms, the resolution of the timer; \
+                 give 1ms or more, such as 10s"
+            ));
+        }
+        if let Some(hold) = self.hold {
+            return Err(format!(
+                "--hold {hold:?} applies to --count runs; a --duration run holds nothing \
+                 (each connection closes once its exchange is over); drop --hold"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates the command line: a run's flags, or `merge` and its files; exits 2 on
+    /// bad input.
+    pub fn into_action(mut self) -> Action {
+        match self.command.take() {
+            Some(Command::Merge(args)) => Action::Merge(Box::new(args.into_merged())),
+            None => Action::Run(Box::new(self.into_config())),
+        }
+    }
+
     /// Validates the flags together and against the machine; exits 2 on bad input.
     pub fn into_config(self) -> Config {
         self.check().unwrap_or_else(|msg| usage_error(msg))
     }
 
     fn check(self) -> Result<Config, String> {
+        self.check_run_length()?;
         let sources = self.source.map(SourceList::into_addrs).unwrap_or_default();
         let target = match (self.unix, self.inet) {
             (Some(path), None) => {
@@ -314,14 +418,25 @@ impl Cli {
             read: self.read,
             timeout: self.read_timeout,
         };
-        let count = u64::from(self.count.get());
-        let hard = listenlab_common::limits::nofile()
-            .map_err(|e| format!("cannot read the open-file limit: {e}"))?
-            .hard;
-        if let Some(short) = limits::open_files(count).shortfall(hard) {
-            return Err(short.to_string());
+        for (flag, path) in [
+            ("--hlog", &self.hlog),
+            ("--connections-log", &self.connections_log),
+        ] {
+            if let Some(path) = path {
+                check_output_path(flag, path)?;
+            }
         }
+        let count = u64::from(self.count.map_or(1, NonZeroU32::get));
+        let concurrency = self
+            .concurrency
+            .map_or(DEFAULT_CONCURRENCY, NonZeroU32::get);
+        // A --count run needs no more tasks than connects; a --duration run has no count.
+        let concurrency = match self.duration {
+            Some(_) => concurrency,
+            None => concurrency.min(count as u32),
+        } as usize;
         if let Some(rate) = self.rate
+            && self.duration.is_none()
             && dialers::schedule_span(count, rate).is_none()
         {
             let days = count.saturating_sub(1) as f64 / rate / 86_400.0;
@@ -333,13 +448,10 @@ impl Cli {
                 short_number(days.round()),
             ));
         }
-        let concurrency = self
-            .concurrency
-            .map_or(DEFAULT_CONCURRENCY, NonZeroU32::get)
-            .min(self.count.get()) as usize;
-        Ok(Config {
+        let config = Config {
             target,
             count,
+            duration: self.duration,
             concurrency,
             rate: self.rate,
             timeout: self.timeout,
@@ -348,6 +460,9 @@ impl Cli {
             format: self.format,
             hgrm: self.hgrm,
             plot: self.plot,
+            interval: self.interval,
+            hlog: self.hlog,
+            connections_log: self.connections_log,
             require_all: self.require_all,
             quiet: self.quiet,
             sources,
@@ -356,7 +471,18 @@ impl Cli {
                 |n| n as usize,
             ),
             exchange,
-        })
+        };
+        let hard = listenlab_common::limits::nofile()
+            .map_err(|e| format!("cannot read the open-file limit: {e}"))?
+            .hard;
+        let flag = match config.duration {
+            Some(_) => "--concurrency",
+            None => "--count",
+        };
+        if let Some(short) = limits::open_files(flag, config.open_at_most()).shortfall(hard) {
+            return Err(short.to_string());
+        }
+        Ok(config)
     }
 }
 

@@ -1,21 +1,33 @@
 //! The one collector of the pipeline: dial tasks send a [`DialOutcome`] per connect (and
 //! the exchange after it), and this task alone owns the latency histograms (connect,
 //! first byte, complete), the error tallies, the byte counts, the progress bar and the
-//! descriptors of the connections being held, and (with `--read`) the set of connections
-//! waiting for their answers (`responses.rs`). No locks, no shared counters.
+//! descriptors of the connections being held, (with `--read`) the set of connections
+//! waiting for their answers (`responses.rs`), the current interval's figures and the run's
+//! one interval timer (`intervals.rs`), and the `--hlog` and `--connections-log` writers.
+//! No locks, no shared counters.
+//!
+//! In a closed-loop run (`--duration` without `--rate`) the collector also hands the
+//! `--concurrency` slots back: a slot is free again once its connection's story ended
+//! (failed connect, ended exchange, or a connection closed at once without `--read`).
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
+use crate::connlog::{ConnLog, ConnLogError};
 use crate::dial::DialError;
-use crate::exchange::Exchanged;
+use crate::ending::EndSignal;
+use crate::exchange::{Dialed, Exchanged};
+use crate::hlog::{HlogError, HlogFile};
+use crate::interval::IntervalSummary;
+use crate::intervals::{IntervalError, Intervals};
 use crate::latency::{self, new_histogram};
 use crate::report::{ConnectErrors, ErrorKind, ExchangeErrors, ExchangeFailure};
 use crate::responses::Responses;
@@ -63,6 +75,12 @@ pub struct Tally {
     pub held: Vec<OwnedFd>,
     /// When the last outcome arrived (`None` when none did).
     pub last_outcome: Option<Instant>,
+    /// Connections whose exchange the end of the run (`--duration`, SIGINT/SIGTERM) cut
+    /// while their answer was awaited; they are in `connected`, in no failure kind and
+    /// in no latency after the connect.
+    pub unfinished: u64,
+    /// The run's intervals, in order (`--interval`).
+    pub intervals: Vec<IntervalSummary>,
 }
 
 /// One phase's times, in microseconds: counted from the scheduled start (`corrected`, the
@@ -99,76 +117,138 @@ impl Tally {
     }
 }
 
-impl Tally {
-    fn add_exchange(&mut self, ex: Exchanged) {
-        if let Some(t) = ex.first_byte {
-            self.first_byte.record(t, ex.lag);
-        }
-        if let Some(t) = ex.complete {
-            self.complete.record(t, ex.lag);
-        }
-        if let Some(failure) = ex.failure {
-            self.exchange_errors.add(failure);
-        }
-        self.response_bytes += ex.bytes;
-        self.response_bytes_max = self.response_bytes_max.max(ex.bytes);
-        if let Some(fd) = ex.keep {
-            self.held.push(fd);
-        }
-    }
-}
-
-/// Builds the progress bar for `count` connects: drawn on stderr only when stderr is a
-/// terminal and `visible` (neither `--quiet` nor `--format json`); hidden otherwise.
-pub fn progress_bar(count: u64, visible: bool) -> ProgressBar {
+/// Builds the progress bar for `count` connects (`None`: a `--duration` run, shown as a
+/// running count): drawn on stderr only when stderr is a terminal and `visible` (neither
+/// `--quiet` nor `--format json`); hidden otherwise.
+pub fn progress_bar(count: Option<u64>, visible: bool) -> ProgressBar {
     if !visible || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(count), ProgressDrawTarget::stderr_with_hz(10));
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} connects ({rate}) {msg}",
-    )
-    .expect("the progress template is valid")
-    // indicatif's own {per_sec} prints four decimals; whole connects per second suffice.
-    .with_key(
-        "rate",
-        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{:.0}/s", state.per_sec());
-        },
-    );
+    let bar = ProgressBar::with_draw_target(count, ProgressDrawTarget::stderr_with_hz(10));
+    let template = match count {
+        Some(_) => "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} connects ({rate}) {msg}",
+        None => "{spinner} [{elapsed_precise}] {pos} connects ({rate}) {msg}",
+    };
+    let style = ProgressStyle::with_template(template)
+        .expect("the progress template is valid")
+        // indicatif's own {per_sec} prints four decimals; whole connects per second suffice.
+        .with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        );
     bar.set_style(style);
     bar
 }
 
-/// Receives outcomes until every sender is gone and no answer is still awaited.
-/// `capacity` sizes the vector of held descriptors up front, so it never reallocates
-/// while dialing. With `--read`, `responses` is the set the connections wait in for their
-/// answers; `stop` firing (SIGINT/SIGTERM) abandons those still waiting. Fails only when
-/// waiting on that set fails.
+/// Why the collector stopped before the end.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// Waiting on the set of connections awaiting answers failed.
+    #[error("waiting for answers")]
+    Wait(#[source] io::Error),
+    /// An interval could not be passed on (stdout, `--hlog`).
+    #[error(transparent)]
+    Interval(#[from] IntervalError),
+    /// The `--connections-log` file could not be written.
+    #[error(transparent)]
+    ConnLog(#[from] ConnLogError),
+}
+
+impl From<HlogError> for CollectError {
+    fn from(e: HlogError) -> Self {
+        Self::Interval(e.into())
+    }
+}
+
+/// What the collector works with besides the outcomes.
+#[derive(Debug)]
+pub struct Setup {
+    /// The progress bar (hidden unless wanted).
+    pub bar: ProgressBar,
+    /// Held descriptors to make room for up front (`--count`), so the vector never
+    /// reallocates while dialing.
+    pub capacity: usize,
+    /// With `--read`, the set the connections wait in for their answers.
+    pub responses: Option<Responses>,
+    /// The end of the run: the collector then stops waiting for answers (their
+    /// connections are counted `unfinished`).
+    pub end: EndSignal,
+    /// Hold the connections (a `--count` run) or close each once its exchange is over
+    /// (a `--duration` run).
+    pub hold: bool,
+    /// Closed loop: the slots to hand back as connections end.
+    pub slots: Option<Arc<Semaphore>>,
+    /// The interval figures.
+    pub intervals: Intervals,
+    /// `--hlog`, opened.
+    pub hlog: Option<HlogFile>,
+    /// `--connections-log`, opened.
+    pub connlog: Option<ConnLog>,
+}
+
+/// The collector's state while it runs.
+struct Collector {
+    tally: Tally,
+    intervals: Intervals,
+    connlog: Option<ConnLog>,
+    slots: Option<Arc<Semaphore>>,
+    hold: bool,
+    /// `--read`: connections wait for answers (once the run ended, no longer).
+    reads: bool,
+}
+
+/// Receives outcomes until every sender is gone and no answer is still awaited; closes an
+/// interval on every tick meanwhile, and the last one at the end. The end of the run
+/// (`setup.end`) abandons the answers still awaited. Fails when waiting on the set of
+/// answers fails or an output cannot be written.
 pub async fn collect(
     mut outcomes: mpsc::Receiver<DialOutcome>,
-    bar: ProgressBar,
-    capacity: usize,
-    mut responses: Option<Responses>,
-    mut stop: oneshot::Receiver<()>,
-) -> io::Result<Tally> {
-    let mut tally = Tally {
-        connect: Phase::new(),
-        first_byte: Phase::new(),
-        complete: Phase::new(),
-        lag: new_histogram(),
-        connected: 0,
-        errors: ConnectErrors::default(),
-        exchange_errors: ExchangeErrors::default(),
-        response_bytes: 0,
-        response_bytes_max: 0,
-        other_errnos: BTreeMap::new(),
-        held: Vec::with_capacity(capacity),
-        last_outcome: None,
+    setup: Setup,
+) -> Result<Tally, CollectError> {
+    let Setup {
+        bar,
+        capacity,
+        mut responses,
+        mut end,
+        hold,
+        slots,
+        intervals,
+        hlog: mut hlog_file,
+        connlog,
+    } = setup;
+    let mut ticker = intervals.ticker();
+    let mut c = Collector {
+        tally: Tally {
+            connect: Phase::new(),
+            first_byte: Phase::new(),
+            complete: Phase::new(),
+            lag: new_histogram(),
+            connected: 0,
+            errors: ConnectErrors::default(),
+            exchange_errors: ExchangeErrors::default(),
+            response_bytes: 0,
+            response_bytes_max: 0,
+            other_errnos: BTreeMap::new(),
+            held: Vec::with_capacity(capacity),
+            last_outcome: None,
+            unfinished: 0,
+            intervals: Vec::new(),
+        },
+        intervals,
+        connlog,
+        slots,
+        hold,
+        reads: responses.is_some(),
+    };
+    let mut hlog = match hlog_file.as_mut() {
+        Some(file) => Some(file.begin(c.intervals.clock())?),
+        None => None,
     };
     let mut batch = Vec::with_capacity(256);
-    let mut ended = Vec::new();
-    let (mut open, mut stop_seen) = (true, false);
+    let (mut done, mut cut) = (Vec::new(), Vec::new());
+    let (mut open, mut ended) = (true, false);
     loop {
         let waiting = responses.as_ref().map_or(0, Responses::len);
         if !open && waiting == 0 {
@@ -182,31 +262,54 @@ pub async fn collect(
                     continue;
                 }
                 for outcome in batch.drain(..) {
-                    tally.add_outcome(outcome, responses.as_mut());
+                    c.add_outcome(outcome, responses.as_mut())?;
                 }
-                tally.last_outcome = Some(Instant::now());
-                bar.set_position(tally.attempted());
+                c.tally.last_outcome = Some(Instant::now());
+                bar.set_position(c.tally.attempted());
             }
-            stepped = step(responses.as_mut(), &mut ended), if waiting > 0 => stepped?,
+            stepped = step(responses.as_mut(), &mut done), if waiting > 0 => {
+                stepped.map_err(CollectError::Wait)?;
+            }
             () = sleep_until(deadline), if deadline.is_some() => {
                 if let Some(r) = responses.as_mut() {
-                    r.expire(Instant::now(), &mut ended);
+                    r.expire(Instant::now(), &mut done);
                 }
             }
-            asked = &mut stop, if !stop_seen => {
-                stop_seen = true;
-                // `Err`: the run ended normally and dropped the sender. Outcomes still in
-                // the channel after a stop are held as dialed (and closed at the end).
-                if asked.is_ok() && let Some(mut r) = responses.take() {
-                    r.abandon();
+            () = end.ended(), if !ended => {
+                ended = true;
+                // Outcomes still in the channel come from connects that finished before
+                // the end; their exchanges are not waited for either.
+                if let Some(mut r) = responses.take() {
+                    r.abandon(&mut cut);
                 }
+            }
+            _ = ticker.tick() => {
+                let open_now = c.open(responses.as_ref());
+                c.intervals.close(Instant::now(), open_now, hlog.as_mut())?;
             }
         }
-        for ex in ended.drain(..) {
-            tally.add_exchange(ex);
+        for ex in done.drain(..) {
+            c.add_exchange(ex)?;
+        }
+        for ex in cut.drain(..) {
+            c.cut(ex)?;
         }
     }
     bar.finish_and_clear();
+    let Collector {
+        mut tally,
+        intervals,
+        connlog,
+        ..
+    } = c;
+    tally.intervals = intervals.finish(Instant::now(), tally.held.len() as u64, hlog.as_mut())?;
+    drop(hlog);
+    if let Some(file) = hlog_file {
+        file.finish()?;
+    }
+    if let Some(log) = connlog {
+        log.finish()?;
+    }
     Ok(tally)
 }
 
@@ -226,30 +329,99 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-impl Tally {
-    fn add_outcome(&mut self, outcome: DialOutcome, responses: Option<&mut Responses>) {
+impl Collector {
+    /// Connections open now: held, or waiting for their answers.
+    fn open(&self, responses: Option<&Responses>) -> u64 {
+        (self.tally.held.len() + responses.map_or(0, Responses::len)) as u64
+    }
+
+    /// Hands a closed-loop slot back: its connection is done.
+    fn release(&self) {
+        if let Some(slots) = &self.slots {
+            slots.add_permits(1);
+        }
+    }
+
+    fn add_outcome(
+        &mut self,
+        outcome: DialOutcome,
+        responses: Option<&mut Responses>,
+    ) -> Result<(), CollectError> {
+        let t = &mut self.tally;
         match outcome.result {
             Ok(sent) => {
-                self.connect.record(outcome.latency, outcome.lag);
-                latency::record(&mut self.lag, outcome.lag);
-                self.connected += 1;
+                t.connect.record(outcome.latency, outcome.lag);
+                latency::record(&mut t.lag, outcome.lag);
+                t.connected += 1;
+                self.intervals.connected(outcome.latency);
+                let dialed = Dialed {
+                    started: outcome.started,
+                    connect: outcome.latency,
+                    lag: outcome.lag,
+                };
                 let ex = match (sent, responses) {
-                    (Err(failure), _) => Exchanged::failed(failure),
-                    (Ok(fd), None) => Exchanged::held(fd),
-                    (Ok(fd), Some(r)) => match r.add(fd, outcome.started, outcome.lag) {
-                        Ok(()) => return,
+                    (Err(failure), _) => Exchanged::failed(failure, dialed),
+                    (Ok(fd), Some(r)) => match r.add(fd, dialed) {
+                        Ok(()) => return Ok(()),
                         Err(ex) => ex,
                     },
+                    // The run ended: its answer is no longer waited for.
+                    (Ok(fd), None) if self.reads => return self.cut(Exchanged::held(fd, dialed)),
+                    (Ok(fd), None) => Exchanged::held(fd, dialed),
                 };
-                self.add_exchange(ex);
+                self.add_exchange(ex)
             }
             Err(err) => {
-                self.errors.add(err.kind);
+                t.errors.add(err.kind);
                 if err.kind == ErrorKind::Other {
-                    *self.other_errnos.entry(err.errno).or_default() += 1;
+                    *t.other_errnos.entry(err.errno).or_default() += 1;
                 }
+                self.intervals.failed(err.kind);
+                if let Some(log) = self.connlog.as_mut() {
+                    log.failed(outcome.started, outcome.lag, err.kind)?;
+                }
+                self.release();
+                Ok(())
             }
         }
+    }
+
+    /// A connection whose exchange ended (or that had none).
+    fn add_exchange(&mut self, ex: Exchanged) -> Result<(), CollectError> {
+        let t = &mut self.tally;
+        if let Some(time) = ex.first_byte {
+            t.first_byte.record(time, ex.dialed.lag);
+        }
+        if let Some(time) = ex.complete {
+            t.complete.record(time, ex.dialed.lag);
+        }
+        if let Some(failure) = ex.failure {
+            t.exchange_errors.add(failure);
+        }
+        t.response_bytes += ex.bytes;
+        t.response_bytes_max = t.response_bytes_max.max(ex.bytes);
+        self.intervals.exchanged(&ex);
+        if let Some(log) = self.connlog.as_mut() {
+            log.exchanged(&ex, false)?;
+        }
+        // Without holding (a --duration run) the connection closes here.
+        if let Some(fd) = ex.keep
+            && self.hold
+        {
+            self.tally.held.push(fd);
+        }
+        self.release();
+        Ok(())
+    }
+
+    /// A connection whose exchange the end of the run cut; it is closed.
+    fn cut(&mut self, ex: Exchanged) -> Result<(), CollectError> {
+        self.tally.unfinished += 1;
+        if let Some(log) = self.connlog.as_mut() {
+            log.exchanged(&ex, true)?;
+        }
+        self.release();
+        Ok(())
     }
 }
 
@@ -264,8 +436,24 @@ mod tests {
     #[tokio::test]
     async fn tallies_successes_and_failures() {
         let (tx, rx) = mpsc::channel(8);
-        let (_stop, stop) = oneshot::channel();
-        let collector = tokio::spawn(collect(rx, ProgressBar::hidden(), 4, None, stop));
+        let end = crate::ending::RunEnd::new(None);
+        let clock = crate::clock::RunClock::now();
+        let measured = crate::intervals::Measured {
+            first_byte: false,
+            complete: false,
+        };
+        let setup = Setup {
+            bar: ProgressBar::hidden(),
+            capacity: 4,
+            responses: None,
+            end: end.signal(),
+            hold: true,
+            slots: None,
+            intervals: Intervals::new(clock, Duration::from_secs(60), measured, false),
+            hlog: None,
+            connlog: None,
+        };
+        let collector = tokio::spawn(collect(rx, setup));
         let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
         let outcomes = [
             (Ok(Ok(fd)), 30),
@@ -299,5 +487,10 @@ mod tests {
         assert_eq!(tally.connect.corrected.len(), 1);
         assert_eq!(tally.connect.corrected.max(), 30);
         assert!(tally.last_outcome.is_some());
+        let [interval] = &tally.intervals[..] else {
+            panic!("one interval: {:?}", tally.intervals)
+        };
+        assert_eq!((interval.attempted, interval.connected), (5, 1));
+        assert_eq!(interval.errors.values().sum::<u64>(), 4);
     }
 }

@@ -20,9 +20,14 @@ pub struct Config {
     /// Where to connect: a unix socket path that exists and is a socket, or a resolved
     /// inet address.
     pub target: Endpoint,
-    /// Connections to open (at least 1).
+    /// Connections to open (at least 1); in a `--duration` run, the default 1, unused.
     pub count: u64,
-    /// Most connects in flight at once (at least 1, at most `count`).
+    /// `--duration`: run for this long (more than zero) instead of making `count`
+    /// connects; nothing is held.
+    pub duration: Option<Duration>,
+    /// Most connects in flight at once (at least 1, at most `count` in a `--count` run);
+    /// in a closed-loop `--duration` run, the slots each reconnecting once its
+    /// connection is done.
     pub concurrency: usize,
     /// Connects per second on a fixed schedule, or `None` for as fast as possible.
     pub rate: Option<f64>,
@@ -38,6 +43,13 @@ pub struct Config {
     pub hgrm: Option<PathBuf>,
     /// Where to draw the `--plot` SVG picture, if anywhere (checked writable).
     pub plot: Option<PlotPath>,
+    /// The length of one interval of live figures (at least 1 ms).
+    pub interval: Duration,
+    /// Where to write HdrHistogram's interval log, if anywhere (checked: a regular file
+    /// or a new one in an existing directory).
+    pub hlog: Option<PathBuf>,
+    /// Where to write one JSON line per connection, if anywhere (checked likewise).
+    pub connections_log: Option<PathBuf>,
     /// Exit 1 unless every connect succeeded.
     pub require_all: bool,
     /// No progress bar, no status lines on stderr.
@@ -61,6 +73,22 @@ pub enum Hold {
 }
 
 impl Config {
+    /// Most connections open at once that the run can plan for: `count` in a `--count`
+    /// run, the `--concurrency` slots in a `--duration` run (an open-loop run with
+    /// `--read` can have more waiting for answers; past the open-file limit those count
+    /// as `too_many_files`).
+    pub fn open_at_most(&self) -> u64 {
+        match self.duration {
+            Some(_) => self.concurrency as u64,
+            None => self.count,
+        }
+    }
+
+    /// A closed-loop run: `--duration` without `--rate`.
+    pub fn closed_loop(&self) -> bool {
+        self.duration.is_some() && self.rate.is_none()
+    }
+
     /// The target's transport, as the report names it.
     pub fn transport(&self) -> Transport {
         match self.target {

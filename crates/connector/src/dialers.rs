@@ -15,18 +15,26 @@
 //! omission, as wrk2 corrects it). How late each started is sent along (`lag`), so the
 //! report also gives each phase raw, from the actual start, and the lag itself. The
 //! wait has no timer floor: see [`pace_until`].
+//!
+//! Every task watches the end of the run (`ending.rs`): it starts no connect at or after
+//! it (with `--rate`, none scheduled at or after it), and gives up the connect (or
+//! request) it has under way, counting it: what a task returns is the number it cut. In
+//! a closed-loop run (`--duration` without `--rate`) a task first takes one of the
+//! `--concurrency` slots, which the collector hands back once that connection is done,
+//! so each slot reconnects as soon as its exchange ended.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::collect::DialOutcome;
 use crate::dial::Dialer;
+use crate::ending::EndSignal;
 use crate::exchange::Exchange;
 
 /// When connects start: as soon as a task is free, or on a fixed schedule.
@@ -71,12 +79,16 @@ pub struct Plan {
     pub dialer: Dialer,
     /// Source addresses, used round-robin by connect number; empty for the kernel's choice.
     pub sources: Vec<IpAddr>,
-    /// Total connects.
+    /// Total connects (`u64::MAX` in a `--duration` run, which the end bounds).
     pub count: u64,
     /// When each connect starts.
     pub schedule: Schedule,
     /// What to send and read on each connection once connected.
     pub exchange: Exchange,
+    /// The end of the run, which every task watches.
+    pub end: EndSignal,
+    /// Closed loop: a slot to take before each connect (the collector hands it back).
+    pub slots: Option<Arc<Semaphore>>,
 }
 
 /// A dial task panicked (a bug, such as an overflowing time calculation). Its connects are
@@ -89,13 +101,15 @@ pub struct DialTaskPanicked {
     message: String,
 }
 
-/// Waits for every task in `tasks` to end. Tasks cancelled with `abort_all` are expected;
-/// the first one found to have panicked is returned as an error. Cancel-safe: dropping the
-/// future leaves the unfinished tasks in the set.
-pub async fn join_dialers(tasks: &mut JoinSet<()>) -> Result<(), DialTaskPanicked> {
+/// Waits for every task in `tasks` to end and returns how many connects the end of the
+/// run cut. Tasks cancelled with `abort_all` are expected; the first one found to have
+/// panicked is returned as an error. Cancel-safe: dropping the future leaves the
+/// unfinished tasks in the set (and loses the count of those that ended).
+pub async fn join_dialers(tasks: &mut JoinSet<u64>) -> Result<u64, DialTaskPanicked> {
+    let mut cut = 0;
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(()) => {}
+            Ok(n) => cut += n,
             Err(e) if e.is_cancelled() => {}
             Err(e) => {
                 let payload = e.into_panic();
@@ -108,7 +122,7 @@ pub async fn join_dialers(tasks: &mut JoinSet<()>) -> Result<(), DialTaskPanicke
             }
         }
     }
-    Ok(())
+    Ok(cut)
 }
 
 /// Spawns `concurrency` dial tasks into a `JoinSet` (aborting it cancels the connects in
@@ -117,7 +131,7 @@ pub fn spawn_dialers(
     plan: Plan,
     concurrency: usize,
     outcomes: mpsc::Sender<DialOutcome>,
-) -> JoinSet<()> {
+) -> JoinSet<u64> {
     let plan = Arc::new(plan);
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
@@ -151,30 +165,69 @@ async fn pace_until(at: Instant) {
     }
 }
 
-async fn dial_loop(plan: Arc<Plan>, next: Arc<AtomicU64>, outcomes: mpsc::Sender<DialOutcome>) {
+/// One dial task: connects until the tickets run out or the run ends; returns the
+/// connects it cut (0 or 1).
+async fn dial_loop(
+    plan: Arc<Plan>,
+    next: Arc<AtomicU64>,
+    outcomes: mpsc::Sender<DialOutcome>,
+) -> u64 {
+    let mut end = plan.end.clone();
     loop {
+        if end.has_ended() {
+            return 0;
+        }
+        if let Some(slots) = &plan.slots {
+            tokio::select! {
+                // `Err` only once the semaphore is closed, which nothing does.
+                permit = slots.acquire() => match permit {
+                    Ok(permit) => permit.forget(),
+                    Err(_closed) => return 0,
+                },
+                () = end.ended() => return 0,
+            }
+        }
         let i = next.fetch_add(1, Ordering::Relaxed);
         if i >= plan.count {
-            return;
+            return 0;
         }
         let (started, lag) = match plan.schedule.at(i) {
             Some(at) => {
-                pace_until(at).await;
+                if end.at().is_some_and(|last| at >= last) {
+                    return 0; // scheduled past the end of the run
+                }
+                tokio::select! {
+                    () = pace_until(at) => {}
+                    () = end.ended() => return 0,
+                }
                 (at, Instant::now().saturating_duration_since(at))
             }
             None => (Instant::now(), Duration::ZERO),
         };
+        // The end may have come while this task waited for a slot (a slot the end of the
+        // run freed) or paced: start nothing after it.
+        if end.has_ended() {
+            return 0;
+        }
         let source = match plan.sources.len() {
             0 => None,
             n => Some(plan.sources[(i % n as u64) as usize]),
         };
         // The connect latency ends when the connect does, before the exchange.
-        let (result, latency) = match plan.dialer.dial(source).await {
-            Ok(fd) => {
-                let latency = started.elapsed();
-                (Ok(plan.exchange.send(fd).await), latency)
+        let connect_and_send = async {
+            match plan.dialer.dial(source).await {
+                Ok(fd) => {
+                    let latency = started.elapsed();
+                    (Ok(plan.exchange.send(fd).await), latency)
+                }
+                Err(err) => (Err(err), started.elapsed()),
             }
-            Err(err) => (Err(err), started.elapsed()),
+        };
+        let (result, latency) = tokio::select! {
+            // Polled first: a connect that completes at once (loopback) is never cut.
+            biased;
+            done = connect_and_send => done,
+            () = end.ended() => return 1,
         };
         let outcome = DialOutcome {
             result,
@@ -183,7 +236,7 @@ async fn dial_loop(plan: Arc<Plan>, next: Arc<AtomicU64>, outcomes: mpsc::Sender
             lag,
         };
         if outcomes.send(outcome).await.is_err() {
-            return;
+            return 0;
         }
     }
 }
@@ -228,6 +281,7 @@ mod tests {
     async fn every_connect_is_made_once() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let target = listenlab_common::Endpoint::Inet(listener.local_addr().unwrap());
+        let end = crate::ending::RunEnd::new(None);
         let plan = Plan {
             dialer: Dialer::new(&target, Duration::from_secs(5), false).unwrap(),
             sources: Vec::new(),
@@ -237,10 +291,12 @@ mod tests {
                 rate: None,
             },
             exchange: Exchange::default(),
+            end: end.signal(),
+            slots: None,
         };
         let (tx, mut rx) = mpsc::channel(64);
         let mut tasks = spawn_dialers(plan, 3, tx);
-        join_dialers(&mut tasks).await.unwrap();
+        assert_eq!(join_dialers(&mut tasks).await.unwrap(), 0);
         let mut connected = 0;
         while let Ok(outcome) = rx.try_recv() {
             connected += u32::from(outcome.result.is_ok());
@@ -251,10 +307,10 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_task_is_an_error_and_a_cancelled_one_is_not() {
         let mut tasks = JoinSet::new();
-        tasks.spawn(std::future::pending::<()>());
+        tasks.spawn(std::future::pending::<u64>());
         tasks.abort_all();
-        tasks.spawn(async {});
-        join_dialers(&mut tasks).await.unwrap();
+        tasks.spawn(async { 1 });
+        assert_eq!(join_dialers(&mut tasks).await.unwrap(), 1);
         tasks.spawn(async { panic!("overflow when adding duration to instant") });
         let err = join_dialers(&mut tasks).await.unwrap_err();
         assert!(

@@ -42,6 +42,30 @@ pub struct Exchange {
     pub timeout: Duration,
 }
 
+/// A connection's connect, as its exchange carries it along: the phases count from
+/// `started`, the raw ones from `started + lag`, and the connections log shows all three.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialed {
+    /// The connect's start (its scheduled start, with `--rate`).
+    pub started: Instant,
+    /// From `started` to the end of the connect.
+    pub connect: Duration,
+    /// How late the connect started after `started` (zero without `--rate`).
+    pub lag: Duration,
+}
+
+impl Dialed {
+    /// A connect that started at `started` and took no time, for unit tests.
+    #[cfg(test)]
+    pub fn at(started: Instant) -> Self {
+        Self {
+            started,
+            connect: Duration::ZERO,
+            lag: Duration::ZERO,
+        }
+    }
+}
+
 /// What the exchange on one connection came to.
 #[derive(Debug)]
 pub struct Exchanged {
@@ -55,33 +79,32 @@ pub struct Exchanged {
     pub complete: Option<Duration>,
     /// Bytes read.
     pub bytes: u64,
-    /// How late the connect started after its scheduled start (zero without `--rate`):
-    /// the phases minus this are their raw times.
-    pub lag: Duration,
+    /// The connect before it; its `lag` taken from the phases gives their raw times.
+    pub dialed: Dialed,
 }
 
 impl Exchanged {
     /// A connection held as it is, nothing read.
-    pub fn held(fd: OwnedFd) -> Self {
+    pub fn held(fd: OwnedFd, dialed: Dialed) -> Self {
         Self {
             keep: Some(fd),
             failure: None,
             first_byte: None,
             complete: None,
             bytes: 0,
-            lag: Duration::ZERO,
+            dialed,
         }
     }
 
     /// An exchange that failed before any byte was read; the connection is closed.
-    pub fn failed(failure: ExchangeFailure) -> Self {
+    pub fn failed(failure: ExchangeFailure, dialed: Dialed) -> Self {
         Self {
             keep: None,
             failure: Some(failure),
             first_byte: None,
             complete: None,
             bytes: 0,
-            lag: Duration::ZERO,
+            dialed,
         }
     }
 }

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::hdr_encoding::EncodedHistogram;
 
 /// The longest latency a histogram tracks: one hour, in microseconds. Longer samples are
 /// recorded as one hour (a connect timeout is far shorter).
@@ -35,7 +37,8 @@ pub fn record(hist: &mut Histogram<u64>, latency: Duration) {
 
 /// Percentiles of a latency distribution. Every value is in microseconds (the report field
 /// that holds it says so, e.g. `connect_latency_us`); `count` is a number of samples.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+/// The full distribution goes along in `histogram`, so that reports can be merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Number of samples.
     pub count: u64,
@@ -53,13 +56,28 @@ pub struct LatencySummary {
     pub p999: u64,
     /// Largest sample, µs.
     pub max: u64,
+    /// Every sample: base64 of HdrHistogram's V2-compressed serialization of the
+    /// microsecond histogram the figures above come from (see `hdr_encoding`).
+    pub histogram: EncodedHistogram,
 }
 
 impl LatencySummary {
-    /// Summarises a histogram of microsecond samples. An empty histogram gives all zeros.
+    /// Summarises a histogram of microsecond samples and carries it along. An empty
+    /// histogram gives all zeros.
     pub fn from_histogram(hist: &Histogram<u64>) -> Self {
+        let histogram = EncodedHistogram::encode(hist);
         if hist.is_empty() {
-            return Self::default();
+            return Self {
+                count: 0,
+                min: 0,
+                mean: 0.0,
+                p50: 0,
+                p90: 0,
+                p99: 0,
+                p999: 0,
+                max: 0,
+                histogram,
+            };
         }
         Self {
             count: hist.len(),
@@ -70,6 +88,7 @@ impl LatencySummary {
             p99: hist.value_at_quantile(0.99),
             p999: hist.value_at_quantile(0.999),
             max: hist.max(),
+            histogram,
         }
     }
 }
@@ -168,10 +187,12 @@ mod tests {
 
     #[test]
     fn empty_histogram_gives_zeros() {
+        let s = LatencySummary::from_histogram(&new_histogram());
         assert_eq!(
-            LatencySummary::from_histogram(&new_histogram()),
-            LatencySummary::default()
+            (s.count, s.min, s.mean, s.p50, s.p99, s.max),
+            (0, 0, 0.0, 0, 0, 0)
         );
+        assert!(s.histogram.decode().unwrap().is_empty());
     }
 
     #[test]

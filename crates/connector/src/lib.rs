@@ -6,8 +6,16 @@
 //! `dialers` starts the dial tasks (`dial` opens one connection), which send outcomes
 //! to the one collector (`collect`); `watch` counts peer closes of the held connections;
 //! `hold` waits to be released; `output` prints the `report` (with its `latency`
-//! summary); `plot` draws the `--plot` picture. `limits` and `source` handle the machine's open-file and local-port
+//! summary, whose histogram `hdr_encoding` carries); `merge` adds reports up; `plot` draws
+//! the `--plot` picture. `limits` and `source` handle the machine's open-file and local-port
 //! limits.
+//!
+//! Sustained runs and live figures (issue 7): `ending` is the end of a `--duration` run
+//! (or a signal) that the dial tasks and the collector watch; `intervals` is the
+//! collector's per-interval figures on the run's one timer (`clock`), printed as
+//! [`IntervalSummary`] lines (`interval`), as a text table (`interval_text`) and as
+//! HdrHistogram's interval log (`hlog`); `connlog` writes one line per connection;
+//! `outpath` checks the output paths before the run.
 //!
 //! The modules are private: what `main` needs is re-exported below, so anything else
 //! unused is dead code, and the compiler says so.
@@ -16,14 +24,24 @@
 
 mod app;
 mod cli;
+mod clock;
 mod collect;
 mod config;
+mod connlog;
 mod dial;
 mod dialers;
+mod ending;
 mod exchange;
+mod hdr_encoding;
+mod hlog;
 mod hold;
+mod interval;
+mod interval_text;
+mod intervals;
 mod latency;
 mod limits;
+mod merge;
+mod outpath;
 mod output;
 mod plot;
 mod report;
@@ -33,5 +51,7 @@ mod source;
 mod watch;
 
 pub use app::run_blocking;
-pub use cli::Cli;
+pub use cli::{Action, Cli};
 pub use config::Config;
+pub use interval::{IntervalEvent, IntervalLatency, IntervalSummary};
+pub use report::{ErrorKind, ExchangeFailure};

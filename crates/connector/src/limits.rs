@@ -14,10 +14,11 @@ use listenlab_common::limits::OpenFiles;
 /// and wakers, the signal pipe, the peer-close epoll, an `.hgrm` file, with room to spare.
 pub const RESERVED_FDS: u64 = 32;
 
-/// The open files `--count count` needs: one per connection plus [`RESERVED_FDS`].
-pub fn open_files(count: u64) -> OpenFiles {
+/// The open files `count` connections need: one each plus [`RESERVED_FDS`]. `flag` drives
+/// the number: `--count`, or `--concurrency` for the slots of a `--duration` run.
+pub fn open_files(flag: &'static str, count: u64) -> OpenFiles {
     OpenFiles {
-        flag: "--count",
+        flag,
         value: count,
         what: "connections",
         reserved: RESERVED_FDS,
@@ -180,7 +181,9 @@ mod tests {
 
     /// The message for a `--count` that does not fit, or `None` when it does.
     fn nofile_shortfall(count: u64, hard: u64) -> Option<String> {
-        open_files(count).shortfall(hard).map(|s| s.to_string())
+        open_files("--count", count)
+            .shortfall(hard)
+            .map(|s| s.to_string())
     }
 
     #[test]

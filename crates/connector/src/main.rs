@@ -4,11 +4,14 @@
 use std::process::ExitCode;
 
 use listenlab_common::cli;
-use listenlab_connector::{Cli, run_blocking};
+use listenlab_connector::{Action, Cli, run_blocking};
 
 fn main() -> ExitCode {
-    let config = cli::parse::<Cli>().into_config();
-    match run_blocking(config) {
+    let outcome = match cli::parse::<Cli>().into_action() {
+        Action::Run(config) => run_blocking(*config),
+        Action::Merge(merged) => merged.print(),
+    };
+    match outcome {
         Ok(code) => code,
         Err(err) if cli::is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -17,15 +17,20 @@ pub fn print_holding(open: u64) -> io::Result<()> {
     out.flush()
 }
 
+/// Prints `text` as it is and flushes it.
+pub fn print_text(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
 /// Prints the report in the chosen format and flushes it.
 pub fn print_report(report: &ConnectReport, format: Format) -> io::Result<()> {
     let text = match format {
         Format::Text => render_text(report),
         Format::Json => render_json(report),
     };
-    let mut out = io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
+    print_text(&text)
 }
 
 /// The report as one JSON object on one line, newline-terminated.
@@ -38,19 +43,27 @@ pub fn render_json(report: &ConnectReport) -> String {
 /// The report as an aligned two-column table.
 pub fn render_text(r: &ConnectReport) -> String {
     let l = &r.connect_latency_us;
-    let pace = match r.target_rate_per_s {
-        Some(rate) => format!("{rate}/s scheduled"),
-        None => "as fast as possible".to_owned(),
+    let pace = match (r.target_rate_per_s, r.duration_ms) {
+        (Some(rate), None) => format!("{rate}/s scheduled"),
+        (None, None) => "as fast as possible".to_owned(),
+        (Some(rate), Some(ms)) => format!("open loop {rate}/s for {}", human_ms(ms)),
+        (None, Some(ms)) => format!("closed loop for {}", human_ms(ms)),
     };
     let mut rows = vec![
         ("target", format!("{} ({})", r.target, r.transport.name())),
+        // Only a merged report covers several runs.
+        ("runs", format!("{} merged", r.runs)),
         (
             "connects",
             format!(
-                "{} attempted, {} connected, {} failed{}",
+                "{} attempted, {} connected, {} failed{}{}",
                 r.attempted,
                 r.connected,
                 r.failed,
+                match r.unfinished {
+                    0 => String::new(),
+                    n => format!(", {n} unfinished"),
+                },
                 if r.interrupted { " (interrupted)" } else { "" }
             ),
         ),
@@ -75,6 +88,9 @@ pub fn render_text(r: &ConnectReport) -> String {
             ),
         ),
     ];
+    if r.runs == 1 {
+        rows.retain(|(key, _)| *key != "runs");
+    }
     if l.count > 0 {
         rows.push(("latency", latency_row(l)));
     }
@@ -178,9 +194,18 @@ fn other_detail(r: &ConnectReport) -> String {
         .join(", ")
 }
 
+/// A whole number of milliseconds as a duration: `10s`, `1500ms`.
+fn human_ms(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// A microsecond value in the unit that keeps it readable: `16us`, `5.01ms`, `19.7s`
 /// (JSON keeps plain microseconds).
-fn human_us(us: f64) -> String {
+pub fn human_us(us: f64) -> String {
     if us < 1_000.0 {
         format!("{}us", (us * 10.0).round() / 10.0)
     } else if us < 1_000_000.0 {
@@ -198,23 +223,18 @@ mod tests {
     fn report() -> ConnectReport {
         let mut errors = ConnectErrors::default();
         errors.add(ErrorKind::Refused);
+        let mut latency = crate::latency::new_histogram();
+        latency.record_n(10, 1).unwrap();
+        latency.record_n(20, 1).unwrap();
         ConnectReport {
             target: listenlab_common::Endpoint::Inet("127.0.0.1:9000".parse().unwrap()),
             transport: Transport::Tcp,
+            runs: 1,
             attempted: 3,
             connected: 2,
             failed: 1,
             errors,
-            connect_latency_us: LatencySummary {
-                count: 2,
-                min: 10,
-                mean: 15.0,
-                p50: 10,
-                p90: 20,
-                p99: 20,
-                p999: 20,
-                max: 20,
-            },
+            connect_latency_us: LatencySummary::from_histogram(&latency),
             elapsed_ms: 1.5,
             connect_rate_per_s: 1333.3,
             target_rate_per_s: None,
@@ -237,7 +257,22 @@ mod tests {
             first_byte_latency_raw_us: None,
             complete_latency_raw_us: None,
             schedule_lag_us: None,
+            duration_ms: None,
+            unfinished: 0,
         }
+    }
+
+    #[test]
+    fn duration_runs_say_their_loop_and_what_was_cut() {
+        let mut r = report();
+        r.duration_ms = Some(10_000);
+        r.unfinished = 3;
+        let text = render_text(&r);
+        assert!(text.contains("closed loop for 10s"), "{text}");
+        assert!(text.contains("1 failed, 3 unfinished"), "{text}");
+        r.target_rate_per_s = Some(200.0);
+        r.duration_ms = Some(1500);
+        assert!(render_text(&r).contains("open loop 200/s for 1500ms"));
     }
 
     #[test]
@@ -253,17 +288,20 @@ mod tests {
         let json = render_json(&report());
         assert!(json.ends_with("}\n"));
         assert_eq!(json.lines().count(), 1);
-        // The same bytes as before the report was typed (issue 10), plus `unwatched` and
-        // the exchange fields of issue 7.
+        // The same bytes as before the report was typed (issue 10), plus `unwatched`, the
+        // exchange fields of issue 7, `runs` and the histograms.
+        let histogram = serde_json::to_string(&report().connect_latency_us.histogram).unwrap();
         assert_eq!(
             json,
             concat!(
-                r#"{"target":"127.0.0.1:9000","transport":"tcp","attempted":3,"connected":2,"#,
+                r#"{"target":"127.0.0.1:9000","transport":"tcp","runs":1,"attempted":3,"#,
+                r#""connected":2,"#,
                 r#""failed":1,"errors":{"refused":1,"timeout":0,"would_block":0,"#,
                 r#""addr_not_available":0,"too_many_files":0,"reset":0,"unreachable":0,"#,
                 r#""permission_denied":0,"other":0},"other_errors":{},"#,
                 r#""connect_latency_us":{"count":2,"min":10,"mean":15.0,"p50":10,"p90":20,"#,
-                r#""p99":20,"p999":20,"max":20},"elapsed_ms":1.5,"connect_rate_per_s":1333.3,"#,
+                r#""p99":20,"p999":20,"max":20,"histogram":HIST},"elapsed_ms":1.5,"#,
+                r#""connect_rate_per_s":1333.3,"#,
                 r#""target_rate_per_s":null,"concurrency":3,"timeout_ms":5000,"#,
                 r#""source_addresses":0,"held_ms":0,"closed_by_peer":0,"unwatched":0,"#,
                 r#""interrupted":false,"request_bytes":0,"exchange_failed":0,"#,
@@ -271,9 +309,10 @@ mod tests {
                 r#""response_bytes":0,"response_bytes_max":0,"first_byte_latency_us":null,"#,
                 r#""complete_latency_us":null,"connect_latency_raw_us":null,"#,
                 r#""first_byte_latency_raw_us":null,"complete_latency_raw_us":null,"#,
-                r#""schedule_lag_us":null}"#,
+                r#""schedule_lag_us":null,"duration_ms":null,"unfinished":0}"#,
                 "\n"
             )
+            .replace("HIST", &histogram)
         );
     }
 

@@ -17,6 +17,7 @@ use listenlab_common::plot::{
 use crate::collect::{Phase, Tally};
 use crate::config::Config;
 use crate::exchange::ReadMode;
+use crate::interval::IntervalSummary;
 use crate::report::ConnectReport;
 
 /// The points of `hist`'s percentile spectrum in `unit`: `[x, latency]` with x = 1/(1-p)
@@ -107,6 +108,18 @@ pub fn figure(
         subtitle: plot::what_ran(),
         panels,
     }
+}
+
+/// The run's intervals as the per-interval panels read them: each [`IntervalSummary`]
+/// through its own `interval` line's JSON, so the picture and the line cannot drift apart.
+pub fn client_intervals(rows: &[IntervalSummary]) -> Vec<ClientInterval> {
+    rows.iter()
+        .map(|row| {
+            serde_json::to_value(row)
+                .and_then(serde_json::from_value)
+                .expect("an interval line reads back as a ClientInterval")
+        })
+        .collect()
 }
 
 /// Draws `figure` into the `--plot` file.

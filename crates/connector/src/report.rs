@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use listenlab_common::Endpoint;
 
@@ -21,15 +21,21 @@ use crate::latency::LatencySummary;
 
 /// What one `socket-connect` run saw: how many connects were attempted, how many succeeded,
 /// why the others failed, how long they took, and what happened while they were held.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `Deserialize` reads a report back for `socket-connect merge`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectReport {
     /// The address dialed: `ip:port` (IPv6 in brackets, names already resolved) or the
     /// unix socket path (the endpoint's `Display`).
     pub target: Endpoint,
     /// The transport: `"tcp"` or `"unix"`.
     pub transport: Transport,
+    /// How many runs this report covers: 1 for a run of `socket-connect`, the number of
+    /// reports added up for one of `socket-connect merge` (whose counts are sums and whose
+    /// histograms hold every run's samples).
+    pub runs: u64,
     /// Connects made, each either connected or failed: `--count`, unless SIGINT/SIGTERM
-    /// interrupted the connect phase (connects then still in flight are not counted).
+    /// interrupted the connect phase (connects then still in flight are not counted, see
+    /// `unfinished`); in a `--duration` run, those that finished within it.
     pub attempted: u64,
     /// Connects that completed; these connections were then held.
     pub connected: u64,
@@ -106,10 +112,17 @@ pub struct ConnectReport {
     /// start, in microseconds (the pacer's own lateness plus any wait for a free
     /// `--concurrency` slot); under 1 µs counts as 1. `null` without `--rate`.
     pub schedule_lag_us: Option<LatencySummary>,
+    /// The `--duration` asked for, in milliseconds; `null` in a `--count` run.
+    pub duration_ms: Option<u64>,
+    /// Connections the end of the run (`--duration`, or SIGINT/SIGTERM) cut: connects
+    /// still in flight (not in `attempted`) plus connected connections whose answer
+    /// (`--read`) was still awaited (in `connected`, in no failure kind, and with no
+    /// latency after the connect). 0 when the run ended on its own.
+    pub unfinished: u64,
 }
 
 /// The transport of the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// TCP over IPv4 or IPv6.
@@ -120,7 +133,7 @@ pub enum Transport {
 
 /// Why a connect failed, as the report counts it. The JSON name of each kind is its
 /// snake_case name (`would_block`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// `ECONNREFUSED`: nothing listens there, or a TCP listener's queue overflowed with
@@ -255,6 +268,27 @@ impl<K: Kind> Counts<K> {
     }
 }
 
+/// Adds every kind's count (merging reports).
+impl<K> std::ops::AddAssign<&Self> for Counts<K> {
+    fn add_assign(&mut self, other: &Self) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+            *mine += theirs;
+        }
+    }
+}
+
+/// Reads back the object `Serialize` writes; a kind it lacks counts 0, a kind it does
+/// not know is an error.
+impl<'de, K: Kind + Ord + Deserialize<'de>> Deserialize<'de> for Counts<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut counts = Self::default();
+        for (kind, n) in BTreeMap::<K, u64>::deserialize(deserializer)? {
+            counts.counts[kind.index()] = n;
+        }
+        Ok(counts)
+    }
+}
+
 impl<K: Kind> Serialize for Counts<K> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(K::ALL.len()))?;
@@ -267,7 +301,7 @@ impl<K: Kind> Serialize for Counts<K> {
 
 /// Why the exchange on an established connection failed (issue 7). The JSON name of
 /// each kind is its snake_case name (`no_response`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExchangeFailure {
     /// The peer closed the connection before sending any byte.
@@ -335,6 +369,18 @@ mod tests {
                 .enumerate()
                 .all(|(i, k)| *k as usize == i)
         );
+    }
+
+    #[test]
+    fn counts_read_back_and_add_up() {
+        let mut errors = ConnectErrors::default();
+        errors.add(ErrorKind::Timeout);
+        let json = serde_json::to_string(&errors).unwrap();
+        let mut back: ConnectErrors = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, errors);
+        back += &errors;
+        assert_eq!((back.get(ErrorKind::Timeout), back.total()), (2, 2));
+        assert!(serde_json::from_str::<ConnectErrors>(r#"{"bogus":1}"#).is_err());
     }
 
     #[test]

@@ -2,24 +2,7 @@
 
 mod util;
 
-use util::{run, socket_path};
-
-fn assert_usage_error(args: &[&str], reason: &str) {
-    let done = run(args);
-    assert_eq!(done.status.code(), Some(2), "{args:?}: {done:?}");
-    assert!(done.stdout.is_empty(), "{args:?}: stdout {:?}", done.stdout);
-    assert_eq!(done.stderr.lines().count(), 1, "{args:?}: {}", done.stderr);
-    let first = done.stderr.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with("socket-connect: error: "),
-        "{args:?}: {}",
-        done.stderr
-    );
-    assert!(
-        first.contains(reason),
-        "{args:?}: want {reason:?} in {first:?}"
-    );
-}
+use util::{assert_usage_error, run, socket_path};
 
 #[test]
 fn rejects_missing_and_double_targets() {
@@ -271,10 +254,11 @@ fn issue_12_a_full_stdout_is_named_in_the_error() {
     let addr = listener.local_addr().unwrap().to_string();
     for (args, what) in [
         (&["--hold", "0"][..], "the report"),
-        (&["--hold", "0", "--format", "json"][..], "the report"),
+        // In JSON the interval lines come first (issue 7).
+        (&["--hold", "0", "--format", "json"][..], "an interval line"),
         (
             &["--hold", "10ms", "--format", "json"][..],
-            "the holding line",
+            "an interval line",
         ),
     ] {
         let full = std::fs::OpenOptions::new()
@@ -363,4 +347,51 @@ fn rejects_bad_exchange_flags() {
     let as_dir = dir.path().to_str().unwrap();
     let args = [t[0], t[1], "--send-file", as_dir];
     assert_usage_error(&args, "Is a directory");
+}
+
+#[test]
+fn issue_7_rejects_bad_sustained_runs_and_output_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir/run.hlog");
+    let missing = missing.to_str().unwrap();
+    let here = dir.path().to_str().unwrap();
+    let t = ["--inet", "127.0.0.1:1"];
+    let table: &[(&[&str], &str)] = &[
+        (
+            &["--duration", "5s", "--count", "3"],
+            "--count 3 and --duration 5s cannot be used together",
+        ),
+        (&["--duration", "0"], "--duration 0ns is shorter than 1 ms"),
+        (
+            &["--duration", "soon"],
+            "invalid value 'soon' for '--duration",
+        ),
+        (
+            &["--duration", "2s", "--hold", "1s"],
+            "--hold 1s applies to --count runs",
+        ),
+        (&["--interval", "0"], "--interval 0ns is shorter than 1 ms"),
+        (
+            &["--interval", "often"],
+            "invalid value 'often' for '--interval",
+        ),
+        (&["--hlog", missing], "no-such-dir' does not exist"),
+        (
+            &["--connections-log", missing],
+            "no-such-dir' does not exist",
+        ),
+        (&["--hlog", here], "is a directory, not a regular file"),
+        (
+            &["--connections-log", "/dev/null"],
+            "--connections-log '/dev/null' is a special file, not a regular file",
+        ),
+    ];
+    for (args, reason) in table {
+        let all: Vec<&str> = t.iter().chain(args.iter()).copied().collect();
+        assert_usage_error(&all, reason);
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing was created"
+    );
 }

@@ -64,7 +64,7 @@ fn ondemand_listener_closes_are_counted_while_holding() {
         ],
     );
     let mut c = Connector::spawn(&["-n", "20", "--unix", &fork.addr, "--format", "json"]);
-    let holding: Holding = serde_json::from_str(&c.next_line()).unwrap();
+    let holding: Holding = serde_json::from_str(&c.next_event_line()).unwrap();
     assert_eq!(holding.open, 20);
     // The listener serves all 20 and exits; by its summary every connection is closed.
     let summary = fork.summary();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use util::{Connector, Holding, drain_tcp, parse_report, tcp_listener};
 
 fn holding(c: &mut Connector) -> Holding {
-    let line = c.next_line();
+    let line = c.next_event_line();
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a holding line {line}: {e}"))
 }
 
@@ -74,7 +74,7 @@ fn hold_zero_closes_at_once_without_a_holding_line() {
     ]);
     // stdin stays open: the run must not wait for it.
     let done = c.finish();
-    assert_eq!(done.stdout.len(), 1, "{:?}", done.stdout);
+    assert_eq!(util::split_intervals(&done).1.len(), 1, "{:?}", done.stdout);
     let report = parse_report(&done);
     assert_eq!((report.connected, report.held_ms), (3, 0));
     // The connections are closed: every accepted one reads EOF.
@@ -179,7 +179,12 @@ fn sigint_during_the_connect_phase_reports_what_was_done() {
     let started = Instant::now();
     let done = interrupted_run(&[]);
     assert!(done.status.success(), "{done:?}");
-    assert_eq!(done.stdout.len(), 1, "no holding line: {:?}", done.stdout);
+    assert_eq!(
+        util::split_intervals(&done).1.len(),
+        1,
+        "no holding line: {:?}",
+        done.stdout
+    );
     let report = parse_report(&done);
     report.check_invariants();
     assert!(report.interrupted, "{report:?}");

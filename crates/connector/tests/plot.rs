@@ -11,28 +11,34 @@ use std::os::unix::fs::FileTypeExt;
 use listenlab_common::plot::read::PlotFile;
 use util::{Latency, run, run_json, tcp_listener};
 
-/// The report's value in the unit of `panel`'s y axis, as its label names it (the unit is
-/// chosen per panel: ms from 10 ms up).
-fn in_plot_unit(us: u64, panel: &serde_json::Value) -> f64 {
-    let label = panel["y_label"].as_str().unwrap();
-    if label.ends_with("(ms)") {
+/// The report's value in the unit the picture chose (ms from 10 ms up).
+fn in_plot_unit(us: u64, max_us: u64) -> f64 {
+    if max_us >= 10_000 {
         us as f64 / 1000.0
     } else {
-        assert!(label.ends_with("(µs)"), "{label}");
         us as f64
     }
 }
 
 /// The spectrum series `name` of the panel whose caption starts with `title` runs from
-/// the report's min to its max, in x order.
-fn check_spectrum(plot: &PlotFile, title: &str, name: &str, report: &Latency) {
+/// the report's min to its max, in x order. The panel's unit follows the largest value it
+/// shows, `unit_max_us` (under `--rate`, the corrected max: the raw series shares its unit).
+fn check_spectrum(plot: &PlotFile, title: &str, name: &str, report: &Latency, unit_max_us: u64) {
     let panel = plot.panel(title);
     let points = PlotFile::points(panel, name);
     let first = points.first().expect("a spectrum point");
     let last = points.last().unwrap();
     assert_eq!(first[0], 1.0, "{title}: starts at 0%");
-    assert_eq!(first[1], in_plot_unit(report.min, panel), "{title} min");
-    assert_eq!(last[1], in_plot_unit(report.max, panel), "{title} max");
+    assert_eq!(
+        first[1],
+        in_plot_unit(report.min, unit_max_us),
+        "{title} {name} min"
+    );
+    assert_eq!(
+        last[1],
+        in_plot_unit(report.max, unit_max_us),
+        "{title} {name} max"
+    );
     assert_eq!(Some(last[0]), panel["x"]["percentile"]["top"].as_f64());
     assert!(
         points
@@ -78,12 +84,14 @@ fn the_spectrum_of_a_paced_run_ends_at_the_reports_max_corrected_and_raw() {
         "connect latency",
         "corrected",
         &report.connect_latency_us,
+        report.connect_latency_us.max,
     );
     check_spectrum(
         &plot,
         "connect latency",
         "raw",
         report.connect_latency_raw_us.as_ref().unwrap(),
+        report.connect_latency_us.max,
     );
     for label in [
         "percentile (log scale of 1/(1-p))",
@@ -102,8 +110,13 @@ fn the_spectrum_of_a_paced_run_ends_at_the_reports_max_corrected_and_raw() {
         "{:?}",
         plot.texts
     );
-    // No intervals yet: the per-interval panel says so.
-    assert!(plot.texts.iter().any(|t| t.starts_with("no intervals")));
+    // The run's intervals: the connects per interval add up to the report's.
+    let connected = PlotFile::points(
+        plot.panel("socket-connect: connects and failures per interval"),
+        "connected",
+    );
+    let total: f64 = connected.iter().map(|p| p[1]).sum();
+    assert_eq!(total, report.connected as f64, "{connected:?}");
 }
 
 #[test]
@@ -144,12 +157,19 @@ fn every_measured_phase_gets_a_spectrum() {
         "connect latency",
         "latency",
         &report.connect_latency_us,
+        report.connect_latency_us.max,
     );
     let first_byte = report.first_byte_latency_us.as_ref().unwrap();
-    check_spectrum(&plot, "first byte latency", "latency", first_byte);
+    check_spectrum(
+        &plot,
+        "first byte latency",
+        "latency",
+        first_byte,
+        first_byte.max,
+    );
     let complete = report.complete_latency_us.as_ref().unwrap();
     assert_eq!(complete.count, 20);
-    check_spectrum(&plot, "complete latency", "latency", complete);
+    check_spectrum(&plot, "complete latency", "latency", complete, complete.max);
 }
 
 #[test]
@@ -219,7 +239,7 @@ fn sigint_while_holding_still_writes_the_picture() {
         file.to_str().unwrap(),
     ];
     let mut c = util::Connector::spawn(&args);
-    let holding: util::Holding = serde_json::from_str(&c.next_line()).unwrap();
+    let holding: util::Holding = serde_json::from_str(&c.next_event_line()).unwrap();
     assert_eq!(holding.open, 5);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(c.pid() as i32),
@@ -230,10 +250,9 @@ fn sigint_while_holding_still_writes_the_picture() {
     assert!(done.status.success(), "{}", done.stderr);
     let report = util::parse_report(&done);
     let plot = PlotFile::read(&file);
-    let panel = plot.panel("connect latency");
-    let points = PlotFile::points(panel, "latency");
+    let points = PlotFile::points(plot.panel("connect latency"), "latency");
     assert_eq!(
         points.last().unwrap()[1],
-        in_plot_unit(report.connect_latency_us.max, panel)
+        in_plot_unit(report.connect_latency_us.max, report.connect_latency_us.max)
     );
 }

@@ -88,6 +88,8 @@ pub struct Diag {
     buf: Vec<u8>,
     /// The `recvmmsg` headers for a batch of lookups, allocated once.
     headers: MultiHeaders<()>,
+    /// The datagram of requests being sent, reused (no allocation per sample).
+    out: Vec<u8>,
     seq: u32,
 }
 
@@ -107,6 +109,7 @@ impl Diag {
             sock,
             buf: vec![0; RECV_BUF],
             headers: MultiHeaders::preallocate(LOOKUP_BATCH, None),
+            out: Vec::with_capacity(LOOKUP_BATCH * 128),
             seq: 0,
         })
     }
@@ -192,7 +195,19 @@ impl Diag {
     /// reply per request comes back. `None` for a listener that is gone (for TCP: or not
     /// the one with that cookie).
     pub fn lookup(&mut self, known: &[DiagListener]) -> io::Result<Vec<Option<DiagListener>>> {
-        let mut found = vec![None; known.len()];
+        let mut found = Vec::new();
+        self.lookup_into(known, &mut found)?;
+        Ok(found)
+    }
+
+    /// [`Diag::lookup`] into `found` (cleared first), so that a sampler reuses one vector.
+    pub fn lookup_into(
+        &mut self,
+        known: &[DiagListener],
+        found: &mut Vec<Option<DiagListener>>,
+    ) -> io::Result<()> {
+        found.clear();
+        found.resize(known.len(), None);
         for (chunk, out) in known
             .chunks(LOOKUP_BATCH)
             .zip(found.chunks_mut(LOOKUP_BATCH))
@@ -213,7 +228,7 @@ impl Diag {
                 Ok(())
             })?;
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Sends `request` and hands each reply message to `each`: for a dump until
@@ -239,7 +254,8 @@ impl Diag {
         flags: u16,
     ) -> io::Result<u32> {
         let first = self.seq.wrapping_add(1);
-        let mut bytes = Vec::new();
+        let mut bytes = std::mem::take(&mut self.out);
+        bytes.clear();
         for request in requests {
             self.seq = self.seq.wrapping_add(1);
             let mut header = NetlinkHeader::default();
@@ -252,7 +268,9 @@ impl Diag {
             bytes.resize(at + packet.buffer_len().div_ceil(4) * 4, 0);
             packet.serialize(&mut bytes[at..at + packet.buffer_len()]);
         }
-        self.sock.send(&bytes, 0)?;
+        let sent = self.sock.send(&bytes, 0);
+        self.out = bytes;
+        sent?;
         Ok(first)
     }
 
@@ -282,17 +300,19 @@ impl Diag {
             }
             let mut lengths = [0usize; LOOKUP_BATCH];
             let got = {
-                let mut slices: Vec<[IoSliceMut; 1]> = self
-                    .buf
-                    .chunks_mut(SLOT)
-                    .take(count - answered)
-                    .map(|slot| [IoSliceMut::new(slot)])
-                    .collect();
+                // On the stack: RECV_BUF holds exactly LOOKUP_BATCH slots.
+                let mut slots = self.buf.chunks_mut(SLOT);
+                let mut slices: [[IoSliceMut; 1]; LOOKUP_BATCH] = std::array::from_fn(|_| {
+                    [IoSliceMut::new(
+                        slots.next().expect("RECV_BUF holds LOOKUP_BATCH slots"),
+                    )]
+                });
+                let wanted = (count - answered).min(LOOKUP_BATCH);
                 // MSG_WAITFORONE: block for the first datagram, then take what is queued.
                 let received = recvmmsg(
                     self.sock.as_raw_fd(),
                     &mut self.headers,
-                    slices.iter_mut(),
+                    slices[..wanted].iter_mut(),
                     MsgFlags::MSG_WAITFORONE,
                     None,
                 )?;
@@ -367,6 +387,9 @@ const SLOT: usize = 1024;
 /// Most lookups sent in one datagram: their replies (about 100 bytes each) must fit in the
 /// socket's receive buffer while we read them.
 const LOOKUP_BATCH: usize = 64;
+
+// The lookup slots are carved out of the dump buffer.
+const _: () = assert!(RECV_BUF >= SLOT * LOOKUP_BATCH);
 
 /// An exact TCP lookup: the listener on `addr` with this socket cookie.
 fn tcp_exact(addr: SocketAddr, cookie: [u8; 8]) -> SockDiagMessage {

@@ -345,6 +345,13 @@ fn bad_pids_and_intervals_are_usage_errors() {
         msg.contains("invalid value '0' for '--interval <D>'"),
         "{msg}"
     );
+    // A bare number: seconds for the other tools' durations, refused here (issue 9).
+    let msg = usage_error(&["--port", "80", "--interval", "1"]);
+    assert!(
+        msg.contains("invalid value '1' for '--interval <D>': a bare number has no unit"),
+        "{msg}"
+    );
+    assert!(msg.contains("e.g. 1ms or 1s"), "{msg}");
     let msg = usage_error(&[]);
     assert!(msg.contains("no target"), "{msg}");
 }

@@ -81,6 +81,19 @@ impl Connector {
             .unwrap_or_else(|e| panic!("no stdout line within {WAIT:?}: {e}"))
     }
 
+    /// The next stdout line that is not an interval line (those are checked to parse,
+    /// then dropped); panics as [`Self::next_line`] does.
+    pub fn next_event_line(&mut self) -> String {
+        loop {
+            let line = self.next_line();
+            if !line.starts_with(r#"{"event":"interval""#) {
+                return line;
+            }
+            let _: Interval =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad interval {line}: {e}"));
+        }
+    }
+
     /// Writes a newline to stdin from a helper thread, keeping stdin open.
     pub fn send_line(&mut self) {
         let mut stdin = self.stdin.take().expect("stdin still open");
@@ -132,6 +145,25 @@ pub fn run(args: &[&str]) -> Finished {
     c.finish()
 }
 
+/// Runs `args` and checks they are refused as bad input: exit 2, nothing on stdout, one
+/// stderr line `socket-connect: error: ...` containing `reason`.
+pub fn assert_usage_error(args: &[&str], reason: &str) {
+    let done = run(args);
+    assert_eq!(done.status.code(), Some(2), "{args:?}: {done:?}");
+    assert!(done.stdout.is_empty(), "{args:?}: stdout {:?}", done.stdout);
+    assert_eq!(done.stderr.lines().count(), 1, "{args:?}: {}", done.stderr);
+    let first = done.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("socket-connect: error: "),
+        "{args:?}: {}",
+        done.stderr
+    );
+    assert!(
+        first.contains(reason),
+        "{args:?}: want {reason:?} in {first:?}"
+    );
+}
+
 /// Runs with `--format json` and stdin closed; returns the report, checking stdout holds
 /// at most one holding line and then exactly one report line.
 pub fn run_json(args: &[&str]) -> (Report, Finished) {
@@ -142,10 +174,11 @@ pub fn run_json(args: &[&str]) -> (Report, Finished) {
     (report, done)
 }
 
-/// Parses stdout: an optional holding line, then exactly one report object.
+/// Parses stdout: interval lines, an optional holding line, then exactly one report
+/// object; the interval lines must each parse (see [`intervals`]).
 pub fn parse_report(done: &Finished) -> Report {
-    let lines = &done.stdout;
-    let report_line = match lines.as_slice() {
+    let (_, rest) = split_intervals(done);
+    let report_line = match rest {
         [report] => report,
         [holding, report] => {
             let h: Holding = serde_json::from_str(holding).expect("holding line");
@@ -153,11 +186,60 @@ pub fn parse_report(done: &Finished) -> Report {
             report
         }
         _ => panic!(
-            "expected one or two stdout lines, got {lines:?}\nstderr: {}",
-            done.stderr
+            "expected one or two stdout lines after the intervals, got {:?}\nstderr: {}",
+            done.stdout, done.stderr
         ),
     };
     serde_json::from_str(report_line).unwrap_or_else(|e| panic!("bad report {report_line}: {e}"))
+}
+
+/// The interval lines at the start of stdout, parsed, and the lines after them.
+pub fn split_intervals(done: &Finished) -> (Vec<Interval>, &[String]) {
+    let n = done
+        .stdout
+        .iter()
+        .take_while(|l| l.starts_with(r#"{"event":"interval""#))
+        .count();
+    let intervals = done.stdout[..n]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad interval {l}: {e}")))
+        .collect();
+    (intervals, &done.stdout[n..])
+}
+
+/// The interval lines of a `--format json` run, parsed.
+pub fn intervals(done: &Finished) -> Vec<Interval> {
+    split_intervals(done).0
+}
+
+/// `{"event":"interval",...}`, as a script would read it (the agreed schema).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    pub event: String,
+    pub t_ms: f64,
+    pub ts: u64,
+    pub interval_ms: f64,
+    pub attempted: u64,
+    pub connected: u64,
+    pub failed: u64,
+    pub errors: std::collections::BTreeMap<String, u64>,
+    pub exchange_failed: u64,
+    pub exchange_errors: std::collections::BTreeMap<String, u64>,
+    pub open: u64,
+    pub connect_latency_us: IntervalLatency,
+    pub first_byte_latency_us: Option<IntervalLatency>,
+    pub complete_latency_us: Option<IntervalLatency>,
+}
+
+/// One phase of an interval line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntervalLatency {
+    pub count: u64,
+    pub p50: Option<u64>,
+    pub p99: Option<u64>,
+    pub max: Option<u64>,
 }
 
 /// `{"event":"holding","open":N}`.
@@ -174,6 +256,7 @@ pub struct Holding {
 pub struct Report {
     pub target: String,
     pub transport: String,
+    pub runs: u64,
     pub attempted: u64,
     pub connected: u64,
     pub failed: u64,
@@ -201,6 +284,8 @@ pub struct Report {
     pub first_byte_latency_raw_us: Option<Latency>,
     pub complete_latency_raw_us: Option<Latency>,
     pub schedule_lag_us: Option<Latency>,
+    pub duration_ms: Option<u64>,
+    pub unfinished: u64,
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Deserialize)]
@@ -237,12 +322,26 @@ pub struct Latency {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+    /// Base64 of the V2-compressed HDR histogram.
+    pub histogram: String,
+}
+
+/// A report's `histogram` string decoded: base64 of the V2-compressed serialization.
+pub fn decode_histogram(histogram: &str) -> hdrhistogram::Histogram<u64> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(histogram)
+        .expect("histogram is base64");
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .expect("histogram is a V2 serialization")
 }
 
 impl Report {
     /// Checks what holds for every report: counts add up, latencies are ordered.
     pub fn check_invariants(&self) {
         assert_eq!(self.attempted, self.connected + self.failed, "{self:?}");
+        assert!(self.runs >= 1, "{self:?}");
         let e = &self.errors;
         let kinds = e.refused
             + e.timeout
@@ -287,6 +386,21 @@ pub fn tcp_listener(backlog: i32) -> TcpListener {
         .unwrap();
     socket.listen(backlog).unwrap();
     TcpListener::from(OwnedFd::from(socket))
+}
+
+/// A TCP listener on 127.0.0.1:0 whose thread accepts every connection, writes
+/// `greeting` to it (nothing when empty) and closes it, for as long as the test process
+/// lives. Returns the listener (kept open by the caller) and its address.
+pub fn greeter(greeting: &'static [u8]) -> (TcpListener, String) {
+    let listener = tcp_listener(1024);
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepting = listener.try_clone().unwrap();
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = accepting.accept() {
+            let _ = stream.write_all(greeting);
+        }
+    });
+    (listener, addr)
 }
 
 /// A unix listener at `path` with the given backlog, accepting only when the test asks.

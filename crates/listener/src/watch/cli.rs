@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 use listenlab_common::{Format, parse_duration, whole_number};
 
+use super::owners;
 use super::targets::Target;
 
 /// The shortest `--interval`: below a millisecond the poll timeout cannot be honoured.
@@ -47,7 +48,8 @@ pub struct Cli {
     #[arg(long)]
     pub once: bool,
 
-    /// Time between samples: 10ms, 1ms (the shortest), 1s.
+    /// Time between samples, with a unit: 10ms, 1ms (the shortest), 1s. A bare number is
+    /// refused: the other tools read it as seconds, which here is seldom what is meant.
     #[arg(long, value_name = "D", default_value = "10ms", value_parser = parse_interval)]
     pub interval: Duration,
 
@@ -78,7 +80,18 @@ fn parse_inet(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// `--interval`: common's duration forms, except a bare number. The shared parser reads
+/// `1` as one second (the forker's `--sleep 1`, socket-connect's `--hold 1`, as the
+/// original C tools took whole seconds), but next to a 10 ms default `--interval 1` is
+/// surely meant as 1 ms: a unit is required here.
 fn parse_interval(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "a bare number has no unit here; give one, e.g. {trimmed}ms or {trimmed}s \
+             (at least 1ms)"
+        ));
+    }
     let d = parse_duration(text).map_err(|e| e.to_string())?;
     if d < MIN_INTERVAL {
         return Err("shorter than 1ms, the shortest interval; use e.g. 1ms or 10ms".to_owned());
@@ -124,8 +137,15 @@ impl Cli {
         targets.extend(self.port.iter().map(|p| Target::Port(*p as u16)));
         targets.extend(self.unix.iter().map(|p| Target::Unix(p.clone())));
         for pid in &self.pid {
-            match std::fs::read_dir(format!("/proc/{pid}/fd")) {
-                Ok(_) => {}
+            match owners::fds_readable(*pid) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && owners::as_root() => {
+                    return Err(format!(
+                        "--pid {pid}: its open files are not readable even as root (ptrace \
+                         access denied: it holds capabilities we lack, or is in another user \
+                         namespace); watch its listeners by --inet, --port or --unix"
+                    ));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                     return Err(format!(
                         "--pid {pid}: its open files are not visible without privileges; run \
@@ -184,7 +204,21 @@ mod tests {
         let err = Cli::try_parse_from(["listen-watch", "--port", "80", "--interval", "0"])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("shorter than 1ms"), "{err}");
+        assert!(err.contains("a bare number has no unit here"), "{err}");
+        for (text, why) in [
+            ("1", "e.g. 1ms or 1s"),
+            ("0.5", "e.g. 0.5ms or 0.5s"),
+            ("500us", "shorter than 1ms"),
+            ("0ms", "shorter than 1ms"),
+            ("1x", "not a duration"),
+        ] {
+            let err = Cli::try_parse_from(["listen-watch", "--port", "80", "--interval", text])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+        let cli = Cli::try_parse_from(["listen-watch", "--port", "80", "--interval", "1ms"]);
+        assert_eq!(cli.unwrap().interval, Duration::from_millis(1));
         let cli = Cli::try_parse_from(["listen-watch"]).unwrap();
         assert!(cli.validate().unwrap_err().contains("no target"));
         let cli = Cli::try_parse_from(["listen-watch", "--port", "1", "--", "true"]).unwrap();

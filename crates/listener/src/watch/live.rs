@@ -6,7 +6,9 @@
 //! With a command, a signal is passed on to it and sampling goes on until it exits (at
 //! most [`STOP_GRACE`] later, then it is killed): the summary then covers the whole load.
 //! In JSON mode its captured stdout lines join the timeline at each sample, stamped with
-//! the time they arrived.
+//! the time they arrived. A wrapped socket-connect `--format json` is captured in text mode
+//! too (its lines passed on as they come), so that its interval lines can be set beside
+//! the server's samples of the same window ([`ClientWindow`]).
 
 use std::io::{IsTerminal, Write};
 use std::os::fd::AsFd;
@@ -19,8 +21,9 @@ use nix::sys::time::TimeSpec;
 
 use super::WatchError;
 use super::cli::Config;
+use super::client::{self, ClientLine};
 use super::plot::Recorder;
-use super::report::{CommandOutput, Line, ListenerView, Summary};
+use super::report::{ClientWindow, CommandOutput, Line, ListenerView, Summary};
 use super::sampler::Sampler;
 use super::stats::{Tracker, unix_ms};
 use super::text;
@@ -44,12 +47,13 @@ pub fn run(
 ) -> Result<Summary, WatchError> {
     let netstat_start = ListenCounters::read().ok();
     let json = config.format == Format::Json;
-    let mut client = None;
+    let mut client = Client::default();
+    let capture = json || client::is_socket_connect_json(&config.command);
     let mut child = if config.command.is_empty() {
         None
     } else {
         Some(
-            Wrapped::spawn(&config.command, json).map_err(|source| WatchError::Spawn {
+            Wrapped::spawn(&config.command, capture).map_err(|source| WatchError::Spawn {
                 command: config.command[0].to_string_lossy().into_owned(),
                 source,
             })?,
@@ -69,7 +73,8 @@ pub fn run(
     if let Some(p) = &mut plot {
         p.sample(start, &first, &[]);
     }
-    tracker.observe(start, first, &mut lines);
+    tracker.observe(start, &first, &mut lines);
+    let mut views = first;
     emit(out, json, &mut lines)?;
     let deadline = config.duration.map(|d| start + d);
     let mut next = start + config.interval;
@@ -92,11 +97,11 @@ pub fn run(
             code = c
                 .try_exit()
                 .map_err(|e| WatchError::io("waiting for the command", e))?;
-            take_output(c, &mut lines, &mut client);
+            client.take(c, &mut tracker, &mut lines, json, out)?;
         }
         let now = Instant::now();
-        let views = sampler
-            .sample(now)
+        sampler
+            .sample(now, &mut views)
             .map_err(|e| WatchError::io("reading sock_diag", e))?;
         if show_status && status_at.is_none_or(|at| now.duration_since(at) >= STATUS_EVERY) {
             status_at = Some(now);
@@ -105,7 +110,7 @@ pub fn run(
         if let Some(p) = &mut plot {
             p.sample(now, &views, &lines);
         }
-        tracker.observe(now, views, &mut lines);
+        tracker.observe(now, &views, &mut lines);
         lines.extend(tracker.roll_up(now, false));
         emit(out, json, &mut lines)?;
         if deadline.is_some_and(|d| now >= d) && stop_at.is_none() {
@@ -136,7 +141,7 @@ pub fn run(
         );
     }
     if let Some(c) = &mut child {
-        take_output(c, &mut lines, &mut client);
+        client.take(c, &mut tracker, &mut lines, json, out)?;
     }
     if let Some(p) = &mut plot {
         p.commands(&lines);
@@ -157,10 +162,12 @@ pub fn run(
         samples: tracker.samples(),
         interval_ms: config.interval.as_secs_f64() * 1e3,
         listeners: tracker.listeners(),
+        unreadable: sampler.unreadable(),
         netstat,
         idle_wchans: sampler.places().clone(),
         command_exit_code: code,
-        client,
+        client: client.report,
+        client_intervals: client.windows,
     };
     if let (Some(p), Some(path)) = (&plot, &config.plot) {
         p.write(path, &summary).map_err(WatchError::Plot)?;
@@ -185,20 +192,53 @@ fn wait_until(sigfd: &impl AsFd, next: Instant) -> bool {
     )
 }
 
-/// Moves the command's captured lines onto the timeline (`command` lines), keeping the
-/// last JSON object that is not an event line (socket-connect's report) for the summary.
-fn take_output(c: &mut Wrapped, lines: &mut Vec<Line>, client: &mut Option<serde_json::Value>) {
-    for (ts, text) in c.captured() {
-        let output = match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(value) => {
-                if value.is_object() && value.get("event").is_none() {
-                    *client = Some(value.clone());
-                }
-                CommandOutput::Json(value)
+/// What the wrapped command's captured lines gave for the summary.
+#[derive(Default)]
+struct Client {
+    /// The last JSON object that is not an event line (socket-connect's report).
+    report: Option<serde_json::Value>,
+    /// Its interval lines, each beside the server's window.
+    windows: Vec<ClientWindow>,
+}
+
+impl Client {
+    /// Moves the command's captured lines onto the timeline: an interval line of
+    /// socket-connect becomes a `client_interval` line with the listeners' window since
+    /// the previous one, anything else a `command` line (JSON mode). In text mode each
+    /// line is passed on to `out` as it came.
+    fn take(
+        &mut self,
+        c: &mut Wrapped,
+        tracker: &mut Tracker,
+        lines: &mut Vec<Line>,
+        json: bool,
+        out: &mut impl Write,
+    ) -> Result<(), WatchError> {
+        for (ts, text) in c.captured() {
+            if !json {
+                writeln!(out, "{text}").map_err(|e| WatchError::io("writing to stdout", e))?;
             }
-            Err(_) => CommandOutput::Text(text),
-        };
-        lines.push(Line::Command { ts, output });
+            let output = match client::classify(&text) {
+                ClientLine::Interval(interval) => {
+                    let window = ClientWindow {
+                        ts,
+                        client: *interval,
+                        listeners: tracker.client_window(),
+                    };
+                    lines.push(Line::ClientInterval(Box::new(window.clone())));
+                    self.windows.push(window);
+                    continue;
+                }
+                ClientLine::Report(value) => {
+                    self.report = Some(value.clone());
+                    CommandOutput::Json(value)
+                }
+                ClientLine::Json(value) => CommandOutput::Json(value),
+                ClientLine::Text(text) => CommandOutput::Text(text),
+            };
+            lines.push(Line::Command { ts, output });
+        }
+        Ok(())
     }
 }
 

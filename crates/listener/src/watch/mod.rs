@@ -7,10 +7,12 @@
 //! - `owners`: who holds a socket (`/proc/*/fd`); `workers`: busy or idle (wchan names
 //!   observed live);
 //! - `stats`: per-listener roll-ups; `live`: the sampling loop; `wrap`: the wrapped command;
+//!   `client`: a wrapped socket-connect's interval lines and report;
 //! - `plot`: the `--plot` picture, from what the loop sampled;
 //! - [`report`]: what is printed (serde); `text`: the tables.
 
 pub mod cli;
+mod client;
 mod live;
 mod owners;
 mod plot;
@@ -99,6 +101,7 @@ pub fn run(config: &Config, out: &mut impl Write) -> Result<Option<i32>, WatchEr
     if config.once {
         let snapshot = Snapshot {
             listeners: first,
+            unreadable: sampler.unreadable(),
             idle_wchans: sampler.places().clone(),
         };
         let text = match config.format {

@@ -10,21 +10,27 @@
 //! Without privileges, other users' `/proc/<pid>/fd` cannot be read: those processes are
 //! counted as hidden and never guessed at.
 //!
-//! A full scan reads every fd link of every process, the dearest part of a run (here
-//! 1.5-4 ms, depending on what else runs). [`Scanner`] makes most refreshes partial: it
-//! reads again only the processes that held a wanted socket, the hidden ones, and the pids
-//! that are new since the last full scan (a master's freshly forked workers). A process
-//! that held none of the wanted sockets can come to hold one without a new pid only by
-//! receiving the fd (`SCM_RIGHTS`, `pidfd_getfd`); the full scan every [`FULL_SCAN`], or at
-//! once when a new socket is wanted, finds it.
+//! A full scan reads every fd link of every process, the dearest part of a run: 1.5-4 ms
+//! on a quiet machine, but a quarter of a second here when two other processes held 20000
+//! and 8000 fds. [`Scanner`] makes refreshes partial: it reads again only the processes
+//! that held a wanted socket, the hidden ones, and the pids that are new since the last
+//! refresh (a master's freshly forked workers). A process that held none of the wanted
+//! sockets can come to hold one without a new pid only by receiving the fd (`SCM_RIGHTS`,
+//! `pidfd_getfd`): a sweep started every [`FULL_SCAN`] reads every other process too, a
+//! slice of at most [`SWEEP_BUDGET`] per refresh (a process once begun is read to its
+//! end), so that no refresh stalls the samples for long. Only the first refresh, and one
+//! that wants a socket not wanted before, is a full scan at once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io;
 use std::time::{Duration, Instant};
 
-/// How often a refresh reads every process again (module docs).
+/// How often a sweep of every process starts (module docs).
 pub const FULL_SCAN: Duration = Duration::from_secs(5);
+
+/// How long one refresh spends on the sweep, at most (module docs).
+pub const SWEEP_BUDGET: Duration = Duration::from_millis(2);
 
 /// A process that holds a listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +46,7 @@ pub struct Holder {
 }
 
 /// The holders of each listener, from one scan of `/proc`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OwnerMap {
     /// Holders by socket inode, in pid order.
     pub by_inode: BTreeMap<u64, Vec<Holder>>,
@@ -57,8 +63,18 @@ impl OwnerMap {
     }
 
     /// True when `pid` holds `inode`.
+    #[cfg(test)]
     pub fn holds(&self, pid: u32, inode: u64) -> bool {
         self.holders(inode).iter().any(|h| h.pid == pid)
+    }
+
+    /// The pids of the processes whose fd links could not be read, lowest first, at most
+    /// `limit` of them.
+    pub fn hidden_pids(&self, limit: usize) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.hidden_pids.iter().copied().collect();
+        pids.sort_unstable();
+        pids.truncate(limit);
+        pids
     }
 
     /// The owners and the workers of `inode` (see the module docs).
@@ -82,7 +98,10 @@ pub struct Scanner {
     seen: HashSet<u32>,
     /// The sockets wanted then.
     wanted: HashSet<u64>,
+    /// When the last full scan or sweep started.
     full_at: Option<Instant>,
+    /// The pids the current sweep has still to read, the next last.
+    sweep: Vec<u32>,
 }
 
 impl Scanner {
@@ -94,33 +113,82 @@ impl Scanner {
         previous: &OwnerMap,
         now: Instant,
     ) -> OwnerMap {
-        let full = self
-            .full_at
-            .is_none_or(|at| now.duration_since(at) >= FULL_SCAN)
-            || !wanted.is_subset(&self.wanted);
+        let full = self.full_at.is_none() || !wanted.is_subset(&self.wanted);
         // Listed before reading: a process born during the scan is new at the next one.
         let listed: Vec<u32> = pids().collect();
-        let map = if full {
+        let mut map = OwnerMap::default();
+        if full {
             self.wanted = wanted.clone();
             self.full_at = Some(now);
-            self.seen.clear();
-            scan_some(wanted, &listed, |_| true)
+            self.sweep.clear();
+            scan_some(wanted, listed.iter().copied(), &mut map);
         } else {
+            if self.sweep.is_empty()
+                && self
+                    .full_at
+                    .is_some_and(|at| now.duration_since(at) >= FULL_SCAN)
+            {
+                self.full_at = Some(now);
+                self.sweep = listed.iter().rev().copied().collect();
+            }
             let holders: HashSet<u32> = previous
                 .by_inode
                 .values()
                 .flatten()
                 .map(|h| h.pid)
                 .collect();
-            scan_some(wanted, &listed, |pid| {
-                !self.seen.contains(&pid)
-                    || holders.contains(&pid)
-                    || previous.hidden_pids.contains(&pid)
-            })
-        };
+            let must = |pid: &u32| {
+                !self.seen.contains(pid)
+                    || holders.contains(pid)
+                    || previous.hidden_pids.contains(pid)
+            };
+            let read: HashSet<u32> = listed.iter().copied().filter(must).collect();
+            scan_some(wanted, read.iter().copied(), &mut map);
+            let started = Instant::now();
+            while started.elapsed() < SWEEP_BUDGET
+                && let Some(pid) = self.sweep.pop()
+            {
+                if !read.contains(&pid) {
+                    scan_some(wanted, [pid], &mut map);
+                }
+            }
+            // Holders in pid order, whichever part of the refresh found them.
+            for holders in map.by_inode.values_mut() {
+                holders.sort_by_key(|h| h.pid);
+            }
+        }
+        map.hidden = map.hidden_pids.len();
         self.seen.extend(listed);
         map
     }
+}
+
+/// The sockets among `among` that process `pid` holds (its own fd table); empty when it
+/// holds none, is gone, or cannot be read.
+pub fn sockets_of(pid: u32, among: &HashSet<u64>) -> HashSet<u64> {
+    match held(pid, among) {
+        Ok(Some((inodes, _))) => inodes.into_iter().collect(),
+        _ => HashSet::new(),
+    }
+}
+
+/// Whether `pid`'s fd links can be read: `Err` with `PermissionDenied` when its
+/// `/proc/<pid>/fd` cannot be listed, or listed but not followed (the first link refused),
+/// `NotFound` when there is no such process.
+pub fn fds_readable(pid: u32) -> io::Result<()> {
+    if let Some(fd) = fs::read_dir(format!("/proc/{pid}/fd"))?.flatten().next() {
+        match fs::read_link(fd.path()) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+            _ => {} // read, or closed meanwhile
+        }
+    }
+    Ok(())
+}
+
+/// True when listen-watch runs as root (the effective uid), which changes what an
+/// unreadable process means: not another user's, but one that refuses even root.
+pub fn as_root() -> bool {
+    nix::unistd::geteuid().is_root()
 }
 
 /// Every pid in `/proc` now.
@@ -132,12 +200,11 @@ fn pids() -> impl Iterator<Item = u32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
 }
 
-/// Reads the processes of `pids` that `read` picks (a full scan: all); in a partial one the others are
-/// the processes that held none of the sockets (see [`Scanner::refresh`]), so nothing of
-/// them is kept.
-fn scan_some(wanted: &HashSet<u64>, pids: &[u32], read: impl Fn(u32) -> bool) -> OwnerMap {
-    let mut map = OwnerMap::default();
-    for &pid in pids.iter().filter(|&&pid| read(pid)) {
+/// Reads the processes `pids` into `map`: the holders of `wanted` among them, and those
+/// that cannot be read. In a partial refresh the processes not read are those that held
+/// none of the sockets (see [`Scanner::refresh`]), so nothing of them is kept.
+fn scan_some(wanted: &HashSet<u64>, pids: impl IntoIterator<Item = u32>, map: &mut OwnerMap) {
+    for pid in pids {
         match held(pid, wanted) {
             Ok(Some((inodes, epolls))) => {
                 let Some((ppid, process)) = identity(pid) else {
@@ -145,7 +212,8 @@ fn scan_some(wanted: &HashSet<u64>, pids: &[u32], read: impl Fn(u32) -> bool) ->
                 };
                 let watched = epoll_targets(pid, &epolls);
                 for inode in inodes {
-                    // /proc lists pids in ascending order: holders stay in pid order.
+                    // /proc lists pids in ascending order: a full scan keeps holders in
+                    // pid order (a partial refresh sorts them after).
                     map.by_inode.entry(inode).or_default().push(Holder {
                         pid,
                         ppid,
@@ -161,8 +229,6 @@ fn scan_some(wanted: &HashSet<u64>, pids: &[u32], read: impl Fn(u32) -> bool) ->
             Err(_) => {} // the process exited while we looked
         }
     }
-    map.hidden = map.hidden_pids.len();
-    map
 }
 
 /// The wanted socket inodes `pid` holds and its epoll fds, or `None` if it holds none.
@@ -272,5 +338,30 @@ mod tests {
         drop(l);
         let partial = scanner.refresh(&wanted, &partial, start + Duration::from_millis(2));
         assert!(partial.holders(inode).is_empty(), "{partial:?}");
+    }
+
+    #[test]
+    fn a_sweep_finds_a_holder_that_no_partial_refresh_reads() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = nix::sys::stat::fstat(l.as_fd()).unwrap().st_ino;
+        let wanted = HashSet::from([inode]);
+        let me = std::process::id();
+        let mut scanner = Scanner::default();
+        let start = Instant::now();
+        assert!(
+            scanner
+                .refresh(&wanted, &OwnerMap::default(), start)
+                .holds(me, inode)
+        );
+        // As if we had held none of them before (the fd received later, SCM_RIGHTS):
+        // not new, not a holder, not hidden, so a partial refresh does not read us...
+        let none = OwnerMap::default();
+        let partial = scanner.refresh(&wanted, &none, start + Duration::from_millis(1));
+        assert!(!partial.holds(me, inode), "{partial:?}");
+        // ...until the sweep started after FULL_SCAN reaches us, a slice per refresh.
+        let later = start + FULL_SCAN + Duration::from_millis(1);
+        let pids = pids().count();
+        let found = (0..=pids).any(|_| scanner.refresh(&wanted, &none, later).holds(me, inode));
+        assert!(found, "no sweep found us among {pids} processes");
     }
 }

@@ -11,7 +11,7 @@ use listenlab_common::plot::{
     self, ClientInterval, Figure, Panel, PlotPath, Series, SeriesKind, XAxis,
 };
 
-use super::report::{CommandOutput, Line, ListenerView, Summary};
+use super::report::{Line, ListenerView, Summary};
 use super::stats::unix_ms;
 use crate::netstat::ListenCounters;
 
@@ -116,15 +116,13 @@ impl Recorder {
         self.commands(lines);
     }
 
-    /// Keeps the wrapped socket-connect's `interval` lines among `lines`.
+    /// Keeps the wrapped socket-connect's intervals among `lines` (read through the line's
+    /// JSON, the form both sides agree on).
     pub fn commands(&mut self, lines: &[Line]) {
         for line in lines {
-            if let Line::Command {
-                output: CommandOutput::Json(value),
-                ..
-            } = line
-                && value["event"] == "interval"
-                && let Ok(interval) = serde_json::from_value(value.clone())
+            if let Line::ClientInterval(window) = line
+                && let Ok(interval) =
+                    serde_json::to_value(&window.client).and_then(serde_json::from_value)
             {
                 self.client.push(interval);
             }

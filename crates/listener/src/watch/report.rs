@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::client::ClientInterval;
 use super::workers::IdlePlaces;
 use crate::netstat::ListenCounters;
 
@@ -44,9 +45,9 @@ pub struct ListenerView {
     pub backlog: u32,
     /// The processes holding it whose parent does not: the server (master) processes.
     pub owners: Vec<Owner>,
-    /// `true` when no owner was found and some processes' open files could not be read:
-    /// the owner is not visible without privileges (text: "owner not visible without
-    /// privileges"). Never a guess.
+    /// `true` when no owner was found and some processes' open files could not be read
+    /// (see [`Unreadable`]): the owner may be one of them (text: "owner not visible
+    /// without privileges", or as root which processes refused even root). Never a guess.
     pub owners_hidden: bool,
     /// Worker processes: holders whose parent holds it too, or the owners themselves when
     /// there are none.
@@ -57,11 +58,32 @@ pub struct ListenerView {
     pub idle: u32,
 }
 
+/// The processes whose open files could not be read at the last `/proc` scan: a
+/// listener's owner may be among them (`owners_hidden`), never guessed at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    /// listen-watch ran as root: these processes refused even root their fd links (ptrace
+    /// access denied, e.g. a process with capabilities we lack); otherwise they are
+    /// mostly other users' processes, visible with privileges.
+    pub as_root: bool,
+    /// How many processes, count.
+    pub processes: usize,
+    /// The lowest of their pids, at most [`Unreadable::LISTED`].
+    pub pids: Vec<u32>,
+}
+
+impl Unreadable {
+    /// How many pids are listed.
+    pub const LISTED: usize = 5;
+}
+
 /// `--once`: every selected listener.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
     /// The listeners, TCP first, then unix, each by address.
     pub listeners: Vec<ListenerView>,
+    /// The processes whose open files could not be read.
+    pub unreadable: Unreadable,
     /// The wchan names counted as idle, observed on this kernel at start-up.
     pub idle_wchans: IdlePlaces,
 }
@@ -114,12 +136,15 @@ pub enum Line {
         /// Per listener.
         listeners: Vec<IntervalListener>,
     },
+    /// One interval line of the wrapped socket-connect, beside the watched listeners over
+    /// the same window.
+    ClientInterval(Box<ClientWindow>),
     /// A line the wrapped command printed on stdout (captured with `--format json`).
     Command {
         /// Unix time the line arrived, milliseconds.
         ts: u64,
         /// The line: its JSON value when it is JSON (socket-connect's `holding` line or
-        /// report), else the text.
+        /// report; its interval lines are `client_interval` lines instead), else the text.
         output: CommandOutput,
     },
     /// The end of the run.
@@ -136,7 +161,22 @@ pub enum CommandOutput {
     Text(String),
 }
 
-/// One listener over one second.
+/// One interval of the wrapped socket-connect and the server over the same window: the
+/// samples taken since its previous interval line arrived (or since the start), so the
+/// window is the client's interval, shifted by the time its line takes to reach us (at
+/// most one `--interval`: captured lines are read before each sample).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientWindow {
+    /// Unix time the client's line arrived, milliseconds (listen-watch's clock).
+    pub ts: u64,
+    /// The client's interval as socket-connect printed it (its own `ts`, `t_ms`, counts
+    /// and phase percentiles in microseconds), unknown fields kept.
+    pub client: ClientInterval,
+    /// Each watched listener over the window (the fields of the `interval` roll-up).
+    pub listeners: Vec<IntervalListener>,
+}
+
+/// One listener over one second (or one client window).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IntervalListener {
     /// The listener's address.
@@ -172,6 +212,8 @@ pub struct Summary {
     pub interval_ms: f64,
     /// Every listener seen during the run.
     pub listeners: Vec<SummaryListener>,
+    /// The processes whose open files could not be read, at the last scan.
+    pub unreadable: Unreadable,
     /// Growth of the system-wide TCP listen counters of `/proc/net/netstat` over the run
     /// (all TCP listeners on the machine add to them, not only the watched ones).
     pub netstat: NetstatDeltas,
@@ -184,6 +226,9 @@ pub struct Summary {
     /// report (connect counts, errors, `connect_latency_us` percentiles), owned and
     /// documented by socket-connect; `null` when there is none.
     pub client: Option<serde_json::Value>,
+    /// Every interval line of the wrapped socket-connect, each beside the server over the
+    /// same window; empty without one (or when it prints none: without `--interval`).
+    pub client_intervals: Vec<ClientWindow>,
 }
 
 /// One listener over the whole run.
@@ -217,7 +262,8 @@ pub struct SummaryListener {
     pub pid: Option<u32>,
     /// The first owner's name; `null` when none is visible.
     pub process: Option<String>,
-    /// `true` when the owner is not visible without privileges.
+    /// `true` when no owner is visible and some processes could not be read (as in
+    /// [`ListenerView::owners_hidden`]).
     pub owners_hidden: bool,
     /// `true` when it stopped listening during the run.
     pub gone: bool,

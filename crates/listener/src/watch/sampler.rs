@@ -15,7 +15,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::owners::{self, OwnerMap};
-use super::report::{Family, ListenerView, Owner};
+use super::report::{Family, ListenerView, Owner, Unreadable};
 use super::targets::Target;
 use super::workers::{IdlePlaces, TaskFiles, TaskNow, WorkerState};
 use crate::diag::{Diag, DiagListener};
@@ -32,7 +32,13 @@ pub struct Sampler {
     tcp: bool,
     unix: bool,
     owners: OwnerMap,
+    /// The sockets the last `/proc` refresh looked for: the selected listeners only.
     scanned: HashSet<u64>,
+    /// For each `--pid`, the listeners it holds, from its own fd table (read on each dump
+    /// that is due or has a listener not seen by the previous read).
+    pid_holds: HashMap<u32, HashSet<u64>>,
+    /// The listeners of the dump `pid_holds` was read for.
+    pid_checked: HashSet<u64>,
     scanned_at: Option<Instant>,
     /// Full or partial `/proc` scans ([`owners::Scanner`]).
     scanner: owners::Scanner,
@@ -47,6 +53,16 @@ pub struct Sampler {
     addresses: HashMap<u64, String>,
     /// Exact lookups missed a listener that was still there: dump every sample.
     dump_always: bool,
+    /// We run as root ([`owners::as_root`]).
+    as_root: bool,
+    /// Each listener's owners and workers, from the last `/proc` refresh.
+    roles: HashMap<u64, Roles>,
+    /// Counts the refreshes that changed the owners.
+    generation: u64,
+    /// The generation the views of the last sample were built with.
+    roles_of: u64,
+    /// The last batch of lookups, reused.
+    found: Vec<Option<DiagListener>>,
 }
 
 impl Sampler {
@@ -68,6 +84,8 @@ impl Sampler {
             unix,
             owners: OwnerMap::default(),
             scanned: HashSet::new(),
+            pid_holds: HashMap::new(),
+            pid_checked: HashSet::new(),
             scanned_at: None,
             scanner: owners::Scanner::default(),
             tasks: HashMap::new(),
@@ -75,12 +93,26 @@ impl Sampler {
             known: Vec::new(),
             addresses: HashMap::new(),
             dump_always: false,
+            as_root: owners::as_root(),
+            roles: HashMap::new(),
+            generation: 0,
+            roles_of: 0,
+            found: Vec::new(),
         })
     }
 
     /// The wchan names counted as idle.
     pub fn places(&self) -> &IdlePlaces {
         &self.places
+    }
+
+    /// The processes whose open files the last `/proc` scan could not read.
+    pub fn unreadable(&self) -> Unreadable {
+        Unreadable {
+            as_root: self.as_root,
+            processes: self.owners.hidden,
+            pids: self.owners.hidden_pids(Unreadable::LISTED),
+        }
     }
 
     /// Every listener of the families the targets need, as the kernel reports them now.
@@ -106,61 +138,82 @@ impl Sampler {
     }
 
     fn selected_by(&self, target: &Target, l: &DiagListener) -> bool {
-        target.selects(l, |pid| self.owners.holds(pid, l.inode))
+        target.selects(l, |pid| {
+            self.pid_holds
+                .get(&pid)
+                .is_some_and(|held| held.contains(&l.inode))
+        })
     }
 
-    /// Takes one sample.
-    pub fn sample(&mut self, now: Instant) -> io::Result<Vec<ListenerView>> {
+    /// Takes one sample into `views` (the previous sample's, updated in place: between
+    /// two `/proc` refreshes a sample of TCP listeners allocates nothing of its own).
+    pub fn sample(&mut self, now: Instant, views: &mut Vec<ListenerView>) -> io::Result<()> {
         let due = self
             .scanned_at
             .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
-        let found = if due || self.dump_always {
-            None
-        } else {
-            self.lookup()?
-        };
-        let selected = match found {
-            Some(found) => found,
-            None => {
-                let all = self.dump()?;
-                if !due && !self.dump_always {
-                    // A lookup missed: dump from now on if that listener is still there.
-                    self.dump_always = self
-                        .known
-                        .iter()
-                        .all(|k| all.iter().any(|l| l.inode == k.inode));
-                }
-                self.select(now, &all)
-            }
-        };
-        Ok(self.views(&selected))
+        if !due && !self.dump_always && self.lookup()? {
+            let found = std::mem::take(&mut self.found);
+            let selected = found.iter().flatten();
+            self.views(selected, views);
+            self.found = found;
+            return Ok(());
+        }
+        let all = self.dump()?;
+        if !due && !self.dump_always {
+            // A lookup missed: dump from now on if that listener is still there.
+            self.dump_always = self
+                .known
+                .iter()
+                .all(|k| all.iter().any(|l| l.inode == k.inode));
+        }
+        let selected = self.select(now, &all);
+        self.views(selected.iter(), views);
+        Ok(())
     }
 
-    /// Each known listener looked up on its own (one batch); `None` if one is not found.
-    fn lookup(&mut self) -> io::Result<Option<Vec<DiagListener>>> {
-        let found = self.diag.lookup(&self.known)?;
-        Ok(found
-            .into_iter()
+    /// Each known listener looked up on its own (one batch) into `found`; false if one is
+    /// not found (gone, or another socket on its address).
+    fn lookup(&mut self) -> io::Result<bool> {
+        self.diag.lookup_into(&self.known, &mut self.found)?;
+        Ok(self
+            .found
+            .iter()
             .zip(&self.known)
-            .map(|(now, k)| now.filter(|l| l.inode == k.inode))
-            .collect())
+            .all(|(now, k)| now.as_ref().is_some_and(|l| l.inode == k.inode)))
     }
 
     /// The selected listeners of `all` (a dump), with owners and workers: the first
     /// sample, taken from the dump that also checks the targets.
     pub fn sample_from(&mut self, now: Instant, all: &[DiagListener]) -> Vec<ListenerView> {
         let selected = self.select(now, all);
-        self.views(&selected)
+        let mut views = Vec::new();
+        self.views(selected.iter(), &mut views);
+        views
     }
 
     /// Selects from a dump (scanning `/proc` when due) and remembers the selection.
+    ///
+    /// Only the selected listeners' holders are looked for: wanting every listener of the
+    /// machine made each new listener anywhere (another program's tests) a full `/proc`
+    /// scan. A `--pid` target's listeners come from that process's own fd table.
     fn select(&mut self, now: Instant, all: &[DiagListener]) -> Vec<DiagListener> {
         let due = self
             .scanned_at
             .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
-        let has_pid_target = self.targets.iter().any(|t| matches!(t, Target::Pid(_)));
-        if due || (has_pid_target && all.iter().any(|l| !self.scanned.contains(&l.inode))) {
-            self.rescan(all, now);
+        let pids: Vec<u32> = self
+            .targets
+            .iter()
+            .filter_map(|t| match t {
+                Target::Pid(pid) => Some(*pid),
+                _ => None,
+            })
+            .collect();
+        if !pids.is_empty() && (due || all.iter().any(|l| !self.pid_checked.contains(&l.inode))) {
+            self.pid_checked = all.iter().map(|l| l.inode).collect();
+            self.pid_holds = pids
+                .into_iter()
+                .map(|pid| (pid, owners::sockets_of(pid, &self.pid_checked)))
+                .collect();
         }
         let mut selected: Vec<DiagListener> = all
             .iter()
@@ -169,8 +222,9 @@ impl Sampler {
             })
             .cloned()
             .collect();
-        if selected.iter().any(|l| !self.scanned.contains(&l.inode)) {
-            self.rescan(all, now);
+        let wanted: HashSet<u64> = selected.iter().map(|l| l.inode).collect();
+        if due || !wanted.is_subset(&self.scanned) {
+            self.rescan(wanted, now);
         }
         selected.sort_by(|a, b| {
             (a.addr.is_unix(), &a.addr, a.inode).cmp(&(b.addr.is_unix(), &b.addr, b.inode))
@@ -183,14 +237,53 @@ impl Sampler {
         selected
     }
 
-    fn views(&mut self, selected: &[DiagListener]) -> Vec<ListenerView> {
+    /// Fills `views` with the views of `selected`, keeping each view whose listener and
+    /// owners are unchanged and updating only its counts.
+    fn views<'a>(
+        &mut self,
+        selected: impl Iterator<Item = &'a DiagListener>,
+        views: &mut Vec<ListenerView>,
+    ) {
         self.now.clear();
-        selected.iter().map(|l| self.view(l)).collect()
+        let mut n = 0;
+        for l in selected {
+            match views.get_mut(n) {
+                Some(v) if v.inode == l.inode && self.roles_of == self.generation => {
+                    self.update(l, v)
+                }
+                Some(v) => *v = self.view(l),
+                None => views.push(self.view(l)),
+            }
+            n += 1;
+        }
+        views.truncate(n);
+        self.roles_of = self.generation;
     }
 
-    fn rescan(&mut self, all: &[DiagListener], now: Instant) {
-        self.scanned = all.iter().map(|l| l.inode).collect();
-        self.owners = self.scanner.refresh(&self.scanned, &self.owners, now);
+    fn rescan(&mut self, wanted: HashSet<u64>, now: Instant) {
+        self.scanned = wanted;
+        let owners = self.scanner.refresh(&self.scanned, &self.owners, now);
+        if owners != self.owners {
+            self.generation += 1;
+        }
+        self.owners = owners;
+        self.roles = self
+            .owners
+            .by_inode
+            .keys()
+            .map(|&inode| {
+                let (owners, workers) = self.owners.roles(inode);
+                let owners = owners
+                    .iter()
+                    .map(|h| Owner {
+                        pid: h.pid,
+                        process: h.process.clone(),
+                    })
+                    .collect();
+                let workers = workers.iter().map(|h| (h.pid, h.epoll_watches)).collect();
+                (inode, Roles { owners, workers })
+            })
+            .collect();
         self.scanned_at = Some(now);
         let pids: HashSet<u32> = self
             .owners
@@ -209,44 +302,66 @@ impl Sampler {
         }
     }
 
+    /// A new view of `l`.
     fn view(&mut self, l: &DiagListener) -> ListenerView {
-        let unix = l.addr.is_unix();
-        let (owners, workers) = self.owners.roles(l.inode);
-        let (mut busy, mut idle) = (0, 0);
-        for w in &workers {
-            let (tasks, places) = (&self.tasks, &self.places);
-            let now = *self.now.entry(w.pid).or_insert_with(|| {
-                tasks
-                    .get(&w.pid)
-                    .and_then(|t| t.now(|wchan| places.needs_state(wchan)))
-            });
-            match self.places.classify(now, unix, w.epoll_watches) {
-                WorkerState::Busy => busy += 1,
-                WorkerState::Idle => idle += 1,
-                WorkerState::Unknown => {}
-            }
-        }
-        ListenerView {
-            family: if unix { Family::Unix } else { Family::Tcp },
+        let roles = self.roles.get(&l.inode);
+        let owners = roles.map(|r| r.owners.clone()).unwrap_or_default();
+        let mut view = ListenerView {
+            family: if l.addr.is_unix() {
+                Family::Unix
+            } else {
+                Family::Tcp
+            },
             address: self
                 .addresses
                 .get(&l.inode)
                 .cloned()
                 .unwrap_or_else(|| l.addr.to_string()),
             inode: l.inode,
-            queue: l.queue,
-            backlog: l.backlog,
+            queue: 0,
+            backlog: 0,
             owners_hidden: owners.is_empty() && self.owners.hidden > 0,
-            owners: owners
-                .iter()
-                .map(|h| Owner {
-                    pid: h.pid,
-                    process: h.process.clone(),
-                })
-                .collect(),
-            workers: workers.len() as u32,
-            busy,
-            idle,
-        }
+            owners,
+            workers: 0,
+            busy: 0,
+            idle: 0,
+        };
+        self.update(l, &mut view);
+        view
     }
+
+    /// Updates the counts of `view` (a view of `l` with current owners): queue, backlog,
+    /// and the workers' states read now.
+    fn update(&mut self, l: &DiagListener, view: &mut ListenerView) {
+        let unix = l.addr.is_unix();
+        let (mut busy, mut idle, mut workers) = (0, 0, 0);
+        let (tasks, places, now) = (&self.tasks, &self.places, &mut self.now);
+        for &(pid, epoll_watches) in self.roles.get(&l.inode).map_or(&[][..], |r| &r.workers) {
+            workers += 1;
+            let state = *now.entry(pid).or_insert_with(|| {
+                tasks
+                    .get(&pid)
+                    .and_then(|t| t.now(|wchan| places.needs_state(wchan)))
+            });
+            match places.classify(state, unix, epoll_watches) {
+                WorkerState::Busy => busy += 1,
+                WorkerState::Idle => idle += 1,
+                WorkerState::Unknown => {}
+            }
+        }
+        view.queue = l.queue;
+        view.backlog = l.backlog;
+        view.workers = workers;
+        view.busy = busy;
+        view.idle = idle;
+    }
+}
+
+/// The owners and workers of one listener, from the last `/proc` refresh, in the form
+/// each sample needs.
+#[derive(Debug, Default)]
+struct Roles {
+    owners: Vec<Owner>,
+    /// Each worker's pid, and whether one of its epoll instances watches the listener.
+    workers: Vec<(u32, bool)>,
 }

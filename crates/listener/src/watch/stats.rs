@@ -56,6 +56,8 @@ struct Track {
     max_workers: u32,
     max_busy: u32,
     roll: Roll,
+    /// Since the last client interval line.
+    client_roll: Roll,
 }
 
 /// Every listener seen in a run, by inode.
@@ -84,7 +86,7 @@ impl Tracker {
 
     /// Adds the sample `views` taken at `now`; pushes a `listener` line for each listener
     /// found or gone and a `sample` line for each whose values changed.
-    pub fn observe(&mut self, now: Instant, views: Vec<ListenerView>, lines: &mut Vec<Line>) {
+    pub fn observe(&mut self, now: Instant, views: &[ListenerView], lines: &mut Vec<Line>) {
         self.samples += 1;
         let ts = unix_ms();
         let since_start = now.duration_since(self.start);
@@ -140,6 +142,7 @@ impl Tracker {
                             max_workers: 0,
                             max_busy: 0,
                             roll: Roll::default(),
+                            client_roll: Roll::default(),
                         },
                     );
                     self.tracks.get_mut(&view.inode).expect("just inserted")
@@ -153,8 +156,19 @@ impl Tracker {
             }
             track.max_workers = track.max_workers.max(view.workers);
             track.max_busy = track.max_busy.max(view.busy);
-            track.roll.add(&view);
-            track.last = view;
+            track.roll.add(view);
+            track.client_roll.add(view);
+            // In place: a clone only when the owners changed (the address is the inode's).
+            if track.last.owners != view.owners {
+                track.last = view.clone();
+            } else {
+                track.last.queue = view.queue;
+                track.last.backlog = view.backlog;
+                track.last.owners_hidden = view.owners_hidden;
+                track.last.workers = view.workers;
+                track.last.busy = view.busy;
+                track.last.idle = view.idle;
+            }
         }
     }
 
@@ -167,13 +181,25 @@ impl Tracker {
             return None;
         }
         self.roll_start = now;
-        let listeners = self
-            .tracks
+        Some(Line::Interval {
+            ts: unix_ms(),
+            listeners: self.take(|t| &mut t.roll),
+        })
+    }
+
+    /// Each listener over the samples since the previous call (a client interval's
+    /// window), resetting that roll-up.
+    pub fn client_window(&mut self) -> Vec<IntervalListener> {
+        self.take(|t| &mut t.client_roll)
+    }
+
+    /// The listeners with samples in the roll-up `roll` picks, taking (resetting) it.
+    fn take(&mut self, roll: impl Fn(&mut Track) -> &mut Roll) -> Vec<IntervalListener> {
+        self.tracks
             .values_mut()
-            .filter(|t| t.roll.samples > 0)
-            .map(|t| {
-                let r = std::mem::take(&mut t.roll);
-                IntervalListener {
+            .filter_map(|t| {
+                let r = std::mem::take(roll(t));
+                (r.samples > 0).then(|| IntervalListener {
                     address: t.last.address.clone(),
                     inode: t.last.inode,
                     samples: r.samples,
@@ -183,13 +209,9 @@ impl Tracker {
                     workers_max: r.workers_max,
                     busy_max: r.busy_max,
                     busy_mean: r.busy_sum as f64 / r.samples as f64,
-                }
+                })
             })
-            .collect();
-        Some(Line::Interval {
-            ts: unix_ms(),
-            listeners,
-        })
+            .collect()
     }
 
     /// Every listener over the run, in the order first seen by inode.

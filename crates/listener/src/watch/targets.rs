@@ -68,8 +68,8 @@ impl Target {
                 nearest_paths(path, all)
             ),
             Target::Pid(pid) => format!(
-                "--pid {pid}: that process holds no listening socket (or its open files are \
-                 not visible without privileges); give the pid of a server process"
+                "--pid {pid}: that process holds no listening socket; give the pid of a \
+                 server process"
             ),
         }
     }

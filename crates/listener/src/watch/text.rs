@@ -1,17 +1,45 @@
 //! The text output of `listen-watch`: the `--once` table, the live status line (stderr, on
-//! a terminal) and the summary table at the end. Tables are the probe's aligned
-//! [`Table`].
+//! a terminal), the summary table at the end, and under it, for a wrapped socket-connect
+//! with interval lines, the client's intervals beside the server's. Tables are the probe's
+//! aligned [`Table`].
 
-use super::report::{ListenerView, Owner, Snapshot, Summary};
+use super::report::{ClientWindow, ListenerView, Owner, Snapshot, Summary, Unreadable};
 use super::workers::IdlePlaces;
 use crate::table::Table;
 
-/// What the owner column says when no owner is visible to us.
+/// What the owner column says when no owner is visible to us (not as root).
 pub const OWNER_HIDDEN: &str = "owner not visible without privileges";
 
-fn owners(list: &[Owner], hidden: bool) -> String {
+/// The owner column of a listener whose holders may be among the unreadable processes:
+/// without privileges, [`OWNER_HIDDEN`]; as root, which processes refused even root.
+fn hidden(u: &Unreadable) -> String {
+    if !u.as_root {
+        return OWNER_HIDDEN.to_owned();
+    }
+    let pids: Vec<String> = u.pids.iter().map(u32::to_string).collect();
+    let more = if u.processes > u.pids.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    let which = match u.processes {
+        1 => format!("pid {} refuses even root its", pids.join(", ")),
+        _ => format!(
+            "{} processes (pids {}{more}) refuse even root their",
+            u.processes,
+            pids.join(", ")
+        ),
+    };
+    format!("owner not visible: {which} open files (ptrace denied)")
+}
+
+fn owners(list: &[Owner], owners_hidden: bool, u: &Unreadable) -> String {
     if list.is_empty() {
-        return if hidden { OWNER_HIDDEN } else { "-" }.to_owned();
+        return if owners_hidden {
+            hidden(u)
+        } else {
+            "-".to_owned()
+        };
     }
     list.iter()
         .map(|o| format!("{} ({})", o.pid, o.process))
@@ -43,7 +71,7 @@ pub fn snapshot(s: &Snapshot) -> String {
             l.workers.to_string(),
             l.busy.to_string(),
             l.idle.to_string(),
-            owners(&l.owners, l.owners_hidden),
+            owners(&l.owners, l.owners_hidden, &s.unreadable),
         ]);
     }
     t.render(0) + &places(&s.idle_wchans)
@@ -80,7 +108,7 @@ pub fn summary(s: &Summary) -> String {
     for l in &s.listeners {
         let owner = match (l.pid, &l.process) {
             (Some(pid), Some(name)) => format!("{pid} ({name})"),
-            _ if l.owners_hidden => OWNER_HIDDEN.to_owned(),
+            _ if l.owners_hidden => hidden(&s.unreadable),
             _ => "-".to_owned(),
         };
         t.row([
@@ -99,7 +127,7 @@ pub fn summary(s: &Summary) -> String {
     let n = s.netstat;
     format!(
         "{}{} samples in {:.0} ms, every {} ms\nsystem-wide: ListenOverflows +{}, ListenDrops +{}, \
-         SyncookiesSent +{}, SyncookiesRecv +{}, SyncookiesFailed +{}\n{}",
+         SyncookiesSent +{}, SyncookiesRecv +{}, SyncookiesFailed +{}\n{}{}",
         t.render(0),
         s.samples,
         s.elapsed_ms,
@@ -109,6 +137,100 @@ pub fn summary(s: &Summary) -> String {
         n.syncookies_sent,
         n.syncookies_recv,
         n.syncookies_failed,
-        places(&s.idle_wchans)
+        places(&s.idle_wchans),
+        client_intervals(&s.client_intervals)
     )
+}
+
+/// The client's intervals, one row per interval and listener: socket-connect's counts and
+/// the percentiles of each phase it measures (microseconds; `-` without a sample), then
+/// the listener over the same window. Empty without interval lines.
+fn client_intervals(windows: &[ClientWindow]) -> String {
+    let Some(first) = windows.first() else {
+        return String::new();
+    };
+    // The phases measured in this run: null in one interval is null in all.
+    let phases: Vec<&str> = first
+        .client
+        .phases()
+        .into_iter()
+        .filter(|(_, p)| p.is_some())
+        .map(|(name, _)| name)
+        .collect();
+    let mut header: Vec<String> = ["T_MS", "CONNECTED", "FAILED", "OPEN"]
+        .map(String::from)
+        .into();
+    for name in &phases {
+        let name = name.to_uppercase();
+        header.extend([format!("{name}_P50_US"), format!("{name}_P99_US")]);
+    }
+    header.extend(["ADDRESS", "QUEUE_MAX", "QUEUE_MEAN", "BUSY_MAX", "WORKERS"].map(String::from));
+    let mut t = Table::new(header);
+    let us = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    for w in windows {
+        let c = &w.client;
+        let mut left = vec![
+            format!("{:.0}", c.t_ms),
+            c.connected.to_string(),
+            c.failed.to_string(),
+            c.open.to_string(),
+        ];
+        for (name, phase) in c.phases() {
+            if phases.contains(&name) {
+                left.push(us(phase.and_then(|p| p.p50)));
+                left.push(us(phase.and_then(|p| p.p99)));
+            }
+        }
+        if w.listeners.is_empty() {
+            t.row(left.iter().cloned().chain(["-".to_owned()]));
+        }
+        for l in &w.listeners {
+            t.row(left.iter().cloned().chain([
+                l.address.clone(),
+                l.queue_max.to_string(),
+                format!("{:.1}", l.queue_mean),
+                l.busy_max.to_string(),
+                l.workers_max.to_string(),
+            ]));
+        }
+    }
+    format!(
+        "client (socket-connect) per interval, beside the server over the same window:\n{}",
+        t.render(0)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hidden_owner_is_explained_by_who_we_are() {
+        let user = Unreadable {
+            as_root: false,
+            processes: 120,
+            pids: vec![1, 2, 3, 4, 5],
+        };
+        assert_eq!(owners(&[], true, &user), OWNER_HIDDEN);
+        assert_eq!(owners(&[], false, &user), "-");
+        let root = Unreadable {
+            as_root: true,
+            processes: 1,
+            pids: vec![1],
+        };
+        assert_eq!(
+            owners(&[], true, &root),
+            "owner not visible: pid 1 refuses even root its open files (ptrace denied)"
+        );
+        let root = Unreadable {
+            as_root: true,
+            processes: 7,
+            pids: vec![1, 2, 3, 4, 5],
+        };
+        assert_eq!(
+            owners(&[], true, &root),
+            "owner not visible: 7 processes (pids 1, 2, 3, 4, 5, ...) refuse even root \
+             their open files (ptrace denied)"
+        );
+    }
 }

@@ -1,0 +1,139 @@
+//! The text form of a run's intervals: a compact table printed after the summary when
+//! the run lasted more than one interval, one row per interval, the phases that were not
+//! measured left out:
+//!
+//! ```text
+//! intervals
+//!      t  attempted  connected  failed  exchange failed  open  connect p50  p99  first byte p50  p99
+//!   1.0s        100        100       0                0     0         46us  1.14ms ...
+//! ```
+
+use std::fmt::Write as _;
+
+use crate::interval::{IntervalLatency, IntervalSummary};
+use crate::output::human_us;
+
+/// The table, or `None` for a run of one interval (the summary says it all).
+pub fn render_table(rows: &[IntervalSummary]) -> Option<String> {
+    let first = rows.first()?;
+    if rows.len() < 2 {
+        return None;
+    }
+    let mut head = vec![
+        "t",
+        "attempted",
+        "connected",
+        "failed",
+        "exchange failed",
+        "open",
+        "connect p50",
+        "p99",
+    ];
+    let first_byte = first.first_byte_latency_us.is_some();
+    let complete = first.complete_latency_us.is_some();
+    if first_byte {
+        head.extend(["first byte p50", "p99"]);
+    }
+    if complete {
+        head.extend(["complete p50", "p99"]);
+    }
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![
+                format!("{:.1}s", r.t_ms / 1e3),
+                r.attempted.to_string(),
+                r.connected.to_string(),
+                r.failed.to_string(),
+                r.exchange_failed.to_string(),
+                r.open.to_string(),
+            ];
+            cells.extend(percentiles(Some(&r.connect_latency_us)));
+            if first_byte {
+                cells.extend(percentiles(r.first_byte_latency_us.as_ref()));
+            }
+            if complete {
+                cells.extend(percentiles(r.complete_latency_us.as_ref()));
+            }
+            cells
+        })
+        .collect();
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| {
+            body.iter()
+                .map(|row| row[i].len())
+                .chain([head[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::from("intervals\n");
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let row: Vec<String> = cells
+            .zip(&widths)
+            .map(|(cell, &w)| format!("{cell:>w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", row.join("  "));
+    };
+    line(&mut head.iter().copied());
+    for row in &body {
+        line(&mut row.iter().map(String::as_str));
+    }
+    Some(out)
+}
+
+/// A phase's p50 and p99 cells: `-` when it had no sample.
+fn percentiles(l: Option<&IntervalLatency>) -> [String; 2] {
+    let cell = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |us| human_us(us as f64));
+    match l {
+        Some(l) => [cell(l.p50), cell(l.p99)],
+        None => ["-".to_owned(), "-".to_owned()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t_ms: f64, connected: u64, p50: Option<u64>) -> IntervalSummary {
+        IntervalSummary {
+            event: crate::interval::IntervalEvent::Interval,
+            t_ms,
+            ts: 0,
+            interval_ms: 1000.0,
+            attempted: connected,
+            connected,
+            failed: 0,
+            errors: Default::default(),
+            exchange_failed: 0,
+            exchange_errors: Default::default(),
+            open: 0,
+            connect_latency_us: IntervalLatency {
+                count: connected,
+                p50,
+                p99: p50,
+                max: p50,
+            },
+            first_byte_latency_us: None,
+            complete_latency_us: None,
+        }
+    }
+
+    #[test]
+    fn one_aligned_row_per_interval_and_none_for_a_single_one() {
+        assert_eq!(render_table(&[row(3.0, 1, Some(9))]), None);
+        let text = render_table(&[row(1000.0, 120, Some(21)), row(1500.4, 0, None)]).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "intervals");
+        assert_eq!(
+            lines[1],
+            "   t  attempted  connected  failed  exchange failed  open  connect p50   p99"
+        );
+        assert_eq!(
+            lines[2],
+            "1.0s        120        120       0                0     0         21us  21us"
+        );
+        assert!(lines[3].ends_with("-     -"), "{}", lines[3]);
+        assert!(lines.iter().skip(1).all(|l| l.len() == lines[1].len()));
+    }
+}

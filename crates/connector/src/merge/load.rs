@@ -1,0 +1,118 @@
+//! Reading one report file for `socket-connect merge`: the JSON lines `socket-connect
+//! --format json` printed, where every `{"event":...}` line (holding, interval) is
+//! skipped and the one object without `event` is the report.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::report::ConnectReport;
+
+/// Why a file is not a report `merge` can use. `Display` gives the reason and, where
+/// there is one, the fix; the caller names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot be read: {0}")]
+    Unreadable(#[from] std::io::Error),
+    /// A line that is not a JSON object (a text report, another tool's output).
+    #[error(
+        "not a socket-connect report: line {line} is not a JSON object; give the output of \
+         socket-connect --format json"
+    )]
+    NotJson {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// No object without `event`: only readiness or interval lines.
+    #[error(
+        "not a socket-connect report: no report line (only {{\"event\":...}} lines); the \
+         run did not finish or its last line was cut"
+    )]
+    NoReport,
+    /// More than one object without `event`.
+    #[error(
+        "holds {0} reports, not one; give each run's output in its own file (a merged report \
+         is one report and can be merged again)"
+    )]
+    SeveralReports(usize),
+    /// An object without `event` that does not have the report's fields.
+    #[error("not a socket-connect report: {0}")]
+    NotAReport(String),
+    /// A report from a socket-connect that did not yet carry histograms.
+    #[error(
+        "a socket-connect report without histograms (connect_latency_us has no `histogram`; \
+         made by an older socket-connect): rerun with this version"
+    )]
+    NoHistograms,
+}
+
+/// Reads `path` and returns the report in it.
+pub fn load(path: &Path) -> Result<ConnectReport, LoadError> {
+    let text = std::fs::read_to_string(path)?;
+    let mut reports = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(Value::Object(object)) = serde_json::from_str::<Value>(line) else {
+            return Err(LoadError::NotJson { line: i + 1 });
+        };
+        if !object.contains_key("event") {
+            reports.push(object);
+        }
+    }
+    let object = match reports.len() {
+        0 => return Err(LoadError::NoReport),
+        1 => reports.pop().expect("one report"),
+        n => return Err(LoadError::SeveralReports(n)),
+    };
+    let Some(Value::Object(connect)) = object.get("connect_latency_us") else {
+        return Err(LoadError::NotAReport(
+            "it has no connect_latency_us object".into(),
+        ));
+    };
+    if !connect.contains_key("histogram") {
+        return Err(LoadError::NoHistograms);
+    }
+    serde_json::from_value(Value::Object(object)).map_err(|e| LoadError::NotAReport(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<ConnectReport, LoadError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, text).unwrap();
+        load(&path)
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_report() {
+        let cases = [
+            ("target  127.0.0.1:1 (tcp)\n", "line 1 is not a JSON object"),
+            ("{\"event\":\"holding\",\"open\":1}\n", "no report line"),
+            ("{}\n{}\n", "holds 2 reports"),
+            ("{\"a\":1}\n", "no connect_latency_us"),
+            (
+                r#"{"connect_latency_us":{"count":0}}"#,
+                "without histograms",
+            ),
+            (
+                r#"{"connect_latency_us":{"histogram":"x"}}"#,
+                "not a socket-connect report: missing field",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = load_text(text).unwrap_err().to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+        let missing = load(Path::new("/nonexistent/r.json")).unwrap_err();
+        assert!(
+            missing.to_string().starts_with("cannot be read: "),
+            "{missing}"
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! Sustained runs (issue 7): `--duration` closed loop (each `--concurrency` slot
+//! reconnects once its connection is done) and open loop (`--rate`), bounded by the
+//! duration and ended early by SIGINT with a report; the interval lines add up to it.
+
+mod util;
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use util::{
+    Connector, Finished, Interval, Report, closed_port, greeter, intervals, parse_report, run_json,
+};
+
+/// Sums the interval lines' counts and checks them against the report.
+fn check_intervals_add_up(report: &Report, rows: &[Interval]) {
+    assert!(!rows.is_empty(), "{report:?}");
+    let sum = |f: fn(&Interval) -> u64| rows.iter().map(f).sum::<u64>();
+    assert_eq!(sum(|r| r.attempted), report.attempted, "{rows:?}");
+    assert_eq!(sum(|r| r.connected), report.connected, "{rows:?}");
+    assert_eq!(sum(|r| r.failed), report.failed, "{rows:?}");
+    assert_eq!(sum(|r| r.exchange_failed), report.exchange_failed);
+    assert_eq!(
+        sum(|r| r.connect_latency_us.count),
+        report.connect_latency_us.count
+    );
+    let phase = |r: &Interval| r.first_byte_latency_us.as_ref().map(|l| l.count);
+    if let Some(total) = &report.first_byte_latency_us {
+        assert_eq!(rows.iter().filter_map(phase).sum::<u64>(), total.count);
+    } else {
+        assert!(rows.iter().all(|r| phase(r).is_none()));
+    }
+    let phase = |r: &Interval| r.complete_latency_us.as_ref().map(|l| l.count);
+    if let Some(total) = &report.complete_latency_us {
+        assert_eq!(rows.iter().filter_map(phase).sum::<u64>(), total.count);
+    }
+    for r in rows {
+        assert_eq!(r.event, "interval");
+        assert_eq!(r.attempted, r.connected + r.failed, "{r:?}");
+        assert_eq!(r.errors.values().sum::<u64>(), r.failed, "{r:?}");
+        assert!(
+            r.errors.values().all(|&n| n > 0),
+            "only non-zero kinds: {r:?}"
+        );
+        assert_eq!(r.exchange_errors.values().sum::<u64>(), r.exchange_failed);
+        let l = &r.connect_latency_us;
+        match (l.count, l.p50, l.p99, l.max) {
+            (0, None, None, None) => {}
+            (_, Some(p50), Some(p99), Some(max)) => assert!(0 < p50 && p50 <= p99 && p99 <= max),
+            _ => panic!("{r:?}"),
+        }
+    }
+    for pair in rows.windows(2) {
+        assert!(
+            pair[0].t_ms < pair[1].t_ms && pair[0].ts <= pair[1].ts,
+            "{pair:?}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_loop_keeps_its_slots_busy_for_the_duration_and_holds_nothing() {
+    let (_listener, addr) = greeter(b"hello");
+    let started = Instant::now();
+    let (report, done) = run_json(&[
+        "--duration",
+        "1500ms",
+        "-c",
+        "3",
+        "--inet",
+        &addr,
+        "--read",
+        "close",
+        "--interval",
+        "250ms",
+    ]);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert!(started.elapsed() < util::WAIT);
+    assert_eq!(report.duration_ms, Some(1500), "{report:?}");
+    assert!(!report.interrupted);
+    // Each slot reconnects as soon as its answer is complete: far more than 3 connects.
+    assert!(report.attempted > 30, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert_eq!(report.exchange_failed, 0, "{report:?}");
+    // Every answer was read to the close, except those the end cut.
+    let complete = report.complete_latency_us.as_ref().unwrap();
+    assert_eq!(
+        complete.count + report.unfinished,
+        report.connected,
+        "{report:?}"
+    );
+    assert!(report.unfinished <= 3, "at most one per slot: {report:?}");
+    assert_eq!(report.response_bytes, 5 * complete.count);
+    assert!(report.elapsed_ms <= 1500.0 + 250.0, "{report:?}");
+    assert_eq!((report.held_ms, report.closed_by_peer), (0, 0));
+    let rows = intervals(&done);
+    check_intervals_add_up(&report, &rows);
+    assert!(rows.len() >= 5, "about 6 intervals of 250 ms: {rows:?}");
+    assert!(
+        rows.iter().all(|r| r.open <= 3),
+        "no more than the slots: {rows:?}"
+    );
+    assert!(
+        rows.iter().all(|r| r.interval_ms <= 250.0 + 100.0),
+        "{rows:?}"
+    );
+    // After the report, nothing: no holding line in a --duration run.
+    assert!(done.stdout.last().unwrap().starts_with(r#"{"target""#));
+}
+
+#[test]
+fn a_closed_loop_against_a_closed_port_counts_every_refusal() {
+    let (report, done) = run_json(&[
+        "--duration",
+        "300ms",
+        "-c",
+        "2",
+        "--inet",
+        &closed_port().to_string(),
+    ]);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert!(report.failed > 10, "{report:?}");
+    assert_eq!(
+        (report.connected, report.errors.refused),
+        (0, report.failed)
+    );
+    check_intervals_add_up(&report, &intervals(&done));
+}
+
+#[test]
+fn an_open_loop_makes_rate_times_duration_connects() {
+    let (_listener, addr) = greeter(b"");
+    let (report, done) = run_json(&[
+        "--duration",
+        "2s",
+        "--rate",
+        "100",
+        "--inet",
+        &addr,
+        "--interval",
+        "500ms",
+    ]);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    // 200 scheduled (at 0, 10 ms, ... 1990 ms); loose bounds for busy cores.
+    assert!(
+        (180..=200).contains(&report.attempted),
+        "{} attempted",
+        report.attempted
+    );
+    assert_eq!(report.connected, report.attempted, "{report:?}");
+    assert_eq!(report.target_rate_per_s, Some(100.0));
+    assert!(report.schedule_lag_us.is_some() && report.connect_latency_raw_us.is_some());
+    let rows = intervals(&done);
+    check_intervals_add_up(&report, &rows);
+    // Each full interval of 500 ms holds about 50 connects.
+    for row in rows.iter().filter(|r| r.interval_ms > 400.0) {
+        assert!((25..=75).contains(&row.attempted), "{row:?}");
+    }
+}
+
+#[test]
+fn a_count_run_also_has_intervals_which_add_up() {
+    let (_listener, addr) = greeter(b"!");
+    let (report, done) = run_json(&[
+        "-n",
+        "40",
+        "--inet",
+        &addr,
+        "--read",
+        "first-byte",
+        "--hold",
+        "0",
+    ]);
+    assert!(done.status.success(), "{done:?}");
+    report.check_invariants();
+    assert_eq!((report.attempted, report.duration_ms), (40, None));
+    let rows = intervals(&done);
+    assert_eq!(rows.len(), 1, "a short run has one interval: {rows:?}");
+    check_intervals_add_up(&report, &rows);
+    assert_eq!(rows[0].complete_latency_us.as_ref().map(|l| l.count), None);
+}
+
+/// Starts a long closed-loop run and sends SIGINT once its first interval line is out.
+fn interrupt_a_long_run(addr: &str) -> Finished {
+    let mut c = Connector::spawn(&[
+        "--duration",
+        "60s",
+        "-c",
+        "2",
+        "--inet",
+        addr,
+        "--read",
+        "close",
+        "--format",
+        "json",
+        "--interval",
+        "100ms",
+    ]);
+    // The first interval line says the run is under way (readiness, not a sleep).
+    let first = c.next_line();
+    assert!(first.starts_with(r#"{"event":"interval""#), "{first}");
+    let pid = nix::unistd::Pid::from_raw(c.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut done = c.finish();
+    done.stdout.insert(0, first);
+    done
+}
+
+#[test]
+fn sigint_ends_a_duration_run_early_with_a_report() {
+    let (_listener, addr) = greeter(b"hello");
+    let started = Instant::now();
+    let done = interrupt_a_long_run(&addr);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "well before 60 s"
+    );
+    assert!(done.status.success(), "{done:?}");
+    let report = parse_report(&done);
+    report.check_invariants();
+    assert!(report.interrupted, "{report:?}");
+    assert_eq!(report.duration_ms, Some(60_000));
+    assert!(report.elapsed_ms < 30_000.0, "{report:?}");
+    assert!(report.unfinished <= 2, "{report:?}");
+    check_intervals_add_up(&report, &intervals(&done));
+}
+
+#[test]
+fn sigint_while_a_slot_waits_for_an_answer_counts_it_unfinished() {
+    // A listener that never accepts: the connects complete (the kernel queues them) and
+    // each slot then waits for an answer that cannot come.
+    let listener = util::tcp_listener(16);
+    let addr = listener.local_addr().unwrap().to_string();
+    let c = Connector::spawn(&[
+        "--duration",
+        "60s",
+        "-c",
+        "2",
+        "--inet",
+        &addr,
+        "--read",
+        "first-byte",
+        "--format",
+        "json",
+    ]);
+    // Two queued connections: both slots are waiting for their answer.
+    let deadline = Instant::now() + util::WAIT;
+    let mut queued = 0;
+    listener.set_nonblocking(true).unwrap();
+    let mut accepted = Vec::new();
+    while queued < 2 {
+        let mut ready = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        assert_eq!(
+            poll(&mut ready, PollTimeout::from(ms)).unwrap(),
+            1,
+            "2 connects"
+        );
+        while let Ok(pair) = listener.accept() {
+            accepted.push(pair);
+            queued += 1;
+        }
+    }
+    let pid = nix::unistd::Pid::from_raw(c.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let done = c.finish();
+    assert!(done.status.success(), "{done:?}");
+    let report = parse_report(&done);
+    report.check_invariants();
+    assert!(report.interrupted);
+    assert_eq!((report.connected, report.unfinished), (2, 2), "{report:?}");
+    assert_eq!(report.first_byte_latency_us.as_ref().unwrap().count, 0);
+    assert_eq!(report.exchange_failed, 0, "cut, not failed: {report:?}");
+    check_intervals_add_up(&report, &intervals(&done));
+}
