@@ -5,12 +5,14 @@
 #
 #   socket-connect.svg     2000 paced connects (--rate 1000) to an ondemand pool whose
 #                          children greet and hold each connection 5 ms: the connect,
-#                          first-byte and complete spectra, corrected and raw
+#                          first-byte and complete spectra, corrected and raw, and
+#                          latency and counts per 250 ms interval
 #   epoll-listen-fork.svg  a dynamic pool (10 / 2 / 1 / 3, PHP-FPM's www.conf shape) under
 #                          60 one-second requests: forks one tick at a time, seems-busy and
 #                          max_children warnings, then idle kills once the load is gone
 #   listen-watch.svg       listen-watch around socket-connect loading an 8-child ondemand
-#                          pool at 200 connects/s, more than it serves: the queue grows
+#                          pool at 200 connects/s, more than it serves: the queue grows,
+#                          and the client's latency per 250 ms interval with it
 #
 # Usage: docs/plots.sh      (from anywhere in the repository; needs cargo)
 set -euo pipefail
@@ -47,7 +49,7 @@ stop_pool() {
 
 start_pool --model ondemand --max-children 16 --sleep 5ms --greet --duration 5s
 socket-connect -q --inet "$addr" --count 2000 --rate 1000 --read close --hold 0 \
-    --plot docs/img/socket-connect.svg >/dev/null
+    --interval 250ms --plot docs/img/socket-connect.svg >/dev/null
 stop_pool
 
 start_pool --model dynamic --max-children 10 --start-servers 2 --min-spare-servers 1 \
@@ -57,7 +59,8 @@ stop_pool
 
 start_pool --model ondemand --max-children 8 --sleep 50ms --duration 5s
 listen-watch --inet "$addr" --format json --plot docs/img/listen-watch.svg -- \
-    socket-connect -q --format json --inet "$addr" --count 400 --rate 200 --hold 0 >/dev/null
+    socket-connect -q --format json --inet "$addr" --count 400 --rate 200 --hold 0 \
+    --interval 250ms >/dev/null
 stop_pool
 
 ls -l docs/img/*.svg

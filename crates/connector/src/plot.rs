@@ -94,7 +94,7 @@ pub fn figure(
     let rate = config.rate.map_or(String::new(), |r| format!(" at {r}/s"));
     Figure {
         title: format!(
-            "socket-connect: {} of {} connects to {} ({}){rate}{}",
+            "socket-connect: {} of {} connected to {} ({}){rate}{}",
             report.connected,
             report.attempted,
             report.target,

@@ -30,11 +30,11 @@ impl XAxis {
     }
 }
 
-/// The top of a percentile axis for `count` samples: the decade past the finest
-/// percentile `count` samples resolve (1000 samples resolve p99.9 at x = 1000, so the max
-/// goes at 10⁴); at least 100 so that 90% always shows.
+/// The top of a percentile axis for `count` samples: the first decade at or past `count`
+/// (with 2000 samples p99.95 is the last one below the max, so the max goes at 10⁴, where
+/// p99.99 would be); at least 100 so that 90% always shows.
 pub fn percentile_top(count: u64) -> f64 {
-    let decades = (count.max(1) as f64).log10().ceil().max(1.0) + 1.0;
+    let decades = (count.max(1) as f64).log10().ceil().max(2.0);
     10f64.powf(decades)
 }
 
@@ -110,7 +110,8 @@ mod tests {
 
     #[test]
     fn percentile_labels_follow_the_hdr_axis() {
-        let top = percentile_top(1000);
+        assert_eq!(percentile_top(1000), 1000.0);
+        let top = percentile_top(2000);
         assert_eq!(top, 10_000.0);
         let labels: Vec<String> = percentile_ticks(top)
             .into_iter()

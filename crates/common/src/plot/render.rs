@@ -132,27 +132,27 @@ fn draw_panel(
 
 /// The frame, the caption and the note, for a panel with no point.
 fn draw_empty(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel) -> Result<(), PlotError> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
     let left = 10 + Y_LABELS as i32;
-    area.draw_text(
-        &panel.title,
-        &(FONT, 18).into_font().color(&BLACK),
-        (left, 8),
-    )
-    .map_err(drawing)?;
+    // The caption where a chart's goes: centred over the panel.
+    let caption = (FONT, 18)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    area.draw_text(&panel.title, &caption, (w / 2, 8))
+        .map_err(drawing)?;
     area.draw(&Rectangle::new(
         [(left, 36), (w - 30, h - 50)],
         RGBColor(180, 180, 180).stroke_width(1),
     ))
     .map_err(drawing)?;
-    let style = (FONT, 20).into_font().color(&RGBColor(110, 110, 110)).pos(
-        plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Center,
-            plotters::style::text_anchor::VPos::Center,
-        ),
-    );
-    area.draw_text(&panel.empty, &style, ((left + w - 30) / 2, (h - 14) / 2))
+    let note = (FONT, 20)
+        .into_font()
+        .color(&RGBColor(110, 110, 110))
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    area.draw_text(&panel.empty, &note, ((left + w - 30) / 2, (h - 14) / 2))
         .map_err(drawing)
 }
 

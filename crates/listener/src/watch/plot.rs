@@ -43,8 +43,10 @@ pub struct Recorder {
     /// By inode, in the order first seen.
     traces: Vec<(u64, Trace)>,
     netstat: Option<(Instant, ListenCounters)>,
-    /// `[t_s, overflows, drops]`: growth since the previous reading.
+    /// `[t_s, overflows, drops]`: growth from the previous reading (at `t_s`) to the next.
     overflows: Vec<[f64; 3]>,
+    /// When the last reading was taken, seconds.
+    last_reading: f64,
     client: Vec<ClientInterval>,
 }
 
@@ -60,6 +62,7 @@ impl Recorder {
             traces: Vec::new(),
             netstat: ListenCounters::read().ok().map(|c| (start, c)),
             overflows: Vec::new(),
+            last_reading: 0.0,
             client: Vec::new(),
         }
     }
@@ -104,7 +107,10 @@ impl Recorder {
             && let Ok(counters) = ListenCounters::read()
         {
             let d = counters.since(before);
-            self.overflows.push([t, d.overflows as f64, d.drops as f64]);
+            // A step over the period the growth happened in, from the previous reading.
+            self.overflows
+                .push([self.last_reading, d.overflows as f64, d.drops as f64]);
+            self.last_reading = t;
             self.netstat = Some((now, counters));
         }
         self.commands(lines);
@@ -133,15 +139,16 @@ impl Recorder {
         let mut netstat = Panel::new(
             "listen overflows and drops, system-wide (TcpExt counters, all TCP listeners)",
             XAxis::Time,
-            "growth per reading (events)",
+            "growth between readings (events)",
         )
         .empty_note("/proc/net/netstat was not read (a run shorter than 100 ms)");
         for (k, name) in [(1, "ListenOverflows"), (2, "ListenDrops")] {
-            let points: Vec<[f64; 2]> = self.overflows.iter().map(|o| [o[0], o[k]]).collect();
-            if !points.is_empty() {
+            let mut points: Vec<[f64; 2]> = self.overflows.iter().map(|o| [o[0], o[k]]).collect();
+            if let Some(&[_, y]) = points.last() {
+                points.push([self.last_reading, y]);
                 netstat
                     .series
-                    .push(Series::new(name, SeriesKind::Line, points));
+                    .push(Series::new(name, SeriesKind::Step, points));
             }
         }
         panels.push(netstat);
