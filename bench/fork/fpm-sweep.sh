@@ -21,7 +21,8 @@
 # Unix sockets in a tempdir only; every run bounded. Needs cargo, gcc, python3 and
 # php-fpm8.2 (apt-get install php8.2-fpm); downloads nothing.
 # Usage: bench/fork/fpm-sweep.sh   (env: GAPS="0 0.1 0.2 0.5 1" N=50 SLEEP_MS=200 RUNS=5
-#        MAX_CHILDREN=10 SIM_EXTRA=)
+#        MAX_CHILDREN=10 SIM_EXTRA= ZERO_COSTS="--parent-memory 0 --child-startup 0
+#        --request-shutdown 0": the flags of the second simulator column, e.g. one cost only)
 set -euo pipefail
 
 GAPS=${GAPS:-0 0.1 0.2 0.5 1}
@@ -30,7 +31,7 @@ SLEEP_MS=${SLEEP_MS:-200}
 RUNS=${RUNS:-5}
 MAX_CHILDREN=${MAX_CHILDREN:-10}
 SIM_EXTRA=${SIM_EXTRA:-}
-ZERO_COSTS="--parent-memory 0 --child-startup 0 --request-shutdown 0"
+ZERO_COSTS=${ZERO_COSTS:-"--parent-memory 0 --child-startup 0 --request-shutdown 0"}
 
 fpm=$(command -v php-fpm8.2 || command -v php-fpm || true)
 [ -n "$fpm" ] || for f in /usr/sbin/php-fpm8.2 /usr/sbin/php-fpm; do [ -x "$f" ] && fpm=$f && break; done

@@ -124,8 +124,8 @@ pub struct Cli {
     pub parent_memory: Option<u64>,
 
     /// A new child waits this long before its first accept (PHP's start-up); 0 for none
-    /// [default: 0 for per-event, 1800us for the PHP-FPM models: about 2 ms in all, as
-    /// PHP-FPM 8.2 measured here].
+    /// [default: 0: with the PHP-FPM models' --parent-memory a new child is already as
+    /// slow as PHP-FPM 8.2's to reach its first accept here].
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub child_startup: Option<Duration>,
 
@@ -414,11 +414,7 @@ mod tests {
         // The PHP-FPM models' costs by default; per-event keeps none.
         assert_eq!(
             (c.parent_memory, c.child_startup, c.request_shutdown),
-            (
-                4 << 20,
-                Duration::from_micros(1800),
-                Duration::from_micros(90)
-            )
+            (4 << 20, Duration::ZERO, Duration::from_micros(90))
         );
         let c = parse(&["--inet", "0"]).unwrap();
         assert_eq!(
