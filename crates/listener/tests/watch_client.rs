@@ -1,16 +1,11 @@
 //! `listen-watch -- socket-connect ... --format json`: the real socket-connect's report and
 //! interval lines on listen-watch's timeline, against a std listener this test holds and
 //! never accepts on (so every connection stays in the accept queue).
-//!
-//! socket-connect's `--interval` is being added beside this work; until it is merged,
-//! [`socket_connect_prints_intervals`] (the one guard) sees no such flag, and the tests
-//! check only the report join, saying so.
 
 mod util;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use util::run_to_end;
@@ -33,27 +28,12 @@ fn socket_connect() -> Option<PathBuf> {
     Some(bin)
 }
 
-/// THE GUARD (issue 9): true when this socket-connect has `--interval` (its help lists
-/// it). Until that is merged, the tests assert only the report join and print the note
-/// below; the lead removes this function and its two callers' `else` branches then.
-fn socket_connect_prints_intervals(connect: &Path) -> bool {
-    let help = Command::new(connect)
-        .arg("--help")
-        .output()
-        .expect("socket-connect --help");
-    let has = String::from_utf8_lossy(&help.stdout).contains("--interval");
-    if !has {
-        println!("note: socket-connect has no --interval yet");
-    }
-    has
-}
-
 /// listen-watch `--format FORMAT` on `address` (1 ms samples) wrapping socket-connect
 /// with 7 connections paced at 10 per second (about 600 ms of dialing, so several of its
-/// intervals have connects), held 300 ms, with `--interval 200ms` when it has one.
-fn wrapped_run(connect: &Path, address: &str, format: &str, intervals: bool) -> (String, i32) {
+/// intervals have connects), held 300 ms, with `--interval 200ms`.
+fn wrapped_run(connect: &Path, address: &str, format: &str) -> (String, i32) {
     let connect = connect.to_str().unwrap();
-    let mut args = vec![
+    let args = [
         "--format",
         format,
         "--interval",
@@ -73,10 +53,9 @@ fn wrapped_run(connect: &Path, address: &str, format: &str, intervals: bool) -> 
         "--quiet",
         "--format",
         "json",
+        "--interval",
+        "200ms",
     ];
-    if intervals {
-        args.extend(["--interval", "200ms"]);
-    }
     run(&args)
 }
 
@@ -84,8 +63,6 @@ fn wrapped_run(connect: &Path, address: &str, format: &str, intervals: bool) -> 
 struct Paced {
     stdout: String,
     address: String,
-    /// Whether socket-connect printed interval lines (the guard).
-    intervals: bool,
     _listener: TcpListener,
 }
 
@@ -93,15 +70,13 @@ struct Paced {
 /// socket-connect.
 fn paced(format: &str) -> Option<Paced> {
     let connect = socket_connect()?;
-    let intervals = socket_connect_prints_intervals(&connect);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let (stdout, code) = wrapped_run(&connect, &address, format, intervals);
+    let (stdout, code) = wrapped_run(&connect, &address, format);
     assert_eq!(code, 0, "{stdout}");
     Some(Paced {
         stdout,
         address,
-        intervals,
         _listener: listener,
     })
 }
@@ -179,10 +154,7 @@ fn wrapping_socket_connect_sees_the_queue_reach_the_count() {
 #[test]
 fn socket_connect_intervals_sit_beside_the_server_queue_of_the_same_window() {
     let Some(Paced {
-        stdout,
-        address,
-        intervals,
-        ..
+        stdout, address, ..
     }) = paced("json")
     else {
         return;
@@ -196,10 +168,6 @@ fn socket_connect_intervals_sit_beside_the_server_queue_of_the_same_window() {
     let windows = summary["client_intervals"].as_array().unwrap();
     let lines_of =
         |event: &str| -> Vec<&Value> { lines.iter().filter(|v| v["event"] == event).collect() };
-    if !intervals {
-        assert!(windows.is_empty(), "{summary:#}");
-        return;
-    }
     // An interval line becomes a client_interval line, not a command line.
     assert!(
         lines_of("command")
@@ -252,10 +220,7 @@ fn socket_connect_intervals_sit_beside_the_server_queue_of_the_same_window() {
 
 #[test]
 fn in_text_mode_socket_connect_lines_pass_through_and_a_client_table_follows() {
-    let Some(Paced {
-        stdout, intervals, ..
-    }) = paced("text")
-    else {
+    let Some(Paced { stdout, .. }) = paced("text") else {
         return;
     };
     // socket-connect's report, passed on as it printed it, before listen-watch's table.
@@ -269,10 +234,6 @@ fn in_text_mode_socket_connect_lines_pass_through_and_a_client_table_follows() {
         .unwrap_or_else(|| panic!("no summary table: {stdout}"));
     assert!(report < table, "{stdout}");
     let heading = "client (socket-connect) per interval";
-    if !intervals {
-        assert!(!stdout.contains(heading), "{stdout}");
-        return;
-    }
     let at = stdout.find(heading).unwrap_or_else(|| panic!("{stdout}"));
     let client = &stdout[at..];
     let header = client.lines().nth(1).unwrap();
