@@ -16,6 +16,7 @@ pub mod cli;
 pub mod duration;
 pub mod limits;
 pub mod number;
+pub mod outpath;
 pub mod plot;
 pub mod report;
 #[cfg(feature = "testing")]

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
+use listenlab_common::outpath::check_output_file;
 use listenlab_common::plot::PlotPath;
 use listenlab_common::{
     Endpoint, Format, HostPort, Pick, ResolveError, UnixPath, file_kind, parse_duration,
@@ -22,7 +23,6 @@ use listenlab_common::{
 use crate::config::{Config, Hold};
 use crate::exchange::{Exchange, ReadMode};
 use crate::merge::{MergeArgs, Merged};
-use crate::outpath::check_output_path;
 use crate::request::{self, RequestError};
 use crate::source::SourceList;
 use crate::{dialers, limits};
@@ -437,7 +437,8 @@ impl Cli {
         ];
         for (flag, path) in &outputs[1..] {
             if let Some(path) = path {
-                check_output_path(flag, path)?;
+                check_output_file(path)
+                    .map_err(|reason| format!("{flag} '{}': {reason}", path.display()))?;
             }
         }
         for (i, (flag, path)) in outputs.iter().enumerate() {

@@ -14,8 +14,8 @@
 //! (or a signal) that the dial tasks and the collector watch; `intervals` is the
 //! collector's per-interval figures on the run's one timer (`clock`), printed as
 //! [`IntervalSummary`] lines (`interval`), as a text table (`interval_text`) and as
-//! HdrHistogram's interval log (`hlog`); `connlog` writes one line per connection;
-//! `outpath` checks the output paths before the run.
+//! HdrHistogram's interval log (`hlog`); `connlog` writes one line per connection.
+//! The output paths are checked before the run by `listenlab_common::outpath`.
 //!
 //! The modules are private: what `main` needs is re-exported below, so anything else
 //! unused is dead code, and the compiler says so.
@@ -41,7 +41,6 @@ mod intervals;
 mod latency;
 mod limits;
 mod merge;
-mod outpath;
 mod output;
 mod plot;
 mod report;

@@ -387,7 +387,7 @@ fn issue_7_rejects_bad_sustained_runs_and_output_paths() {
         ),
         (
             &["--connections-log", "/dev/null"],
-            "--connections-log '/dev/null' is a special file, not a regular file",
+            "--connections-log '/dev/null': it is a special file, not a regular file",
         ),
     ];
     for (args, reason) in table {

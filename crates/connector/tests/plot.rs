@@ -202,9 +202,9 @@ fn plot_paths_that_cannot_be_written_are_refused_before_the_run() {
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let cases = [
         (missing.to_str().unwrap(), "does not exist"),
-        (dir.path().to_str().unwrap(), "is not a regular file"),
-        (fifo.to_str().unwrap(), "is not a regular file"),
-        ("/dev/null", "is not a regular file"),
+        (dir.path().to_str().unwrap(), "not a regular file"),
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("/dev/null", "not a regular file"),
     ];
     for (path, why) in cases {
         let done = run(&["-n", "1", "--inet", &addr, "--plot", path]);

@@ -134,8 +134,8 @@ fn plot_paths_that_cannot_be_written_are_refused_before_listening() {
     let sock = dir.path().join("s.sock");
     for (path, why) in [
         (missing.to_str().unwrap(), "does not exist"),
-        (dir.path().to_str().unwrap(), "is not a regular file"),
-        ("/dev/null", "is not a regular file"),
+        (dir.path().to_str().unwrap(), "not a regular file"),
+        ("/dev/null", "not a regular file"),
     ] {
         let args = ["--unix", sock.to_str().unwrap(), "--plot", path];
         let out = util::run_to_end(BIN, &args);

@@ -140,7 +140,7 @@ fn plot_paths_that_cannot_be_written_and_once_are_refused() {
     let ok = dir.path().join("ok.svg");
     for (path, extra, why) in [
         (missing.to_str().unwrap(), None, "does not exist"),
-        ("/dev/null", None, "is not a regular file"),
+        ("/dev/null", None, "not a regular file"),
         (ok.to_str().unwrap(), Some("--once"), "cannot be used with"),
     ] {
         let mut args = vec!["--unix", sock.to_str().unwrap(), "--plot", path];

@@ -8,73 +8,29 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use nix::unistd::{AccessFlags, access};
+use crate::outpath::check_output_file;
 
 /// A path the picture can be written to: a regular file or a new name in an existing,
 /// writable directory. Parse it with `FromStr` (clap does, through `value_parser`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlotPath(PathBuf);
 
-/// Why a `--plot` path was refused. Its `Display` gives the reason and what is accepted
-/// (clap prefixes the flag and the value).
+/// Why a `--plot` path was refused ([`check_output_file`]'s reason, which says what is
+/// accepted; clap prefixes the flag and the value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{reason}; expected a new or regular file in an existing, writable directory (e.g. run.svg)"
-)]
+#[error("{reason}")]
 pub struct PlotPathError {
     reason: String,
-}
-
-fn refuse(reason: String) -> PlotPathError {
-    PlotPathError { reason }
 }
 
 impl FromStr for PlotPath {
     type Err = PlotPathError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err(refuse("the path is empty".into()));
-        }
         let path = PathBuf::from(s);
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        match std::fs::metadata(&dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(refuse(format!("'{}' is not a directory", dir.display()))),
-            Err(_) => {
-                return Err(refuse(format!(
-                    "the directory '{}' does not exist",
-                    dir.display()
-                )));
-            }
-        }
-        match std::fs::metadata(&path) {
-            Ok(m) if !m.is_file() => Err(refuse(format!(
-                "'{s}' exists and is not a regular file (it is never overwritten)"
-            ))),
-            Ok(_) => writable(&path, "the file").map(|()| Self(path)),
-            Err(_) => writable(&dir, "the directory").map(|()| Self(path)),
-        }
+        check_output_file(&path).map_err(|reason| PlotPathError { reason })?;
+        Ok(Self(path))
     }
-}
-
-/// `access(2)` with the real ids: root passes it except on a read-only file system.
-fn writable(path: &Path, what: &str) -> Result<(), PlotPathError> {
-    let mode = if what == "the directory" {
-        AccessFlags::W_OK | AccessFlags::X_OK
-    } else {
-        AccessFlags::W_OK
-    };
-    access(path, mode).map_err(|errno| {
-        refuse(format!(
-            "{what} '{}' is not writable ({})",
-            path.display(),
-            errno.desc()
-        ))
-    })
 }
 
 impl PlotPath {
@@ -127,14 +83,14 @@ mod tests {
         let cases = [
             ("", "the path is empty"),
             (missing.to_str().unwrap(), "does not exist"),
-            (dir.path().to_str().unwrap(), "is not a regular file"),
-            ("/dev/null", "is not a regular file"),
-            ("/dev/null/a.svg", "is not a directory"),
+            (dir.path().to_str().unwrap(), "not a regular file"),
+            ("/dev/null", "not a regular file"),
+            ("/dev/null/a.svg", "not a directory"),
         ];
         for (input, want) in cases {
             let err = input.parse::<PlotPath>().unwrap_err().to_string();
             assert!(err.contains(want), "{input}: {err}");
-            assert!(err.contains("expected a new or regular file"), "{err}");
+            assert!(err.contains("give "), "{err}");
         }
     }
 }
