@@ -14,6 +14,7 @@
 pub mod addr;
 pub mod cli;
 pub mod duration;
+pub mod interval;
 pub mod limits;
 pub mod number;
 pub mod outpath;

@@ -4,53 +4,10 @@
 //! on its own time axis. [`ClientInterval`] has the fields of that line (socket-connect
 //! `--interval D --format json`), so either side can deserialize the line into it.
 
-use serde::Deserialize;
+pub use crate::interval::{ClientInterval, PhaseInterval};
 
 use super::axis::LatencyUnit;
 use super::{Panel, Series, SeriesKind, XAxis};
-
-/// One interval of a socket-connect run: the fields of its `interval` line the pictures
-/// use (other fields are ignored).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct ClientInterval {
-    /// End of the interval, milliseconds since the run started.
-    pub t_ms: f64,
-    /// The same instant in unix time, milliseconds (places the interval on another
-    /// process's time axis).
-    #[serde(default)]
-    pub ts: Option<u64>,
-    /// Connects that finished in the interval, either way.
-    pub attempted: u64,
-    /// Connects that succeeded in it.
-    pub connected: u64,
-    /// Connects that failed in it.
-    pub failed: u64,
-    /// Exchanges that failed in it.
-    #[serde(default)]
-    pub exchange_failed: u64,
-    /// Connect latency in the interval (µs).
-    pub connect_latency_us: Option<PhaseInterval>,
-    /// Time to the first byte (µs); `None` when not measured.
-    #[serde(default)]
-    pub first_byte_latency_us: Option<PhaseInterval>,
-    /// Time to the peer's close (µs); `None` when not measured.
-    #[serde(default)]
-    pub complete_latency_us: Option<PhaseInterval>,
-}
-
-/// One phase in one interval, in microseconds; the percentiles are `None` when the phase
-/// had no sample in the interval.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-pub struct PhaseInterval {
-    /// Samples.
-    pub count: u64,
-    /// Median, µs.
-    pub p50: Option<u64>,
-    /// 99th percentile, µs.
-    pub p99: Option<u64>,
-    /// Largest sample, µs.
-    pub max: Option<u64>,
-}
 
 /// What the panels say when there is no interval.
 pub const NO_INTERVALS: &str = "no intervals (socket-connect --interval D records them)";

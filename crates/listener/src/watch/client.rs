@@ -3,18 +3,16 @@
 //! (`{"event":"interval",...}`, printed with its `--interval D`) and the final report (the
 //! one object without an `event` field).
 //!
-//! The interval line is parsed against the schema the connector and listen-watch agreed
-//! on (its typed form is the connector's `IntervalSummary`; listen-watch does not link the
-//! tokio crate, so the fields are read here). Parsing is tolerant: a field this version
-//! does not know is kept as is ([`ClientInterval::other`]) and passed on, a field the
-//! schema marks optional may be missing, and a line that does not parse is an ordinary
-//! `command` line, never an error.
+//! The interval line is read into common's [`ClientInterval`] (the one reader type of the
+//! line, which the `--plot` panels of both tools use too; its writer is the connector's
+//! `IntervalSummary`). Parsing is tolerant: a field this version does not know is kept as
+//! is ([`ClientInterval::other`]) and passed on, a field the schema marks optional may be
+//! missing, and a line that does not parse is an ordinary `command` line, never an error.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+pub use listenlab_common::interval::ClientInterval;
 
 /// The program name that marks the wrapped command as socket-connect.
 const SOCKET_CONNECT: &str = "socket-connect";
@@ -35,71 +33,6 @@ pub fn is_socket_connect_json(command: &[OsString]) -> bool {
         _ => a.strip_prefix("--format="),
     });
     format == Some("json")
-}
-
-/// One latency phase of one client interval, microseconds; `p50`, `p99` and `max` are
-/// `null` when the phase had no sample in the interval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Phase {
-    /// Samples in the interval, count.
-    pub count: u64,
-    /// Median, microseconds.
-    pub p50: Option<u64>,
-    /// 99th percentile, microseconds.
-    pub p99: Option<u64>,
-    /// Longest, microseconds.
-    pub max: Option<u64>,
-}
-
-/// One socket-connect interval line (the agreed schema), without its `event` field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClientInterval {
-    /// End of the interval, milliseconds since socket-connect's run started.
-    pub t_ms: f64,
-    /// Unix time at the end of the interval, milliseconds (socket-connect's clock).
-    pub ts: u64,
-    /// The interval's actual length, milliseconds.
-    pub interval_ms: f64,
-    /// Connects attempted that completed in this interval, count.
-    pub attempted: u64,
-    /// Connects that succeeded, count.
-    pub connected: u64,
-    /// Connects that failed, count.
-    pub failed: u64,
-    /// Failed connects by kind (only non-zero kinds), count.
-    #[serde(default)]
-    pub errors: BTreeMap<String, u64>,
-    /// Exchanges that failed, count.
-    #[serde(default)]
-    pub exchange_failed: u64,
-    /// Failed exchanges by kind (only non-zero kinds), count.
-    #[serde(default)]
-    pub exchange_errors: BTreeMap<String, u64>,
-    /// Connections open at the end of the interval, count.
-    pub open: u64,
-    /// Connect latency; `null` when not measured in this run.
-    #[serde(default)]
-    pub connect_latency_us: Option<Phase>,
-    /// Time to the first byte of the answer; `null` when not measured.
-    #[serde(default)]
-    pub first_byte_latency_us: Option<Phase>,
-    /// Time to the complete answer; `null` when not measured.
-    #[serde(default)]
-    pub complete_latency_us: Option<Phase>,
-    /// Any field this version does not know, kept as socket-connect printed it.
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, serde_json::Value>,
-}
-
-impl ClientInterval {
-    /// The phases that are measured, with their names as in the report.
-    pub fn phases(&self) -> [(&'static str, Option<&Phase>); 3] {
-        [
-            ("connect", self.connect_latency_us.as_ref()),
-            ("first_byte", self.first_byte_latency_us.as_ref()),
-            ("complete", self.complete_latency_us.as_ref()),
-        ]
-    }
 }
 
 /// What one captured line of socket-connect is.
@@ -139,6 +72,10 @@ pub fn classify(text: &str) -> ClientLine {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use listenlab_common::interval::PhaseInterval as Phase;
+
     use super::*;
 
     /// The schema's own example, with a phase not measured and one without samples.

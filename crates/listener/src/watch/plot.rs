@@ -116,8 +116,7 @@ impl Recorder {
         self.commands(lines);
     }
 
-    /// Keeps the wrapped socket-connect's intervals among `lines` (read through the line's
-    /// JSON, the form both sides agree on).
+    /// Keeps the wrapped socket-connect's intervals among `lines`.
     pub fn commands(&mut self, lines: &[Line]) {
         for line in lines {
             if let Line::ClientInterval(window) = line
@@ -154,8 +153,8 @@ impl Recorder {
         panels.push(netstat);
         if self.wrapped {
             // The client's start, on our axis: its interval ends are stamped in unix time.
-            let offset = self.client.first().and_then(|i| i.ts).map_or(0.0, |ts| {
-                (ts as f64 - self.client[0].t_ms - self.start_unix_ms as f64) / 1000.0
+            let offset = self.client.first().map_or(0.0, |i| {
+                (i.ts as f64 - i.t_ms - self.start_unix_ms as f64) / 1000.0
             });
             let mut client = plot::client_panels(&self.client, offset, "client");
             if !self.captured {
