@@ -20,37 +20,8 @@ N=${N:-200}
 SLEEP_US=${SLEEP_US:-1000}
 RUNS=${RUNS:-5}
 
-fpm=$(command -v php-fpm8.2 || true)
-[ -n "$fpm" ] || { [ -x /usr/sbin/php-fpm8.2 ] && fpm=/usr/sbin/php-fpm8.2; } || true
-[ -n "$fpm" ] || { echo "finishing: php-fpm8.2 is not installed (apt-get install php8.2-fpm)" >&2; exit 1; }
-command -v perf >/dev/null || { echo "finishing: perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
-
-root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
-cd "$root"
-cargo build --release --quiet -p listenlab-listener --bin epoll-listen-fork
-tool="$root/target/release/epoll-listen-fork"
-tmp=$(mktemp -d)
-server=
-cleanup() {
-    if [ -n "$server" ]; then kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-gcc -O2 -Wall -o "$tmp/fpm-client" bench/fork/fpm-client.c
-printf '<?php\nusleep((int)($_GET["us"] ?? 0));\necho "served by ", getmypid(), "\\n";\n' >"$tmp/sleep.php"
-cat >"$tmp/php-fpm.conf" <<CONF
-[global]
-pid = $tmp/php-fpm.pid
-error_log = $tmp/fpm.log
-daemonize = no
-process_control_timeout = 2s
-[bench]
-listen = $tmp/fpm.sock
-pm = static
-pm.max_children = 1
-CONF
-root_flag=
-[ "$(id -u)" = 0 ] && root_flag=-R
+. "$(dirname "$0")/fpm-common.sh"
+fpm_setup finishing static "1" perf
 sim_cmd="$tool --unix $tmp/sim.sock --model static --max-children 1 --sleep $((SLEEP_US))us --request-shutdown 0 --format json"
 
 echo "# machine: $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
