@@ -248,8 +248,12 @@ impl Responses {
             Ok((n, arrived)) => {
                 w.bytes += n as u64;
                 // The kernel's stamp of the data's arrival where there is one (rx_time.rs).
+                // A server that writes at once can be stamped before the dial task saw its
+                // connect complete (a busy machine delays that wake-up): the first byte is
+                // then counted at the connect, never before it.
+                let connect = Duration::from_micros(w.connect_us.into());
                 w.first_byte
-                    .get_or_insert_with(|| rx_time::since(w.started, arrived));
+                    .get_or_insert_with(|| rx_time::since(w.started, arrived).max(connect));
                 (self.mode == ReadMode::FirstByte).then_some(Ok(None))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,

@@ -366,8 +366,10 @@ fn child_startup_delays_a_new_childs_first_accept_and_it_is_not_idle_meanwhile()
         let fork = run.wait_event("fork", |v| v["child"] == child);
         let took = run.wait_event("child_accepted", |v| v["child"] == child);
         let waited = took["accepted_at_ms"].as_f64().unwrap() - t_ms(&fork);
+        // The parent stamps `fork` after fork() returns, the child starts its 400 ms
+        // at once: on a busy machine the parent's stamp can come a time slice late.
         assert!(
-            waited >= 400.0,
+            waited >= 350.0,
             "child {child}: first accept {waited} ms after its fork"
         );
     }
