@@ -288,9 +288,12 @@ fn issue_8_ondemand_idle_kills_come_as_late_as_php_fpm_s() {
     let mut sim_first = firsts(&sim);
     let sim_median = median(&mut sim_first);
     // PHP-FPM's range over a few runs is narrower than its possible window (1-3 s): the
-    // simulator's median must be in that window and within 1 s of PHP-FPM's range.
+    // simulator's median must be in that window and within one tick (1 s, plus 50 ms of
+    // scheduling on busy cores) of PHP-FPM's range. Whole seconds are compared, so a kill
+    // lands on one tick or the next by where the load ended: seen with both cores busy,
+    // PHP-FPM 2.548-2.568 s in all three runs, the simulator 1.547 s in two.
     assert!(
-        (0.9..=3.3).contains(&sim_median) && (lo - 1.0..=hi + 1.0).contains(&sim_median),
+        (0.9..=3.3).contains(&sim_median) && (lo - 1.05..=hi + 1.05).contains(&sim_median),
         "first kill: simulator median {sim_median} s, PHP-FPM {lo}-{hi} s: {fpm:?} {sim:?}"
     );
 }
