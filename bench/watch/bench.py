@@ -1,4 +1,5 @@
-"""bench/watch: CPU of listen-watch at 1 kHz on 10 listeners vs one `ss -ltn` per sample.
+"""bench/watch: CPU of listen-watch at 1 kHz on 10 listeners vs one `ss -ltn` per sample,
+and vs the kernel floor of a sample (floor.c).
 
 Usage: bench/watch/run.sh [--seconds 5] [--runs 3] [--listeners 10] [--interval 1ms]
                           [--steady] [--watch PATH]
@@ -7,10 +8,15 @@ Holds 10 TCP listeners on 127.0.0.1 (never accepting, 3 connections queued on ea
 for each run:
   - listen-watch --port P (x10) --interval 1ms --duration S --format json: CPU time
     (user+sys, from wait4's rusage) over wall time, and the samples it took (summary);
+  - floor (bench/watch/floor.c) for the same time at the same interval: the syscalls a
+    sample of those listeners needs and nothing else (an absolute sleep, one datagram of
+    exact sock_diag lookups, one recvmmsg, one pread of our wchan), its CPU per sample from
+    wait4 as well: what the kernel charges for the reads themselves on this machine;
   - a loop that runs `ss -ltn` back to back for S seconds (as fast as it can: it cannot
     keep 1 kHz): CPU time of the ss processes plus the loop, and how many ran.
-Prints per-run figures and the medians: % of one core, CPU microseconds per sample, and
-for ss the % of one core that 1000 runs per second would take (CPU per run x 1000).
+Prints per-run figures and the medians: % of one core, CPU microseconds per sample, the
+ratio of listen-watch to the floor, and for ss the % of one core that 1000 runs per second
+would take (CPU per run x 1000).
 
 A run's CPU includes listen-watch's start-up: observing the wchan names and the first,
 full /proc scan for the owners, whose cost grows with every fd of every process on the
@@ -32,6 +38,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WATCH = os.path.join(ROOT, "target", "release", "listen-watch")
+FLOOR = os.path.join(ROOT, "target", "bench-watch", "floor")
 
 
 def listeners(n, queued):
@@ -50,18 +57,15 @@ def cpu(ru):
     return ru.ru_utime + ru.ru_stime
 
 
-def run_watch_rusage(ports, seconds, interval):
-    """listen-watch under fork/exec with wait4, so its own rusage is exact."""
-    args = [WATCH, "--interval", interval, "--duration", f"{seconds}s", "--format", "json"]
-    for p in ports:
-        args += ["--port", str(p)]
+def run_rusage(args):
+    """args under fork/exec with wait4, so its own rusage is exact: (cpu, wall, stdout)."""
     r, w = os.pipe()
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.dup2(w, 1)
         os.close(r)
-        os.execv(WATCH, args)
+        os.execv(args[0], args)
     os.close(w)
     chunks = []
     while True:
@@ -72,10 +76,31 @@ def run_watch_rusage(ports, seconds, interval):
     os.close(r)
     _, _status, ru = os.wait4(pid, 0)
     wall = time.monotonic() - start
-    summary = json.loads(b"".join(chunks).decode().strip().splitlines()[-1])
+    return cpu(ru), wall, b"".join(chunks).decode()
+
+
+def run_watch_rusage(ports, seconds, interval):
+    args = [WATCH, "--interval", interval, "--duration", f"{seconds}s", "--format", "json"]
+    for p in ports:
+        args += ["--port", str(p)]
+    used, wall, out = run_rusage(args)
+    summary = json.loads(out.strip().splitlines()[-1])
     assert summary["event"] == "summary", summary
     assert len(summary["listeners"]) == len(ports), summary
-    return cpu(ru), wall, summary["samples"]
+    return used, wall, summary["samples"]
+
+
+def interval_us(text):
+    for unit, scale in (("us", 1), ("ms", 1000), ("s", 1000000)):
+        if text.endswith(unit) and text[: -len(unit)].isdigit():
+            return int(text[: -len(unit)]) * scale
+    raise SystemExit(f"--interval {text!r}: give a whole number of us, ms or s")
+
+
+def run_floor(ports, seconds, interval):
+    args = [FLOOR, str(seconds), str(interval_us(interval)), str(os.getpid())] + [str(p) for p in ports]
+    used, wall, out = run_rusage(args)
+    return used, wall, int(out.strip())
 
 
 def run_ss(seconds):
@@ -113,7 +138,9 @@ def main():
     print(f"# date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}  listeners={len(ports)} seconds={a.seconds} runs={a.runs}")
     print(f"# listen-watch: {WATCH} --interval {a.interval} --duration {a.seconds}s --format json --port P x{len(ports)}")
     print("# ss: `ss -ltn` back to back for the same time")
+    print(f"# floor: {FLOOR} (bench/watch/floor.c) for the same time and interval")
     w_pct, w_us, s_pct, s_us, s_rate, st_us, st_pct = [], [], [], [], [], [], []
+    f_pct, f_us = [], []
     for i in range(a.runs):
         used, wall, samples = run_watch_rusage(ports, a.seconds, a.interval)
         w_pct.append(100 * used / wall)
@@ -126,6 +153,11 @@ def main():
             st_pct.append(100 * (used2 - used) / (wall2 - wall))
             print(f"run {i + 1}: listen-watch {samples2} samples in {wall2:.2f} s, CPU {used2:.3f} s; "
                   f"without start-up: {st_us[-1]:.1f} us/sample, {st_pct[-1]:.2f}% of one core")
+        used, wall, samples = run_floor(ports, a.seconds, a.interval)
+        f_pct.append(100 * used / wall)
+        f_us.append(1e6 * used / samples)
+        print(f"run {i + 1}: floor {samples} samples in {wall:.2f} s, CPU {used:.3f} s = "
+              f"{f_pct[-1]:.2f}% of one core, {f_us[-1]:.1f} us/sample")
         used, wall, runs = run_ss(a.seconds)
         s_pct.append(100 * used / wall)
         s_us.append(1e6 * used / runs)
@@ -136,6 +168,9 @@ def main():
     print(f"median listen-watch: {med(w_pct):.2f}% of one core at --interval {a.interval}, {med(w_us):.1f} us CPU per sample")
     if a.steady:
         print(f"median listen-watch without start-up: {med(st_pct):.2f}% of one core, {med(st_us):.1f} us CPU per sample")
+    print(f"median floor (the same kernel calls, nothing else): {med(f_pct):.2f}% of one core, {med(f_us):.1f} us CPU per sample")
+    steady = med(st_us) if a.steady else med(w_us)
+    print(f"ratio: listen-watch{' without start-up' if a.steady else ''} costs {steady / med(f_us):.2f}x the floor per sample")
     print(f"median ss -ltn: {med(s_us):.0f} us CPU per run, at most {med(s_rate):.0f} runs/s; "
           f"1000 runs/s would need {med(s_us) / 10:.0f}% of one core")
     print(f"ratio: one ss -ltn costs {med(s_us) / med(w_us):.0f}x one listen-watch sample")

@@ -91,8 +91,8 @@ pub struct Diag {
     buf: Vec<u8>,
     /// The `recvmmsg` headers for a batch of lookups, allocated once.
     headers: MultiHeaders<()>,
-    /// The datagram of requests being sent, reused (no allocation per sample).
-    out: Vec<u8>,
+    /// The datagram of a single request (a dump), reused.
+    out: Datagram,
     seq: u32,
 }
 
@@ -112,7 +112,7 @@ impl Diag {
             sock,
             buf: vec![0; RECV_BUF],
             headers: MultiHeaders::preallocate(LOOKUP_BATCH, None),
-            out: Vec::with_capacity(LOOKUP_BATCH * 128),
+            out: Datagram::default(),
             seq: 0,
         })
     }
@@ -199,28 +199,27 @@ impl Diag {
     /// the one with that cookie).
     pub fn lookup(&mut self, known: &[DiagListener]) -> io::Result<Vec<Option<DiagListener>>> {
         let mut found = Vec::new();
-        self.lookup_into(known, &mut found)?;
+        self.lookup_batch(&mut Lookups::new(known), &mut found)?;
         Ok(found)
     }
 
-    /// [`Diag::lookup`] into `found` (cleared first), so that a sampler reuses one vector.
-    pub fn lookup_into(
+    /// The lookups of `batch` ([`Lookups::new`]) into `found` (cleared first, one entry per
+    /// listener of the batch, in order): a sampler prepares the batch once per dump and
+    /// reuses it and `found` every sample.
+    pub fn lookup_batch(
         &mut self,
-        known: &[DiagListener],
+        batch: &mut Lookups,
         found: &mut Vec<Option<DiagListener>>,
     ) -> io::Result<()> {
         found.clear();
-        found.resize(known.len(), None);
-        for (chunk, out) in known
-            .chunks(LOOKUP_BATCH)
+        found.resize(batch.len, None);
+        for (datagram, out) in batch
+            .datagrams
+            .iter_mut()
             .zip(found.chunks_mut(LOOKUP_BATCH))
         {
-            let requests = chunk.iter().map(|k| match k.addr {
-                ListenAddr::Tcp(addr) => tcp_exact(addr, k.cookie),
-                _ => unix_exact(k.inode as u32),
-            });
-            let first = self.send(requests, NLM_F_REQUEST)?;
-            self.receive(first, chunk.len(), false, |i, reply| {
+            let first = self.send_prepared(datagram)?;
+            self.receive(first, datagram.starts.len(), false, |i, reply| {
                 out[i] = match reply {
                     Ok(Reply::Inet(header)) => Some(tcp_listener(&header)),
                     Ok(Reply::Message(SockDiagMessage::UnixResponse(r))) => unix_listener(&r),
@@ -243,37 +242,31 @@ impl Diag {
         flags: u16,
         mut each: impl FnMut(Reply),
     ) -> io::Result<()> {
-        let first = self.send([request], flags)?;
+        let first = self.send(request, flags)?;
         self.receive(first, 1, flags & NLM_F_DUMP != 0, |_, reply| {
             each(reply?);
             Ok(())
         })
     }
 
-    /// Sends `requests` in one datagram, numbered from the returned sequence number on.
-    fn send(
-        &mut self,
-        requests: impl IntoIterator<Item = SockDiagMessage>,
-        flags: u16,
-    ) -> io::Result<u32> {
+    /// Sends `request` with `flags` on its own, numbered with the returned sequence number.
+    fn send(&mut self, request: SockDiagMessage, flags: u16) -> io::Result<u32> {
+        let mut datagram = std::mem::take(&mut self.out);
+        datagram.fill([request], flags);
+        let sent = self.send_prepared(&mut datagram);
+        self.out = datagram;
+        sent
+    }
+
+    /// Sends a datagram of requests, numbering them from the returned sequence number on
+    /// (written into each message's header: the rest of the bytes are sent as they are).
+    fn send_prepared(&mut self, datagram: &mut Datagram) -> io::Result<u32> {
         let first = self.seq.wrapping_add(1);
-        let mut bytes = std::mem::take(&mut self.out);
-        bytes.clear();
-        for request in requests {
+        for &at in &datagram.starts {
             self.seq = self.seq.wrapping_add(1);
-            let mut header = NetlinkHeader::default();
-            header.flags = flags;
-            header.sequence_number = self.seq;
-            let mut packet = NetlinkMessage::new(header, request.into());
-            packet.finalize();
-            let at = bytes.len();
-            // Each message starts 4-byte aligned (NLMSG_ALIGN).
-            bytes.resize(at + packet.buffer_len().div_ceil(4) * 4, 0);
-            packet.serialize(&mut bytes[at..at + packet.buffer_len()]);
+            NetlinkBuffer::new(&mut datagram.bytes[at..]).set_sequence_number(self.seq);
         }
-        let sent = self.sock.send(&bytes, 0);
-        self.out = bytes;
-        sent?;
+        self.sock.send(&datagram.bytes, 0)?;
         Ok(first)
     }
 
@@ -402,6 +395,67 @@ fn parse(
         at += len.div_ceil(4) * 4; // NLMSG_ALIGN
     }
     Ok(())
+}
+
+/// Requests serialized into one netlink datagram, with where each message starts.
+#[derive(Debug, Default)]
+struct Datagram {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Datagram {
+    /// Serializes `requests` with `flags` (sequence numbers are set when sent).
+    fn fill(&mut self, requests: impl IntoIterator<Item = SockDiagMessage>, flags: u16) {
+        self.bytes.clear();
+        self.starts.clear();
+        for request in requests {
+            let mut header = NetlinkHeader::default();
+            header.flags = flags;
+            let mut packet = NetlinkMessage::new(header, request.into());
+            packet.finalize();
+            let at = self.bytes.len();
+            // Each message starts 4-byte aligned (NLMSG_ALIGN).
+            self.bytes
+                .resize(at + packet.buffer_len().div_ceil(4) * 4, 0);
+            packet.serialize(&mut self.bytes[at..at + packet.buffer_len()]);
+            self.starts.push(at);
+        }
+    }
+}
+
+/// Exact lookups of a set of listeners, serialized once ([`LOOKUP_BATCH`] per datagram):
+/// between two dumps a sampler sends the same requests every sample, so only their
+/// sequence numbers are written each time.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    datagrams: Vec<Datagram>,
+    len: usize,
+}
+
+impl Lookups {
+    /// The lookups of `known`: TCP listeners by address and socket cookie, unix ones by
+    /// socket inode.
+    pub fn new(known: &[DiagListener]) -> Self {
+        let datagrams = known
+            .chunks(LOOKUP_BATCH)
+            .map(|chunk| {
+                let mut datagram = Datagram::default();
+                datagram.fill(
+                    chunk.iter().map(|k| match k.addr {
+                        ListenAddr::Tcp(addr) => tcp_exact(addr, k.cookie),
+                        _ => unix_exact(k.inode as u32),
+                    }),
+                    NLM_F_REQUEST,
+                );
+                datagram
+            })
+            .collect();
+        Self {
+            datagrams,
+            len: known.len(),
+        }
+    }
 }
 
 /// The room for one lookup's reply in a `recvmmsg`: a TCP reply is about 100 bytes, a unix

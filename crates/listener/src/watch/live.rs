@@ -1,5 +1,5 @@
-//! The sampling loop: a sample every `--interval` (the wait is a `poll` on the signalfd,
-//! so SIGINT/SIGTERM end it at once), JSON lines as values change and once a second, a
+//! The sampling loop: a sample every `--interval` (the wait is a `sigtimedwait` for
+//! SIGINT/SIGTERM, so either ends it at once), JSON lines as values change and once a second, a
 //! status line on a terminal, and the summary when `--duration` ends, a signal arrives or
 //! the wrapped command exits.
 //!
@@ -11,13 +11,10 @@
 //! the server's samples of the same window ([`ClientWindow`]).
 
 use std::io::{IsTerminal, Write};
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use listenlab_common::Format;
-use nix::poll::{PollFd, PollFlags, ppoll};
-use nix::sys::signal::Signal;
-use nix::sys::time::TimeSpec;
+use nix::sys::signal::{SigSet, Signal};
 
 use super::WatchError;
 use super::cli::Config;
@@ -60,7 +57,7 @@ pub fn run(
         )
     };
     // After the spawn, so the command starts with the default mask (wrap.rs).
-    let sigfd = signals::signal_fd(&[Signal::SIGINT, Signal::SIGTERM])
+    let stop_signals = signals::block(&[Signal::SIGINT, Signal::SIGTERM])
         .map_err(|e| WatchError::io("blocking SIGINT and SIGTERM", e.into()))?;
     let show_status = !json && std::io::stderr().is_terminal();
     let mut status_at: Option<Instant> = None;
@@ -81,12 +78,7 @@ pub fn run(
     let mut stop_at: Option<Instant> = None;
     let mut code = None;
     loop {
-        let pending = if wait_until(&sigfd, next) {
-            signals::drain(&sigfd)
-        } else {
-            Vec::new()
-        };
-        for signal in pending {
+        if let Some(signal) = wait_until(&stop_signals, next) {
             match &child {
                 Some(c) => c.signal(signal),
                 None => stop_at = Some(Instant::now()),
@@ -175,21 +167,12 @@ pub fn run(
     Ok(summary)
 }
 
-/// Waits until `next` or a signal, whichever comes first; true when the signalfd may hold
-/// a signal (then the caller drains it: a read per sample that finds nothing is a syscall
-/// saved). `ppoll` takes a timespec: a millisecond `poll` timeout rounded up would make a
-/// 1 ms interval a 2 ms one. With no time left it does not wait, and says "maybe".
-fn wait_until(sigfd: &impl AsFd, next: Instant) -> bool {
-    let left = next.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return true;
-    }
-    let mut fds = [PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
-    // 0: the timeout passed, nothing to read; an error (EINTR) or an event: look.
-    !matches!(
-        ppoll(&mut fds, Some(TimeSpec::from_duration(left)), None),
-        Ok(0)
-    )
+/// Waits until `next` or one of `signals` (blocked), whichever comes first, and returns
+/// the signal if one came: one `sigtimedwait` per sample, whose timespec keeps a 1 ms
+/// interval 1 ms (a millisecond `poll` timeout rounded up would make it 2 ms). With no time
+/// left it does not wait, but still takes a pending signal.
+fn wait_until(signals: &SigSet, next: Instant) -> Option<Signal> {
+    signals::wait_for(signals, next.saturating_duration_since(Instant::now()))
 }
 
 /// What the wrapped command's captured lines gave for the summary.

@@ -18,7 +18,7 @@ use super::owners::{self, OwnerMap};
 use super::report::{Family, ListenerView, Owner, Unreadable};
 use super::targets::Target;
 use super::workers::{IdlePlaces, TaskFiles, TaskNow, WorkerState};
-use crate::diag::{Diag, DiagListener};
+use crate::diag::{Diag, DiagListener, Lookups};
 
 /// How often the owners are looked up again: a `/proc` scan reads every fd of every
 /// process, far more than a sample, and servers fork workers on a scale of seconds.
@@ -42,13 +42,19 @@ pub struct Sampler {
     scanned_at: Option<Instant>,
     /// Full or partial `/proc` scans ([`owners::Scanner`]).
     scanner: owners::Scanner,
-    /// The open `/proc` files of every holder, from the last scan.
-    tasks: HashMap<u32, TaskFiles>,
-    /// Each holder's state in the current sample, read once however many listeners it
-    /// holds.
-    now: HashMap<u32, Option<TaskNow>>,
+    /// The open `/proc` files of every worker, from the last scan, by pid.
+    tasks: Vec<(u32, TaskFiles)>,
+    /// Each worker's state in the current sample (by its place in `tasks`), read once
+    /// however many listeners it works for.
+    states: Vec<Seen>,
     /// The selected listeners of the last dump, looked up one by one until the next.
     known: Vec<DiagListener>,
+    /// Their lookups, serialized once per dump.
+    lookups: Lookups,
+    /// For each of `known`, its workers: the place of each in `tasks` (`None`: its files
+    /// could not be opened) and whether one of its epoll instances watches the listener.
+    /// Built once per dump, so that a sample looks nothing up by pid or inode.
+    plan: Vec<Vec<(Option<usize>, bool)>>,
     /// Their addresses as printed, by inode: formatted once per dump, not per sample.
     addresses: HashMap<u64, String>,
     /// Exact lookups missed a listener that was still there: dump every sample.
@@ -88,9 +94,11 @@ impl Sampler {
             pid_checked: HashSet::new(),
             scanned_at: None,
             scanner: owners::Scanner::default(),
-            tasks: HashMap::new(),
-            now: HashMap::new(),
+            tasks: Vec::new(),
+            states: Vec::new(),
             known: Vec::new(),
+            lookups: Lookups::default(),
+            plan: Vec::new(),
             addresses: HashMap::new(),
             dump_always: false,
             as_root: owners::as_root(),
@@ -157,17 +165,7 @@ impl Sampler {
         let due = self
             .scanned_at
             .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
-        self.now.clear();
-        for l in &self.known {
-            for &(pid, _) in self.roles.get(&l.inode).map_or(&[][..], |r| &r.workers) {
-                let (tasks, places) = (&self.tasks, &self.places);
-                self.now.entry(pid).or_insert_with(|| {
-                    tasks
-                        .get(&pid)
-                        .and_then(|t| t.now(|wchan| places.needs_state(wchan)))
-                });
-            }
-        }
+        self.read_states();
         if !due && !self.dump_always && self.lookup()? {
             let found = std::mem::take(&mut self.found);
             let selected = found.iter().flatten();
@@ -188,10 +186,21 @@ impl Sampler {
         Ok(())
     }
 
+    /// Reads the state of every worker of the known listeners (they are all in `tasks`).
+    fn read_states(&mut self) {
+        let places = &self.places;
+        self.states.clear();
+        self.states.extend(
+            self.tasks
+                .iter()
+                .map(|(_, t)| Seen::Read(t.now(|wchan| places.needs_state(wchan)))),
+        );
+    }
+
     /// Each known listener looked up on its own (one batch) into `found`; false if one is
     /// not found (gone, or another socket on its address).
     fn lookup(&mut self) -> io::Result<bool> {
-        self.diag.lookup_into(&self.known, &mut self.found)?;
+        self.diag.lookup_batch(&mut self.lookups, &mut self.found)?;
         Ok(self
             .found
             .iter()
@@ -204,7 +213,7 @@ impl Sampler {
     pub fn sample_from(&mut self, now: Instant, all: &[DiagListener]) -> Vec<ListenerView> {
         let selected = self.select(now, all);
         let mut views = Vec::new();
-        self.now.clear();
+        self.states.iter_mut().for_each(|s| *s = Seen::NotYet);
         self.views(selected.iter(), &mut views);
         views
     }
@@ -252,12 +261,28 @@ impl Sampler {
             .map(|l| (l.inode, l.addr.to_string()))
             .collect();
         self.known = selected.clone();
+        self.lookups = Lookups::new(&self.known);
+        self.plan = self
+            .known
+            .iter()
+            .map(|l| {
+                let workers = self.roles.get(&l.inode).map_or(&[][..], |r| &r.workers);
+                workers
+                    .iter()
+                    .map(|&(pid, epoll_watches)| {
+                        let at = self.tasks.binary_search_by_key(&pid, |(p, _)| *p).ok();
+                        (at, epoll_watches)
+                    })
+                    .collect()
+            })
+            .collect();
         selected
     }
 
-    /// Fills `views` with the views of `selected`, keeping each view whose listener and
-    /// owners are unchanged and updating only its counts. Workers' states already in
-    /// `self.now` (read at the start of the sample) are used as read.
+    /// Fills `views` with the views of `selected` (the known listeners, in order, as just
+    /// read), keeping each view whose listener and owners are unchanged and updating only
+    /// its counts. Workers' states already in `self.states` (read at the start of the
+    /// sample) are used as read.
     fn views<'a>(
         &mut self,
         selected: impl Iterator<Item = &'a DiagListener>,
@@ -267,10 +292,13 @@ impl Sampler {
         for l in selected {
             match views.get_mut(n) {
                 Some(v) if v.inode == l.inode && self.roles_of == self.generation => {
-                    self.update(l, v)
+                    self.update(n, l, v)
                 }
-                Some(v) => *v = self.view(l),
-                None => views.push(self.view(l)),
+                Some(v) => *v = self.view(n, l),
+                None => {
+                    let view = self.view(n, l);
+                    views.push(view)
+                }
             }
             n += 1;
         }
@@ -303,25 +331,34 @@ impl Sampler {
             })
             .collect();
         self.scanned_at = Some(now);
-        let pids: HashSet<u32> = self
-            .owners
-            .by_inode
+        // The workers' files: kept open across scans for the workers that stay (with the
+        // state read this sample), opened for new ones.
+        let mut pids: Vec<u32> = self
+            .roles
             .values()
-            .flatten()
-            .map(|h| h.pid)
+            .flat_map(|r| r.workers.iter().map(|&(pid, _)| pid))
             .collect();
-        self.tasks.retain(|pid, _| pids.contains(pid));
+        pids.sort_unstable();
+        pids.dedup();
+        let mut old: HashMap<u32, (TaskFiles, Seen)> = self
+            .tasks
+            .drain(..)
+            .zip(self.states.drain(..).chain(std::iter::repeat(Seen::NotYet)))
+            .map(|((pid, files), seen)| (pid, (files, seen)))
+            .collect();
         for pid in pids {
-            if let std::collections::hash_map::Entry::Vacant(e) = self.tasks.entry(pid)
-                && let Some(files) = TaskFiles::open(&format!("/proc/{pid}"))
-            {
-                e.insert(files);
+            let kept = old.remove(&pid).or_else(|| {
+                TaskFiles::open(&format!("/proc/{pid}")).map(|files| (files, Seen::NotYet))
+            });
+            if let Some((files, seen)) = kept {
+                self.tasks.push((pid, files));
+                self.states.push(seen);
             }
         }
     }
 
-    /// A new view of `l`.
-    fn view(&mut self, l: &DiagListener) -> ListenerView {
+    /// A new view of `l`, the `at`-th known listener.
+    fn view(&mut self, at: usize, l: &DiagListener) -> ListenerView {
         let roles = self.roles.get(&l.inode);
         let owners = roles.map(|r| r.owners.clone()).unwrap_or_default();
         let mut view = ListenerView {
@@ -344,22 +381,28 @@ impl Sampler {
             busy: 0,
             idle: 0,
         };
-        self.update(l, &mut view);
+        self.update(at, l, &mut view);
         view
     }
 
-    /// Updates the counts of `view` (a view of `l` with current owners): queue, backlog,
-    /// and the workers' states read now.
-    fn update(&mut self, l: &DiagListener, view: &mut ListenerView) {
+    /// Updates the counts of `view` (a view of `l`, the `at`-th known listener, with
+    /// current owners): queue, backlog, and the workers' states, read now if not yet
+    /// read this sample.
+    fn update(&mut self, at: usize, l: &DiagListener, view: &mut ListenerView) {
         let unix = l.addr.is_unix();
         let (mut busy, mut idle, mut workers) = (0, 0, 0);
-        let (tasks, places, now) = (&self.tasks, &self.places, &mut self.now);
-        for &(pid, epoll_watches) in self.roles.get(&l.inode).map_or(&[][..], |r| &r.workers) {
+        let (tasks, places, states) = (&self.tasks, &self.places, &mut self.states);
+        for &(task, epoll_watches) in self.plan.get(at).map_or(&[][..], |w| w) {
             workers += 1;
-            let state = *now.entry(pid).or_insert_with(|| {
-                tasks
-                    .get(&pid)
-                    .and_then(|t| t.now(|wchan| places.needs_state(wchan)))
+            let state = task.and_then(|t| {
+                let seen = &mut states[t];
+                if let Seen::NotYet = seen {
+                    *seen = Seen::Read(tasks[t].1.now(|wchan| places.needs_state(wchan)));
+                }
+                match *seen {
+                    Seen::Read(now) => now,
+                    Seen::NotYet => None,
+                }
             });
             match places.classify(state, unix, epoll_watches) {
                 WorkerState::Busy => busy += 1,
@@ -373,6 +416,15 @@ impl Sampler {
         view.busy = busy;
         view.idle = idle;
     }
+}
+
+/// A worker's state in the current sample.
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    /// Not read yet (a worker found by this sample's scan).
+    NotYet,
+    /// As read: `None` when the task is gone or unreadable.
+    Read(Option<TaskNow>),
 }
 
 /// The owners and workers of one listener, from the last `/proc` refresh, in the form
