@@ -2,11 +2,11 @@
 and vs the kernel floor of a sample (floor.c).
 
 Usage: bench/watch/run.sh [--seconds 5] [--runs 3] [--listeners 10] [--interval 1ms]
-                          [--steady] [--watch PATH]
+                          [--steady] [--watch PATH] [--unix]
 
-Holds 10 TCP listeners on 127.0.0.1 (never accepting, 3 connections queued on each), then
-for each run:
-  - listen-watch --port P (x10) --interval 1ms --duration S --format json: CPU time
+Holds 10 TCP listeners on 127.0.0.1 (with --unix: 10 unix listeners in a temp dir), never
+accepting, 3 connections queued on each, then for each run:
+  - listen-watch --port P (x10, or --unix PATH) --interval 1ms --duration S --format json: CPU time
     (user+sys, from wait4's rusage) over wall time, and the samples it took (summary);
   - floor (bench/watch/floor.c) for the same time at the same interval: the syscalls a
     sample of those listeners needs and nothing else (an absolute sleep, one datagram of
@@ -34,6 +34,7 @@ import resource
 import socket
 import statistics
 import subprocess
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -41,16 +42,31 @@ WATCH = os.path.join(ROOT, "target", "release", "listen-watch")
 FLOOR = os.path.join(ROOT, "target", "bench-watch", "floor")
 
 
-def listeners(n, queued):
-    """n listeners on 127.0.0.1:0 that never accept, `queued` connections waiting on each."""
+def listeners(n, queued, unix_dir=None):
+    """n listeners that never accept, `queued` connections waiting on each: on 127.0.0.1:0,
+    or bound in `unix_dir`."""
     servers, clients = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
+    for i in range(n):
+        if unix_dir:
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(os.path.join(unix_dir, f"l{i}.sock"))
+        else:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
         s.listen(16)
         servers.append(s)
-        clients += [socket.create_connection(s.getsockname()) for _ in range(queued)]
+        for _ in range(queued):
+            c = socket.socket(s.family)
+            c.connect(s.getsockname())
+            clients.append(c)
     return servers, clients
+
+
+def targets(servers):
+    """listen-watch's target flags for `servers`."""
+    if servers[0].family == socket.AF_UNIX:
+        return [a for s in servers for a in ("--unix", s.getsockname())]
+    return [a for s in servers for a in ("--port", str(s.getsockname()[1]))]
 
 
 def cpu(ru):
@@ -79,14 +95,12 @@ def run_rusage(args):
     return cpu(ru), wall, b"".join(chunks).decode()
 
 
-def run_watch_rusage(ports, seconds, interval):
+def run_watch_rusage(servers, seconds, interval):
     args = [WATCH, "--interval", interval, "--duration", f"{seconds}s", "--format", "json"]
-    for p in ports:
-        args += ["--port", str(p)]
-    used, wall, out = run_rusage(args)
+    used, wall, out = run_rusage(args + targets(servers))
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["event"] == "summary", summary
-    assert len(summary["listeners"]) == len(ports), summary
+    assert len(summary["listeners"]) == len(servers), summary
     return used, wall, summary["samples"]
 
 
@@ -97,8 +111,12 @@ def interval_us(text):
     raise SystemExit(f"--interval {text!r}: give a whole number of us, ms or s")
 
 
-def run_floor(ports, seconds, interval):
-    args = [FLOOR, str(seconds), str(interval_us(interval)), str(os.getpid())] + [str(p) for p in ports]
+def run_floor(servers, seconds, interval):
+    args = [FLOOR, str(seconds), str(interval_us(interval)), str(os.getpid())]
+    if servers[0].family == socket.AF_UNIX:
+        args.append("unix")
+    else:
+        args += [str(s.getsockname()[1]) for s in servers]
     used, wall, out = run_rusage(args)
     return used, wall, int(out.strip())
 
@@ -124,10 +142,11 @@ def main():
     ap.add_argument("--interval", default="1ms", help="listen-watch --interval")
     ap.add_argument("--steady", action="store_true", help="also the cost without start-up")
     ap.add_argument("--watch", default=WATCH, help="the listen-watch binary (for an A/B)")
+    ap.add_argument("--unix", action="store_true", help="unix listeners (in a temp dir) instead of TCP")
     a = ap.parse_args()
     WATCH = a.watch
-    servers, clients = listeners(a.listeners, 3)
-    ports = [s.getsockname()[1] for s in servers]
+    unix_dir = tempfile.TemporaryDirectory() if a.unix else None
+    servers, clients = listeners(a.listeners, 3, unix_dir and unix_dir.name)
     cpu_model = ""
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -135,25 +154,25 @@ def main():
                 cpu_model = line.split(":", 1)[1].strip()
                 break
     print(f"# machine: {platform.system()} {platform.release()} {platform.machine()}, {os.cpu_count()} CPUs, {cpu_model}")
-    print(f"# date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}  listeners={len(ports)} seconds={a.seconds} runs={a.runs}")
-    print(f"# listen-watch: {WATCH} --interval {a.interval} --duration {a.seconds}s --format json --port P x{len(ports)}")
+    print(f"# date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}  listeners={len(servers)} seconds={a.seconds} runs={a.runs}")
+    print(f"# listen-watch: {WATCH} --interval {a.interval} --duration {a.seconds}s --format json {'--unix PATH' if a.unix else '--port P'} x{len(servers)}")
     print("# ss: `ss -ltn` back to back for the same time")
     print(f"# floor: {FLOOR} (bench/watch/floor.c) for the same time and interval")
     w_pct, w_us, s_pct, s_us, s_rate, st_us, st_pct = [], [], [], [], [], [], []
     f_pct, f_us = [], []
     for i in range(a.runs):
-        used, wall, samples = run_watch_rusage(ports, a.seconds, a.interval)
+        used, wall, samples = run_watch_rusage(servers, a.seconds, a.interval)
         w_pct.append(100 * used / wall)
         w_us.append(1e6 * used / samples)
         print(f"run {i + 1}: listen-watch {samples} samples in {wall:.2f} s ({samples / wall:.0f}/s), "
               f"CPU {used:.3f} s = {w_pct[-1]:.2f}% of one core, {w_us[-1]:.1f} us/sample")
         if a.steady:
-            used2, wall2, samples2 = run_watch_rusage(ports, 2 * a.seconds, a.interval)
+            used2, wall2, samples2 = run_watch_rusage(servers, 2 * a.seconds, a.interval)
             st_us.append(1e6 * (used2 - used) / (samples2 - samples))
             st_pct.append(100 * (used2 - used) / (wall2 - wall))
             print(f"run {i + 1}: listen-watch {samples2} samples in {wall2:.2f} s, CPU {used2:.3f} s; "
                   f"without start-up: {st_us[-1]:.1f} us/sample, {st_pct[-1]:.2f}% of one core")
-        used, wall, samples = run_floor(ports, a.seconds, a.interval)
+        used, wall, samples = run_floor(servers, a.seconds, a.interval)
         f_pct.append(100 * used / wall)
         f_us.append(1e6 * used / samples)
         print(f"run {i + 1}: floor {samples} samples in {wall:.2f} s, CPU {used:.3f} s = "

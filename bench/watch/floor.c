@@ -1,12 +1,14 @@
 /* bench/watch/floor.c: the kernel floor of one listen-watch sample, as a baseline.
  *
  * Usage: floor SECONDS INTERVAL_US OWNER_PID PORT...
+ *        floor SECONDS INTERVAL_US OWNER_PID unix
  *
- * Every INTERVAL_US, for SECONDS: sleeps to an absolute deadline (clock_nanosleep), sends
- * one exact sock_diag lookup per 127.0.0.1 TCP listener on PORT... in one datagram, reads
- * the replies with one recvmmsg, and reads /proc/OWNER_PID/wchan with one pread: the
- * syscalls a listen-watch sample of those listeners needs, with nothing else (no parsing,
- * no bookkeeping, no output). Prints the number of samples it took. Its CPU time per
+ * Every INTERVAL_US, for SECONDS: sleeps to an absolute deadline (clock_nanosleep), reads
+ * the listeners' queues, and reads /proc/OWNER_PID/wchan with one pread: the syscalls a
+ * listen-watch sample of those listeners needs, with nothing else (no parsing, no
+ * bookkeeping, no output). TCP: one exact sock_diag lookup per 127.0.0.1 listener on
+ * PORT..., in one datagram, the replies read with one recvmmsg. unix: one dump of every
+ * unix listener with its queue (UDIAG_SHOW_RQLEN), as listen-watch reads two or more. Prints the number of samples it took. Its CPU time per
  * sample, measured by the caller with wait4, is what the kernel charges for the reads
  * themselves on this machine; listen-watch's cost is quoted as a ratio to it.
  *
@@ -17,6 +19,7 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,33 @@ struct lookup {
     struct inet_diag_req_v2 r;
 };
 
+struct unix_dump {
+    struct nlmsghdr h;
+    struct unix_diag_req r;
+};
+
+/* One dump of the unix listeners, read to its NLMSG_DONE. */
+static int unix_dump(int nl) {
+    struct unix_dump q = {0};
+    q.h.nlmsg_len = sizeof q;
+    q.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    q.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    q.r.sdiag_family = AF_UNIX;
+    q.r.udiag_states = 1u << TCP_LISTEN;
+    q.r.udiag_show = UDIAG_SHOW_RQLEN;
+    if (send(nl, &q, sizeof q, 0) < 0)
+        return -1;
+    static char buf[65536];
+    for (;;) {
+        int n = recv(nl, buf, sizeof buf, 0);
+        if (n < 0)
+            return -1;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n))
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+                return 0;
+    }
+}
+
 static void add_ns(struct timespec *t, long ns) {
     t->tv_nsec += ns;
     while (t->tv_nsec >= 1000000000L) {
@@ -48,7 +78,8 @@ int main(int argc, char **argv) {
     }
     double seconds = atof(argv[1]);
     long interval_ns = atol(argv[2]) * 1000L;
-    int n = argc - 4;
+    int unix_mode = strcmp(argv[4], "unix") == 0;
+    int n = unix_mode ? 0 : argc - 4;
     static struct lookup req[MAX_PORTS];
     for (int i = 0; i < n; i++) {
         req[i].h.nlmsg_len = sizeof req[i];
@@ -91,7 +122,11 @@ int main(int argc, char **argv) {
         if (next.tv_sec > end.tv_sec || (next.tv_sec == end.tv_sec && next.tv_nsec > end.tv_nsec))
             break;
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
-        if (send(nl, req, n * sizeof req[0], 0) < 0) {
+        if (unix_mode && unix_dump(nl) < 0) {
+            perror("floor: unix dump");
+            return 1;
+        }
+        if (n > 0 && send(nl, req, n * sizeof req[0], 0) < 0) {
             perror("floor: send");
             return 1;
         }

@@ -198,35 +198,67 @@ impl Diag {
     /// reply per request comes back. `None` for a listener that is gone (for TCP: or not
     /// the one with that cookie).
     pub fn lookup(&mut self, known: &[DiagListener]) -> io::Result<Vec<Option<DiagListener>>> {
-        let mut found = Vec::new();
-        self.lookup_batch(&mut Lookups::new(known), &mut found)?;
+        let mut found = vec![None; known.len()];
+        let mut batch = Lookups::exact(known.iter().enumerate(), ShowFlags::NAME);
+        self.exact(&mut batch, |i, l| found[i] = l)?;
         Ok(found)
     }
 
-    /// The lookups of `batch` ([`Lookups::new`]) into `found` (cleared first, one entry per
-    /// listener of the batch, in order): a sampler prepares the batch once per dump and
-    /// reuses it and `found` every sample.
-    pub fn lookup_batch(
+    /// Reads the queue and backlog of each of `current` (the listeners `batch` was made
+    /// for, [`Lookups::new`]) into it, in place; false if one is gone (or, for TCP, is not
+    /// the socket with that cookie any more): then its counts are left as they were.
+    ///
+    /// A sampler makes the batch once per dump and calls this every sample: nothing is
+    /// allocated for TCP listeners, nor serialized but the sequence numbers.
+    pub fn refresh(
         &mut self,
         batch: &mut Lookups,
-        found: &mut Vec<Option<DiagListener>>,
+        current: &mut [DiagListener],
+    ) -> io::Result<bool> {
+        let mut all = true;
+        self.exact(batch, |i, found| match (found, current.get_mut(i)) {
+            (Some(l), Some(c)) if l.inode == c.inode => (c.queue, c.backlog) = (l.queue, l.backlog),
+            _ => all = false,
+        })?;
+        if !batch.dumped.is_empty() {
+            batch.seen.clear();
+            batch.seen.resize(batch.dumped.len(), false);
+            let (dumped, seen) = (&batch.dumped, &mut batch.seen);
+            self.exchange(batch.unix_dump.clone(), NLM_F_REQUEST | NLM_F_DUMP, |msg| {
+                if let Reply::Message(SockDiagMessage::UnixResponse(r)) = msg
+                    && let Some((queue, backlog)) = unix_counts(&r)
+                    && let Ok(at) = dumped.binary_search_by_key(&u64::from(r.header.inode), |d| d.0)
+                    && let Some(c) = current.get_mut(dumped[at].1)
+                {
+                    (c.queue, c.backlog) = (queue, backlog);
+                    seen[at] = true;
+                }
+            })?;
+            all &= batch.seen.iter().all(|&s| s);
+        }
+        Ok(all)
+    }
+
+    /// Sends the exact lookups of `batch` and hands each answer to `each` with the index
+    /// its listener was given ([`Lookups::exact`]): the listener found, or `None` if there
+    /// is none.
+    fn exact(
+        &mut self,
+        batch: &mut Lookups,
+        mut each: impl FnMut(usize, Option<DiagListener>),
     ) -> io::Result<()> {
-        found.clear();
-        found.resize(batch.len, None);
-        for (datagram, out) in batch
-            .datagrams
-            .iter_mut()
-            .zip(found.chunks_mut(LOOKUP_BATCH))
-        {
+        let targets = &batch.targets;
+        for (datagram, targets) in batch.datagrams.iter_mut().zip(targets.chunks(LOOKUP_BATCH)) {
             let first = self.send_prepared(datagram)?;
             self.receive(first, datagram.starts.len(), false, |i, reply| {
-                out[i] = match reply {
+                let found = match reply {
                     Ok(Reply::Inet(header)) => Some(tcp_listener(&header)),
                     Ok(Reply::Message(SockDiagMessage::UnixResponse(r))) => unix_listener(&r),
                     Ok(_) => None,
                     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => None,
                     Err(e) => return Err(e),
                 };
+                each(targets[i], found);
                 Ok(())
             })?;
         }
@@ -424,36 +456,76 @@ impl Datagram {
     }
 }
 
-/// Exact lookups of a set of listeners, serialized once ([`LOOKUP_BATCH`] per datagram):
-/// between two dumps a sampler sends the same requests every sample, so only their
-/// sequence numbers are written each time.
-#[derive(Debug, Default)]
+/// How a set of known listeners is read again each sample ([`Diag::refresh`]), decided and
+/// serialized once: between two dumps a sampler sends the same requests every sample, so
+/// only their sequence numbers are written each time.
+///
+/// TCP listeners are looked up one by one (a hash lookup each, [`LOOKUP_BATCH`] to a
+/// datagram). Unix ones are too when there is one; from two on they are read from one dump
+/// of the unix listeners, without names: the kernel finds a unix socket by inode by walking
+/// its whole unix socket table (`unix_lookup_by_ino()` in net/unix/diag.c), so N lookups
+/// are N walks where the dump is one.
+#[derive(Debug)]
 pub struct Lookups {
     datagrams: Vec<Datagram>,
-    len: usize,
+    /// For each exact lookup, in order, the index of its listener.
+    targets: Vec<usize>,
+    /// The unix listeners read from the dump instead: (socket inode, index), by inode.
+    dumped: Vec<(u64, usize)>,
+    /// Which of `dumped` the last dump had.
+    seen: Vec<bool>,
+    unix_dump: SockDiagMessage,
+}
+
+impl Default for Lookups {
+    fn default() -> Self {
+        Lookups::new(&[])
+    }
 }
 
 impl Lookups {
-    /// The lookups of `known`: TCP listeners by address and socket cookie, unix ones by
-    /// socket inode.
+    /// How to read `known` again (see the type's docs).
     pub fn new(known: &[DiagListener]) -> Self {
-        let datagrams = known
-            .chunks(LOOKUP_BATCH)
-            .map(|chunk| {
+        let unix = known.iter().filter(|k| k.addr.is_unix()).count();
+        let (exact, dumped): (Vec<_>, Vec<_>) = known
+            .iter()
+            .enumerate()
+            .partition(|(_, k)| !k.addr.is_unix() || unix < 2);
+        let mut lookups = Lookups::exact(exact.into_iter(), ShowFlags::empty());
+        lookups.dumped = dumped.iter().map(|(i, k)| (k.inode, *i)).collect();
+        lookups.dumped.sort_unstable();
+        lookups
+    }
+
+    /// Exact lookups of each (index, listener), unix ones showing `unix_show` beside the
+    /// queue.
+    fn exact<'a>(
+        known: impl Iterator<Item = (usize, &'a DiagListener)>,
+        unix_show: ShowFlags,
+    ) -> Self {
+        let (targets, requests): (Vec<usize>, Vec<SockDiagMessage>) = known
+            .map(|(i, k)| {
+                let request = match k.addr {
+                    ListenAddr::Tcp(addr) => tcp_exact(addr, k.cookie),
+                    _ => unix_exact(k.inode as u32, unix_show.clone()),
+                };
+                (i, request)
+            })
+            .unzip();
+        let mut requests = requests.into_iter();
+        let datagrams = (0..targets.len().div_ceil(LOOKUP_BATCH))
+            .map(|_| {
                 let mut datagram = Datagram::default();
-                datagram.fill(
-                    chunk.iter().map(|k| match k.addr {
-                        ListenAddr::Tcp(addr) => tcp_exact(addr, k.cookie),
-                        _ => unix_exact(k.inode as u32),
-                    }),
-                    NLM_F_REQUEST,
-                );
+                datagram.fill(requests.by_ref().take(LOOKUP_BATCH), NLM_F_REQUEST);
                 datagram
             })
             .collect();
         Self {
             datagrams,
-            len: known.len(),
+            targets,
+            dumped: Vec::new(),
+            seen: Vec::new(),
+            unix_dump: unix_request(0, ShowFlags::RQLEN, [0; 8]),
         }
     }
 }
@@ -481,10 +553,10 @@ fn tcp_exact(addr: SocketAddr, cookie: [u8; 8]) -> SockDiagMessage {
     tcp_request(family, socket_id)
 }
 
-/// An exact unix lookup by socket inode. A cookie of all ones means "no cookie"
-/// (INET_DIAG_NOCOOKIE).
-fn unix_exact(inode: u32) -> SockDiagMessage {
-    unix_request(inode, ShowFlags::NAME | ShowFlags::RQLEN, [0xff; 8])
+/// An exact unix lookup by socket inode, showing the queue and `show`. A cookie of all
+/// ones means "no cookie" (INET_DIAG_NOCOOKIE).
+fn unix_exact(inode: u32, show: ShowFlags) -> SockDiagMessage {
+    unix_request(inode, show | ShowFlags::RQLEN, [0xff; 8])
 }
 
 /// An `inet_diag_req_v2` for TCP listeners of `family`: the kernel filters by state, so
@@ -529,14 +601,19 @@ fn unix_request(inode: u32, show_flags: ShowFlags, cookie: [u8; 8]) -> SockDiagM
     })
 }
 
-fn unix_listener(r: &unix::UnixResponse) -> Option<DiagListener> {
+/// A unix listener's queue and backlog (`UNIX_DIAG_RQLEN`); `None` for another socket.
+fn unix_counts(r: &unix::UnixResponse) -> Option<(u32, u32)> {
     if u32::from(r.header.state) != TCP_LISTEN {
         return None;
     }
-    let (queue, backlog) = r.nlas.iter().find_map(|nla| match nla {
+    r.nlas.iter().find_map(|nla| match nla {
         Nla::ReceiveQueueLength(queue, backlog) => Some((*queue, *backlog)),
         _ => None,
-    })?;
+    })
+}
+
+fn unix_listener(r: &unix::UnixResponse) -> Option<DiagListener> {
+    let (queue, backlog) = unix_counts(r)?;
     let addr = match r.name() {
         Some(UnixDiagName::Pathname(path)) => ListenAddr::UnixPath(PathBuf::from(path)),
         Some(UnixDiagName::Abstract(name)) => ListenAddr::UnixAbstract(
@@ -635,6 +712,35 @@ mod tests {
             .collect();
         let found = diag.lookup(&known).unwrap();
         assert_eq!(found, known.iter().cloned().map(Some).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_refresh_reads_tcp_by_lookup_and_two_unix_listeners_from_one_dump() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let u1 = std::os::unix::net::UnixListener::bind(dir.path().join("1.sock")).unwrap();
+        let u2 = std::os::unix::net::UnixListener::bind(dir.path().join("2.sock")).unwrap();
+        let mut diag = Diag::open().unwrap();
+        let mut all = Vec::new();
+        diag.tcp_listeners(&mut all).unwrap();
+        diag.unix_listeners(&mut all).unwrap();
+        let mut current: Vec<DiagListener> = [inode_of(&t), inode_of(&u1), inode_of(&u2)]
+            .iter()
+            .map(|&i| all.iter().find(|d| d.inode == i).unwrap().clone())
+            .collect();
+        let mut batch = Lookups::new(&current);
+        // The TCP listener is looked up; the two unix ones come from the dump.
+        assert_eq!((batch.targets.len(), batch.dumped.len()), (1, 2));
+        let _c = (
+            std::net::TcpStream::connect(t.local_addr().unwrap()).unwrap(),
+            std::os::unix::net::UnixStream::connect(dir.path().join("2.sock")).unwrap(),
+            std::os::unix::net::UnixStream::connect(dir.path().join("2.sock")).unwrap(),
+        );
+        assert!(diag.refresh(&mut batch, &mut current).unwrap());
+        let queues: Vec<u32> = current.iter().map(|l| l.queue).collect();
+        assert_eq!(queues, [1, 0, 2]);
+        drop(u1);
+        assert!(!diag.refresh(&mut batch, &mut current).unwrap());
     }
 
     #[test]

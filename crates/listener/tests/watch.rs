@@ -415,6 +415,51 @@ fn sampling_reports_found_changes_and_a_summary_on_sigint() {
     }
 }
 
+/// Two unix listeners or more are read from one unix dump per sample (not one lookup
+/// each): their counts still change on their own, and one that closes is gone while the
+/// other is still sampled.
+#[test]
+fn several_unix_listeners_are_sampled_each_and_one_that_closes_is_gone() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, path_a) = unix(dir_a.path(), 16);
+    let (b, path_b) = unix(dir_b.path(), 8);
+    let _held_a = queue_up(&a, 1);
+    let mut w = watch(&[
+        "--interval",
+        "1ms",
+        "--unix",
+        path_a.to_str().unwrap(),
+        "--unix",
+        path_b.to_str().unwrap(),
+    ]);
+    let (name_a, name_b) = (path_a.to_str().unwrap(), path_b.to_str().unwrap());
+    w.wait_event("listener", |v| v["address"] == name_a);
+    w.wait_event("listener", |v| v["address"] == name_b);
+    let _held_b = queue_up(&b, 2);
+    let changed = w.wait_event("sample", |v| v["address"] == name_b && v["queue"] == 2);
+    assert_eq!(changed["backlog"], 8, "{changed}");
+    drop(a);
+    let gone = w.wait_event("listener", |v| v["state"] == "gone");
+    assert_eq!(gone["address"], name_a, "{gone}");
+    let _more_b = queue_up(&b, 3);
+    w.wait_event("sample", |v| v["address"] == name_b && v["queue"] == 5);
+    w.signal(Signal::SIGINT);
+    let (summary, code) = finish(&mut w);
+    assert_eq!(code, Some(0));
+    let (sa, sb) = (
+        by_address(&summary["listeners"], name_a),
+        by_address(&summary["listeners"], name_b),
+    );
+    assert_eq!(
+        (sa["gone"].as_bool(), sa["max_queue"].as_u64()),
+        (Some(true), Some(1))
+    );
+    assert_eq!(
+        (sb["gone"].as_bool(), sb["max_queue"].as_u64()),
+        (Some(false), Some(5))
+    );
+}
+
 #[test]
 fn a_duration_ends_the_run_and_a_listener_that_closes_is_gone() {
     let t = tcp(16);

@@ -4,11 +4,14 @@
 //!
 //! Two periods: every [`OWNER_REFRESH`] a full dump of every listener finds the ones the
 //! targets select (a listener that appears later is found then) and `/proc` is scanned
-//! for their holders (theirs only, [`owners::Scanner`]); in between, each known listener is looked up on its own (TCP by
-//! address and socket cookie, unix by inode), a hash lookup in the kernel where a dump
-//! walks the whole listening table (16384 buckets here, per family). A lookup that misses
-//! falls back to a dump; if the dump still has the listener (a `SO_REUSEPORT` group, where
-//! the lookup picks another member), every sample dumps from then on.
+//! for their holders (theirs only, [`owners::Scanner`]). In between, the known listeners
+//! are read again as [`Lookups`] decides once per dump: each TCP listener looked up on its
+//! own by address and socket cookie (a hash lookup in the kernel, where a dump walks the
+//! whole listening table: 16384 buckets here, per family), unix ones by inode, or, from
+//! two on, from one dump of the unix listeners (each lookup by inode walks the kernel's
+//! whole unix socket table). A listener that is not found falls back to a full dump; if
+//! that dump still has it (a `SO_REUSEPORT` group, where the lookup picks another
+//! member), every sample dumps from then on.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -47,7 +50,8 @@ pub struct Sampler {
     /// Each worker's state in the current sample (by its place in `tasks`), read once
     /// however many listeners it works for.
     states: Vec<Seen>,
-    /// The selected listeners of the last dump, looked up one by one until the next.
+    /// The selected listeners of the last dump, read again every sample until the next
+    /// (their counts updated in place).
     known: Vec<DiagListener>,
     /// Their lookups, serialized once per dump.
     lookups: Lookups,
@@ -67,8 +71,6 @@ pub struct Sampler {
     generation: u64,
     /// The generation the views of the last sample were built with.
     roles_of: u64,
-    /// The last batch of lookups, reused.
-    found: Vec<Option<DiagListener>>,
 }
 
 impl Sampler {
@@ -105,7 +107,6 @@ impl Sampler {
             roles: HashMap::new(),
             generation: 0,
             roles_of: 0,
-            found: Vec::new(),
         })
     }
 
@@ -167,10 +168,9 @@ impl Sampler {
             .is_none_or(|at| now.duration_since(at) >= OWNER_REFRESH);
         self.read_states();
         if !due && !self.dump_always && self.lookup()? {
-            let found = std::mem::take(&mut self.found);
-            let selected = found.iter().flatten();
-            self.views(selected, views);
-            self.found = found;
+            let known = std::mem::take(&mut self.known);
+            self.views(known.iter(), views);
+            self.known = known;
             return Ok(());
         }
         let all = self.dump()?;
@@ -197,15 +197,10 @@ impl Sampler {
         );
     }
 
-    /// Each known listener looked up on its own (one batch) into `found`; false if one is
-    /// not found (gone, or another socket on its address).
+    /// The counts of each known listener read again, in place ([`Diag::refresh`]); false
+    /// if one is not found (gone, or another socket on its address).
     fn lookup(&mut self) -> io::Result<bool> {
-        self.diag.lookup_batch(&mut self.lookups, &mut self.found)?;
-        Ok(self
-            .found
-            .iter()
-            .zip(&self.known)
-            .all(|(now, k)| now.as_ref().is_some_and(|l| l.inode == k.inode)))
+        self.diag.refresh(&mut self.lookups, &mut self.known)
     }
 
     /// The selected listeners of `all` (a dump), with owners and workers: the first
