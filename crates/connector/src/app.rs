@@ -207,7 +207,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     };
     let report = build_report(&config, &tally, elapsed, held, peer, interrupted);
     let figure = config.plot.as_ref().map(|_| {
-        let intervals = plot::client_intervals(&tally.intervals);
+        let intervals = plot::client_intervals(&tally.intervals.each);
         plot::figure(&config, &report, &tally, &intervals)
     });
     // Close every connection before reporting, so the report marks the end of the run.

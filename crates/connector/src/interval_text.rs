@@ -7,14 +7,27 @@
 //!       t  attempted  connected  failed  exchange failed  open  connect p50  p99  first byte p50  p99
 //!  1.00s        100        100       0                0     0         46us  1.14ms ...
 //! ```
+//!
+//! A run of more intervals than the table shows has them rolled up (`rollup.rs`), and the
+//! first line says so: `intervals: 3601 of 1s, rolled up into 61 rows of 1m (every
+//! interval: --format json)`.
 
 use std::fmt::Write as _;
 
 use crate::interval::{IntervalLatency, IntervalSummary};
+use crate::intervals::IntervalRows;
 use crate::output::human_us;
 
 /// The table, or `None` for a run of one interval (the summary says it all).
-pub fn render_table(rows: &[IntervalSummary]) -> Option<String> {
+pub fn render_table(intervals: &IntervalRows) -> Option<String> {
+    match &intervals.rolled_up {
+        Some(rolled) => render_rows(&rolled.title(), &rolled.rows),
+        None => render_rows("intervals", &intervals.each),
+    }
+}
+
+/// `title`, then a head line and one line per row; `None` for fewer than two rows.
+fn render_rows(title: &str, rows: &[IntervalSummary]) -> Option<String> {
     let first = rows.first()?;
     if rows.len() < 2 {
         return None;
@@ -67,7 +80,7 @@ pub fn render_table(rows: &[IntervalSummary]) -> Option<String> {
                 .unwrap_or(0)
         })
         .collect();
-    let mut out = String::from("intervals\n");
+    let mut out = format!("{title}\n");
     let mut line = |cells: &mut dyn Iterator<Item = &str>| {
         let row: Vec<String> = cells
             .zip(&widths)
@@ -121,8 +134,14 @@ mod tests {
 
     #[test]
     fn one_aligned_row_per_interval_and_none_for_a_single_one() {
-        assert_eq!(render_table(&[row(3.0, 1, Some(9))]), None);
-        let text = render_table(&[row(1000.0, 120, Some(21)), row(1500.4, 0, None)]).unwrap();
+        let table = |each: Vec<IntervalSummary>| {
+            render_table(&IntervalRows {
+                each,
+                rolled_up: None,
+            })
+        };
+        assert_eq!(table(vec![row(3.0, 1, Some(9))]), None);
+        let text = table(vec![row(1000.0, 120, Some(21)), row(1500.4, 0, None)]).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "intervals");
         assert_eq!(

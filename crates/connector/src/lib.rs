@@ -13,7 +13,8 @@
 //! Sustained runs and live figures (issue 7): `ending` is the end of a `--duration` run
 //! (or a signal) that the dial tasks and the collector watch; `intervals` is the
 //! collector's per-interval figures on the run's one timer (`clock`), printed as
-//! [`IntervalSummary`] lines (`interval`), as a text table (`interval_text`) and as
+//! [`IntervalSummary`] lines (`interval`), as a text table (`interval_text`, whose rows a
+//! long run rolls up: `rollup`) and as
 //! HdrHistogram's interval log (`hlog`); `connlog` writes one line per connection.
 //! The output paths are checked before the run by `listenlab_common::outpath`.
 //!
@@ -46,6 +47,7 @@ mod plot;
 mod report;
 mod request;
 mod responses;
+mod rollup;
 mod rx_time;
 mod source;
 mod watch;
