@@ -6,8 +6,8 @@
 //! `dialers` starts the dial tasks (`dial` opens one connection), which send outcomes
 //! to the one collector (`collect`); `watch` counts peer closes of the held connections;
 //! `hold` waits to be released; `output` prints the `report` (with its `latency`
-//! summary, whose histogram `hdr_encoding` carries); `merge` adds reports up; `plot` draws
-//! the `--plot` picture. `limits` and `source` handle the machine's open-file and local-port
+//! summary, whose histogram `hdr_encoding` carries) and `hgrm` writes the `--hgrm` file;
+//! `merge` adds reports up; `plot` draws the `--plot` picture. `limits` and `source` handle the machine's open-file and local-port
 //! limits.
 //!
 //! Sustained runs and live figures (issue 7): `ending` is the end of a `--duration` run
@@ -34,6 +34,7 @@ mod dialers;
 mod ending;
 mod exchange;
 mod hdr_encoding;
+mod hgrm;
 mod hlog;
 mod hold;
 mod interval;
