@@ -13,6 +13,7 @@
 //! interval: --format json)`.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use crate::interval::{IntervalLatency, IntervalSummary};
 use crate::intervals::IntervalRows;
@@ -21,13 +22,19 @@ use crate::output::human_us;
 /// The table, or `None` for a run of one interval (the summary says it all).
 pub fn render_table(intervals: &IntervalRows) -> Option<String> {
     match &intervals.rolled_up {
-        Some(rolled) => render_rows(&rolled.title(), &rolled.rows),
-        None => render_rows("intervals", &intervals.each),
+        Some(rolled) => render_rows(&rolled.title(), rolled.row_length(), &rolled.rows),
+        None => render_rows("intervals", intervals.every, &intervals.each),
     }
 }
 
-/// `title`, then a head line and one line per row; `None` for fewer than two rows.
-fn render_rows(title: &str, rows: &[IntervalSummary]) -> Option<String> {
+/// `title`, then a head line and one line per row of `step`; `None` for fewer than two
+/// rows. `t` is to the millisecond for rows shorter than 10 ms, else to 10 ms.
+fn render_rows(title: &str, step: Duration, rows: &[IntervalSummary]) -> Option<String> {
+    let decimals = if step < Duration::from_millis(10) {
+        3
+    } else {
+        2
+    };
     let first = rows.first()?;
     if rows.len() < 2 {
         return None;
@@ -54,7 +61,7 @@ fn render_rows(title: &str, rows: &[IntervalSummary]) -> Option<String> {
         .iter()
         .map(|r| {
             let mut cells = vec![
-                format!("{:.2}s", r.t_ms / 1e3),
+                format!("{:.decimals$}s", r.t_ms / 1e3),
                 r.attempted.to_string(),
                 r.connected.to_string(),
                 r.failed.to_string(),
@@ -137,6 +144,7 @@ mod tests {
         let table = |each: Vec<IntervalSummary>| {
             render_table(&IntervalRows {
                 each,
+                every: Duration::from_secs(1),
                 rolled_up: None,
             })
         };
@@ -154,5 +162,17 @@ mod tests {
         );
         assert!(lines[3].ends_with("-     -"), "{}", lines[3]);
         assert!(lines.iter().skip(1).all(|l| l.len() == lines[1].len()));
+    }
+
+    #[test]
+    fn rows_shorter_than_10ms_show_t_to_the_millisecond() {
+        let rows = IntervalRows {
+            each: vec![row(1.2, 1, Some(9)), row(2.1, 1, Some(9))],
+            every: Duration::from_millis(1),
+            rolled_up: None,
+        };
+        let text = render_table(&rows).unwrap();
+        let t: Vec<&str> = text.lines().skip(2).map(|l| &l[..6]).collect();
+        assert_eq!(t, ["0.001s", "0.002s"]);
     }
 }

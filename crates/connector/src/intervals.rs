@@ -69,6 +69,8 @@ pub struct Intervals {
 pub struct IntervalRows {
     /// Every interval, in order.
     pub each: Vec<IntervalSummary>,
+    /// `--interval`.
+    pub every: Duration,
     /// The text table's rows when the run had too many intervals to show each (`None`
     /// with `--format json`, or when the table shows every interval).
     pub rolled_up: Option<RolledUp>,
@@ -204,6 +206,7 @@ impl Intervals {
         }
         Ok(IntervalRows {
             each: self.rows,
+            every: self.every,
             rolled_up: self.rollup.and_then(Rollup::finish),
         })
     }

@@ -76,12 +76,16 @@ pub struct RolledUp {
 }
 
 impl RolledUp {
+    /// How long a row is: `per_row` intervals.
+    pub fn row_length(&self) -> Duration {
+        self.every
+            .saturating_mul(u32::try_from(self.per_row).unwrap_or(u32::MAX))
+    }
+
     /// The line above the table saying what it shows: `intervals: 3601 of 1s, rolled up
     /// into 61 rows of 1m (every interval: --format json)`.
     pub fn title(&self) -> String {
-        let row = self
-            .every
-            .saturating_mul(u32::try_from(self.per_row).unwrap_or(u32::MAX));
+        let row = self.row_length();
         format!(
             "intervals: {} of {}, rolled up into {} rows of {} (every interval: --format json)",
             self.intervals,

@@ -393,7 +393,10 @@ fn a_long_text_run_rolls_its_interval_table_up_and_says_so() {
                 .unwrap()
         })
         .collect();
-    assert!(ends.windows(2).all(|w| w[0] < w[1]), "{ends:?}");
+    // The last, the end of the run, may come within the rounding of the one before.
+    let (last, full) = ends.split_last().unwrap();
+    assert!(full.windows(2).all(|w| w[0] < w[1]), "{ends:?}");
+    assert!(full.last() <= Some(last), "{ends:?}");
 
     // JSON keeps every interval.
     let (report, json) = run_json(&args);
