@@ -7,7 +7,6 @@
 //! over the connect and exchange phase, not over the hold, where nothing is counted.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,10 +24,11 @@ use crate::connlog::ConnLog;
 use crate::dial::{Dialer, errno_name};
 use crate::dialers::{Plan, Schedule, join_dialers, spawn_dialers};
 use crate::ending::RunEnd;
+use crate::hgrm::HgrmFile;
 use crate::hlog::HlogFile;
 use crate::hold::{self, Signals};
 use crate::intervals::{Intervals, Measured};
-use crate::latency::{self, LatencySummary};
+use crate::latency::LatencySummary;
 use crate::report::ConnectReport;
 use crate::responses::Responses;
 use crate::watch::PeerCloseWatch;
@@ -108,7 +108,7 @@ fn collector_setup(
 
 /// The whole run, inside the runtime.
 async fn run(config: Config) -> anyhow::Result<ExitCode> {
-    let hgrm_file = create("--hgrm", config.hgrm.as_deref())?;
+    let hgrm_file = config.hgrm.as_deref().map(HgrmFile::create).transpose()?;
     let hlog_file = create("--hlog", config.hlog.as_deref())?;
     let connlog_file = create("--connections-log", config.connections_log.as_deref())?;
     warn_about_ports(&config);
@@ -207,7 +207,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     };
     let report = build_report(&config, &tally, elapsed, held, peer, interrupted);
     let figure = config.plot.as_ref().map(|_| {
-        let intervals = plot::client_intervals(&tally.intervals);
+        let intervals = plot::client_intervals(&tally.intervals.each);
         plot::figure(&config, &report, &tally, &intervals)
     });
     // Close every connection before reporting, so the report marks the end of the run.
@@ -226,10 +226,8 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     {
         output::print_text(&table).context("writing the interval table to stdout")?;
     }
-    if let (Some(mut file), Some(path)) = (hgrm_file, &config.hgrm) {
-        file.write_all(latency::to_hgrm(&connect.corrected, 1.0).as_bytes())
-            .and_then(|()| file.flush())
-            .with_context(|| format!("writing the --hgrm file '{}'", path.display()))?;
+    if let Some(file) = hgrm_file {
+        file.write(&connect.corrected)?;
     }
     if let (Some(figure), Some(path)) = (&figure, &config.plot) {
         plot::write(path, figure)?;

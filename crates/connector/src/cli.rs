@@ -137,7 +137,7 @@ pub struct Cli {
     format: Format,
 
     /// Also write the full connect-latency distribution (microseconds) to FILE in
-    /// HdrHistogram's .hgrm text format.
+    /// HdrHistogram's .hgrm text format (a new or regular file; checked before the run).
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
 
@@ -435,7 +435,7 @@ impl Cli {
             ("--hlog", &self.hlog),
             ("--connections-log", &self.connections_log),
         ];
-        for (flag, path) in &outputs[1..] {
+        for (flag, path) in &outputs {
             if let Some(path) = path {
                 check_output_file(path)
                     .map_err(|reason| format!("{flag} '{}': {reason}", path.display()))?;

@@ -26,8 +26,7 @@ use crate::dial::DialError;
 use crate::ending::EndSignal;
 use crate::exchange::{Dialed, Exchanged};
 use crate::hlog::{HlogError, HlogFile};
-use crate::interval::IntervalSummary;
-use crate::intervals::{IntervalError, Intervals};
+use crate::intervals::{IntervalError, IntervalRows, Intervals};
 use crate::latency::{self, new_histogram};
 use crate::report::{ConnectErrors, ErrorKind, ExchangeErrors, ExchangeFailure};
 use crate::responses::Responses;
@@ -79,8 +78,8 @@ pub struct Tally {
     /// while their answer was awaited; they are in `connected`, in no failure kind and
     /// in no latency after the connect. (`app` adds the connects the dial tasks cut.)
     pub unfinished: u64,
-    /// The run's intervals, in order (`--interval`).
-    pub intervals: Vec<IntervalSummary>,
+    /// The run's intervals, in order (`--interval`), and the text table's rows.
+    pub intervals: IntervalRows,
 }
 
 /// One phase's times, in microseconds: counted from the scheduled start (`corrected`, the
@@ -235,7 +234,7 @@ pub async fn collect(
             held: Vec::with_capacity(capacity),
             last_outcome: None,
             unfinished: 0,
-            intervals: Vec::new(),
+            intervals: IntervalRows::default(),
         },
         intervals,
         connlog,
@@ -502,7 +501,7 @@ mod tests {
         assert_eq!(tally.connect.corrected.len(), 1);
         assert_eq!(tally.connect.corrected.max(), 30);
         assert!(tally.last_outcome.is_some());
-        let [interval] = &tally.intervals[..] else {
+        let [interval] = &tally.intervals.each[..] else {
             panic!("one interval: {:?}", tally.intervals)
         };
         assert_eq!((interval.attempted, interval.connected), (5, 1));

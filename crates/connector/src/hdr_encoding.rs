@@ -24,10 +24,10 @@ pub struct EncodedHistogram(String);
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     /// Not base64.
-    #[error("not base64: {0}")]
+    #[error("not base64 ({0})")]
     Base64(#[from] base64::DecodeError),
     /// Base64, but not a V2 (compressed) HdrHistogram serialization.
-    #[error("not an HdrHistogram V2 serialization: {0}")]
+    #[error("not an HdrHistogram V2 serialization ({0})")]
     Hdr(#[from] DeserializeError),
 }
 

@@ -7,14 +7,34 @@
 //!       t  attempted  connected  failed  exchange failed  open  connect p50  p99  first byte p50  p99
 //!  1.00s        100        100       0                0     0         46us  1.14ms ...
 //! ```
+//!
+//! A run of more intervals than the table shows has them rolled up (`rollup.rs`), and the
+//! first line says so: `intervals: 3601 of 1s, rolled up into 61 rows of 1m (every
+//! interval: --format json)`.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use crate::interval::{IntervalLatency, IntervalSummary};
+use crate::intervals::IntervalRows;
 use crate::output::human_us;
 
 /// The table, or `None` for a run of one interval (the summary says it all).
-pub fn render_table(rows: &[IntervalSummary]) -> Option<String> {
+pub fn render_table(intervals: &IntervalRows) -> Option<String> {
+    match &intervals.rolled_up {
+        Some(rolled) => render_rows(&rolled.title(), rolled.row_length(), &rolled.rows),
+        None => render_rows("intervals", intervals.every, &intervals.each),
+    }
+}
+
+/// `title`, then a head line and one line per row of `step`; `None` for fewer than two
+/// rows. `t` is to the millisecond for rows shorter than 10 ms, else to 10 ms.
+fn render_rows(title: &str, step: Duration, rows: &[IntervalSummary]) -> Option<String> {
+    let decimals = if step < Duration::from_millis(10) {
+        3
+    } else {
+        2
+    };
     let first = rows.first()?;
     if rows.len() < 2 {
         return None;
@@ -41,7 +61,7 @@ pub fn render_table(rows: &[IntervalSummary]) -> Option<String> {
         .iter()
         .map(|r| {
             let mut cells = vec![
-                format!("{:.2}s", r.t_ms / 1e3),
+                format!("{:.decimals$}s", r.t_ms / 1e3),
                 r.attempted.to_string(),
                 r.connected.to_string(),
                 r.failed.to_string(),
@@ -67,7 +87,7 @@ pub fn render_table(rows: &[IntervalSummary]) -> Option<String> {
                 .unwrap_or(0)
         })
         .collect();
-    let mut out = String::from("intervals\n");
+    let mut out = format!("{title}\n");
     let mut line = |cells: &mut dyn Iterator<Item = &str>| {
         let row: Vec<String> = cells
             .zip(&widths)
@@ -121,8 +141,15 @@ mod tests {
 
     #[test]
     fn one_aligned_row_per_interval_and_none_for_a_single_one() {
-        assert_eq!(render_table(&[row(3.0, 1, Some(9))]), None);
-        let text = render_table(&[row(1000.0, 120, Some(21)), row(1500.4, 0, None)]).unwrap();
+        let table = |each: Vec<IntervalSummary>| {
+            render_table(&IntervalRows {
+                each,
+                every: Duration::from_secs(1),
+                rolled_up: None,
+            })
+        };
+        assert_eq!(table(vec![row(3.0, 1, Some(9))]), None);
+        let text = table(vec![row(1000.0, 120, Some(21)), row(1500.4, 0, None)]).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "intervals");
         assert_eq!(
@@ -135,5 +162,17 @@ mod tests {
         );
         assert!(lines[3].ends_with("-     -"), "{}", lines[3]);
         assert!(lines.iter().skip(1).all(|l| l.len() == lines[1].len()));
+    }
+
+    #[test]
+    fn rows_shorter_than_10ms_show_t_to_the_millisecond() {
+        let rows = IntervalRows {
+            each: vec![row(1.2, 1, Some(9)), row(2.1, 1, Some(9))],
+            every: Duration::from_millis(1),
+            rolled_up: None,
+        };
+        let text = render_table(&rows).unwrap();
+        let t: Vec<&str> = text.lines().skip(2).map(|l| &l[..6]).collect();
+        assert_eq!(t, ["0.001s", "0.002s"]);
     }
 }

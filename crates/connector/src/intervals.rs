@@ -1,7 +1,8 @@
 //! The live figures of a run (`--interval D`), kept by the collector alone: the counts and
 //! phase histograms of the current interval, closed on each tick of one timer for the
 //! whole run into an [`IntervalSummary`], which is printed at once as a JSON line (with
-//! `--format json`), written to the `--hlog` file, and kept for the text table.
+//! `--format json`), written to the `--hlog` file, and kept for the `--plot` picture and
+//! the text table (whose rows a long run rolls up, `rollup.rs`).
 //!
 //! An interval counts what completed in it: a connect when it finishes, an exchange (its
 //! first byte and its close) when it ends. The last interval of a run ends with the
@@ -20,6 +21,7 @@ use crate::hlog::{Hlog, HlogError, PhaseTag};
 use crate::interval::{IntervalEvent, IntervalLatency, IntervalSummary};
 use crate::latency::{self, new_histogram};
 use crate::report::{ConnectErrors, ErrorKind, ExchangeErrors, Kind};
+use crate::rollup::{PhaseHistograms, RolledUp, Rollup};
 
 /// A failure passing an interval on.
 #[derive(Debug, thiserror::Error)]
@@ -58,11 +60,25 @@ pub struct Intervals {
     /// Print each closed interval on stdout (`--format json`).
     print: bool,
     rows: Vec<IntervalSummary>,
+    /// The text table's rows (not with `--format json`, which prints no table).
+    rollup: Option<Rollup>,
+}
+
+/// What a run's intervals came to.
+#[derive(Debug, Default)]
+pub struct IntervalRows {
+    /// Every interval, in order.
+    pub each: Vec<IntervalSummary>,
+    /// `--interval`.
+    pub every: Duration,
+    /// The text table's rows when the run had too many intervals to show each (`None`
+    /// with `--format json`, or when the table shows every interval).
+    pub rolled_up: Option<RolledUp>,
 }
 
 impl Intervals {
     /// Intervals of `every` from the run's start, for the phases `measured`; `print`
-    /// writes each one to stdout as it closes.
+    /// writes each one to stdout as it closes (and leaves out the text table's rows).
     pub fn new(clock: RunClock, every: Duration, measured: Measured, print: bool) -> Self {
         Self {
             clock,
@@ -77,6 +93,7 @@ impl Intervals {
             exchange_errors: ExchangeErrors::default(),
             print,
             rows: Vec::new(),
+            rollup: (!print).then(|| Rollup::new(every)),
         }
     }
 
@@ -148,8 +165,16 @@ impl Intervals {
         if self.print {
             print_line(&row).map_err(IntervalError::Stdout)?;
         }
+        let start = self.from.saturating_duration_since(self.clock.start);
+        if let Some(rollup) = self.rollup.as_mut() {
+            let phases = PhaseHistograms {
+                connect: &self.connect,
+                first_byte: self.first_byte.as_ref(),
+                complete: self.complete.as_ref(),
+            };
+            rollup.add(start, &row, phases);
+        }
         if let Some(log) = hlog {
-            let start = self.from.saturating_duration_since(self.clock.start);
             let length = now.saturating_duration_since(self.from);
             let phases = [
                 (PhaseTag::Connect, Some(&self.connect)),
@@ -168,18 +193,22 @@ impl Intervals {
     }
 
     /// Closes the last interval at `now` if it counted anything or is the run's only
-    /// one, and returns every row.
+    /// one, and returns every row (and the text table's, rolled up).
     pub fn finish(
         mut self,
         now: Instant,
         open: u64,
         hlog: Option<&mut Hlog<'_>>,
-    ) -> Result<Vec<IntervalSummary>, IntervalError> {
+    ) -> Result<IntervalRows, IntervalError> {
         let counted = self.connected + self.errors.total() + self.exchanges > 0;
         if counted || self.rows.is_empty() {
             self.close(now, open, hlog)?;
         }
-        Ok(self.rows)
+        Ok(IntervalRows {
+            each: self.rows,
+            every: self.every,
+            rolled_up: self.rollup.and_then(Rollup::finish),
+        })
     }
 
     fn reset(&mut self, now: Instant) {
@@ -234,7 +263,8 @@ mod tests {
             .unwrap();
         let rows = iv
             .finish(clock.start + Duration::from_millis(1500), 0, None)
-            .unwrap();
+            .unwrap()
+            .each;
         assert_eq!(rows.len(), 1, "an empty last interval is not closed");
         let row = &rows[0];
         assert_eq!((row.t_ms, row.interval_ms), (1000.0, 1000.0));
@@ -261,7 +291,8 @@ mod tests {
         let iv = Intervals::new(clock, Duration::from_secs(1), measured, false);
         let rows = iv
             .finish(clock.start + Duration::from_millis(3), 0, None)
-            .unwrap();
+            .unwrap()
+            .each;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].interval_ms, 3.0);
         assert_eq!(rows[0].connect_latency_us.p50, None);

@@ -6,14 +6,15 @@
 //! `dialers` starts the dial tasks (`dial` opens one connection), which send outcomes
 //! to the one collector (`collect`); `watch` counts peer closes of the held connections;
 //! `hold` waits to be released; `output` prints the `report` (with its `latency`
-//! summary, whose histogram `hdr_encoding` carries); `merge` adds reports up; `plot` draws
-//! the `--plot` picture. `limits` and `source` handle the machine's open-file and local-port
+//! summary, whose histogram `hdr_encoding` carries) and `hgrm` writes the `--hgrm` file;
+//! `merge` adds reports up; `plot` draws the `--plot` picture. `limits` and `source` handle the machine's open-file and local-port
 //! limits.
 //!
 //! Sustained runs and live figures (issue 7): `ending` is the end of a `--duration` run
 //! (or a signal) that the dial tasks and the collector watch; `intervals` is the
 //! collector's per-interval figures on the run's one timer (`clock`), printed as
-//! [`IntervalSummary`] lines (`interval`), as a text table (`interval_text`) and as
+//! [`IntervalSummary`] lines (`interval`), as a text table (`interval_text`, whose rows a
+//! long run rolls up: `rollup`) and as
 //! HdrHistogram's interval log (`hlog`); `connlog` writes one line per connection.
 //! The output paths are checked before the run by `listenlab_common::outpath`.
 //!
@@ -33,6 +34,7 @@ mod dialers;
 mod ending;
 mod exchange;
 mod hdr_encoding;
+mod hgrm;
 mod hlog;
 mod hold;
 mod interval;
@@ -46,6 +48,7 @@ mod plot;
 mod report;
 mod request;
 mod responses;
+mod rollup;
 mod rx_time;
 mod source;
 mod watch;

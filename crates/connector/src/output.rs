@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::time::Duration;
 
 use listenlab_common::Format;
 
@@ -46,8 +47,14 @@ pub fn render_text(r: &ConnectReport) -> String {
     let pace = match (r.target_rate_per_s, r.duration_ms) {
         (Some(rate), None) => format!("{rate}/s scheduled"),
         (None, None) => "as fast as possible".to_owned(),
-        (Some(rate), Some(ms)) => format!("open loop {rate}/s for {}", human_ms(ms)),
-        (None, Some(ms)) => format!("closed loop for {}", human_ms(ms)),
+        (Some(rate), Some(ms)) => format!(
+            "open loop {rate}/s for {}",
+            human_duration(Duration::from_millis(ms))
+        ),
+        (None, Some(ms)) => format!(
+            "closed loop for {}",
+            human_duration(Duration::from_millis(ms))
+        ),
     };
     let mut rows = vec![
         ("target", format!("{} ({})", r.target, r.transport.name())),
@@ -194,9 +201,17 @@ fn other_detail(r: &ConnectReport) -> String {
         .join(", ")
 }
 
-/// A whole number of milliseconds as a duration: `10s`, `1500ms`.
-fn human_ms(ms: u64) -> String {
-    if ms.is_multiple_of(1000) {
+/// A duration in the largest unit that keeps it whole: `1h`, `2m`, `10s`, `1500ms` (and
+/// Debug's `1.5ms` below a millisecond).
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if d.is_zero() || !d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{d:?}")
+    } else if ms.is_multiple_of(3_600_000) {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -273,6 +288,25 @@ mod tests {
         r.target_rate_per_s = Some(200.0);
         r.duration_ms = Some(1500);
         assert!(render_text(&r).contains("open loop 200/s for 1500ms"));
+        r.duration_ms = Some(3_600_000);
+        assert!(render_text(&r).contains("open loop 200/s for 1h"));
+    }
+
+    #[test]
+    fn durations_read_in_the_largest_whole_unit() {
+        let table = [
+            (Duration::ZERO, "0ns"),
+            (Duration::from_micros(1500), "1.5ms"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_millis(2500), "2500ms"),
+            (Duration::from_secs(10), "10s"),
+            (Duration::from_secs(150), "150s"),
+            (Duration::from_secs(120), "2m"),
+            (Duration::from_secs(7200), "2h"),
+        ];
+        for (d, want) in table {
+            assert_eq!(human_duration(d), want, "{d:?}");
+        }
     }
 
     #[test]

@@ -399,3 +399,55 @@ fn issue_7_rejects_bad_sustained_runs_and_output_paths() {
         "nothing was created"
     );
 }
+
+#[test]
+fn an_hgrm_path_that_cannot_be_written_is_refused_before_any_connect() {
+    let listener = util::tcp_listener(64);
+    let addr = listener.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir/run.hgrm");
+    let missing = missing.to_str().unwrap();
+    let here = dir.path().to_str().unwrap();
+    let table = [
+        (
+            missing,
+            format!("--hgrm '{missing}': the directory '"),
+            "no-such-dir' does not exist; create it first or give a path in an existing directory",
+        ),
+        (
+            here,
+            format!("--hgrm '{here}': it is a directory, not a regular file"),
+            "give the path of a file to create or overwrite",
+        ),
+        (
+            "/dev/null",
+            "--hgrm '/dev/null': it is a special file, not a regular file".to_owned(),
+            "(never overwritten)",
+        ),
+    ];
+    for (path, named, fix) in &table {
+        let args = ["-n", "3", "--inet", &addr, "--hold", "0", "--hgrm", path];
+        assert_usage_error(&args, named);
+        assert_usage_error(&args, fix);
+    }
+    // Refused before the run: nothing reached the listener, nothing was created.
+    assert!(util::drain_tcp(&listener).is_empty(), "a connect was made");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    // A regular file is overwritten with the distribution, as before.
+    let file = dir.path().join("old.hgrm");
+    std::fs::write(&file, "old").unwrap();
+    let done = run(&[
+        "-n",
+        "3",
+        "--inet",
+        &addr,
+        "--hold",
+        "0",
+        "--hgrm",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(done.status.code(), Some(0), "{done:?}");
+    let hgrm = std::fs::read_to_string(&file).unwrap();
+    assert!(hgrm.trim_start().starts_with("Value"), "{hgrm}");
+    assert!(hgrm.contains("Total count    =            3]"), "{hgrm}");
+}

@@ -316,3 +316,92 @@ fn a_reader_that_goes_away_ends_a_long_run_at_once_with_exit_0() {
         "not at the end of 60 s"
     );
 }
+
+#[test]
+fn a_long_text_run_rolls_its_interval_table_up_and_says_so() {
+    let (_listener, addr) = greeter(b"hi");
+    // 1500 intervals of 1 ms (fewer when busy cores make the collector skip ticks), far
+    // more than the 100 rows the table shows.
+    let args = [
+        "--duration",
+        "1500ms",
+        "--rate",
+        "400",
+        "--inet",
+        &addr,
+        "--read",
+        "close",
+        "--interval",
+        "1ms",
+        "--quiet",
+    ];
+    let done = util::run(&args);
+    assert!(done.status.success(), "{done:?}");
+    let out = &done.stdout;
+    let at = out
+        .iter()
+        .position(|l| l.starts_with("intervals"))
+        .unwrap_or_else(|| panic!("no interval table: {out:?}"));
+    // `intervals: 1497 of 1ms, rolled up into 75 rows of 20ms (every interval: --format json)`
+    let title = &out[at];
+    let words: Vec<&str> = title.split_whitespace().collect();
+    assert_eq!(
+        (words[0], words[2], words[3], words[5], words[6], words[9]),
+        ("intervals:", "of", "1ms,", "up", "into", "of"),
+        "{title}"
+    );
+    assert!(
+        title.ends_with(" (every interval: --format json)"),
+        "{title}"
+    );
+    let count: usize = words[1].parse().unwrap();
+    let shown: usize = words[7].parse().unwrap();
+    assert!(count > 100, "{title}");
+    let rows = &out[at + 2..];
+    assert_eq!(rows.len(), shown, "{out:?}");
+    assert!((2..=100).contains(&shown), "{title}");
+    let per_row: u64 = words[10].trim_end_matches("ms").parse().unwrap();
+    assert!([2, 10, 20, 60, 120].contains(&per_row), "{title}");
+    assert!(out[at + 1].contains("first byte p50") && out[at + 1].contains("complete p50"));
+    // The rows add up to the report: `connects  600 attempted, 600 connected, 0 failed`.
+    let connects = out.iter().find(|l| l.starts_with("connects ")).unwrap();
+    let total = |what: &str| -> u64 {
+        let words: Vec<&str> = connects.split_whitespace().collect();
+        let i = words
+            .iter()
+            .position(|w| w.trim_end_matches(',') == what)
+            .unwrap_or_else(|| panic!("{what} in {connects}"));
+        words[i - 1].parse().unwrap()
+    };
+    let column = |i: usize| -> u64 {
+        rows.iter()
+            .map(|r| r.split_whitespace().nth(i).unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(column(1), total("attempted"), "{out:?}");
+    assert_eq!(column(2), total("connected"), "{out:?}");
+    assert_eq!(column(3), total("failed"), "{out:?}");
+    // Rows end on multiples of the row's length, in order (the last one at the end).
+    let ends: Vec<f64> = rows
+        .iter()
+        .map(|r| {
+            r.split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches('s')
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    // The last, the end of the run, may come within the rounding of the one before.
+    let (last, full) = ends.split_last().unwrap();
+    assert!(full.windows(2).all(|w| w[0] < w[1]), "{ends:?}");
+    assert!(full.last() <= Some(last), "{ends:?}");
+
+    // JSON keeps every interval.
+    let (report, json) = run_json(&args);
+    assert!(json.status.success(), "{json:?}");
+    let lines = intervals(&json);
+    assert!(lines.len() > 100, "{} interval lines", lines.len());
+    check_intervals_add_up(&report, &lines);
+}

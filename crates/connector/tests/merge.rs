@@ -12,8 +12,8 @@ use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 
 use serde_json::Value;
 use util::{
-    Report, assert_usage_error, closed_port, decode_histogram, parse_report, run, run_json,
-    tcp_listener,
+    Report, assert_refused, assert_usage_error, closed_port, decode_histogram, parse_report, run,
+    run_json, run_with_stdin, tcp_listener,
 };
 
 /// Runs socket-connect with `--format json` and `args`, writes its whole stdout to
@@ -175,13 +175,136 @@ fn merge_refuses_bad_input_naming_the_file() {
             "histograms with different settings cannot be added",
         ),
         (&garbage, "connect_latency_us.histogram is not base64"),
-        (&unix, "a unix report cannot be merged with the tcp reports"),
-        (&paced, "measured connect_latency_raw_us"),
+        (
+            &unix,
+            &format!(": is a unix report and '{g}' a tcp one: unix and TCP latencies"),
+        ),
+        (
+            &paced,
+            &format!(
+                ": measured connect_latency_raw_us, which '{g}' did not; only runs with the \
+                 same --read and --rate (on or off) can be merged"
+            ),
+        ),
         (&missing, "cannot be read"),
     ];
     for (bad, reason) in cases {
         let bad = bad.to_str().unwrap();
-        assert_usage_error(&["merge", g, bad], reason);
-        assert_usage_error(&["merge", g, bad], &format!("merge '{bad}'"));
+        let line = assert_usage_error(&["merge", g, bad], reason);
+        assert!(
+            line.starts_with(&format!("socket-connect: error: merge '{bad}': ")),
+            "{line}"
+        );
+        // The file at fault is named once, the first one (if at all) once too.
+        assert_eq!(line.matches(bad).count(), 1, "{line}");
+        assert!(line.matches(g).count() <= 1, "{line}");
     }
+    // The same mismatch the other way round: named once, saying what it lacks.
+    let p = paced.to_str().unwrap();
+    let line = assert_usage_error(
+        &["merge", p, g],
+        &format!("merge '{g}': did not measure connect_latency_raw_us, which '{p}' did; only runs"),
+    );
+    assert_eq!((line.matches(g).count(), line.matches(p).count()), (1, 1));
+    // Histograms of other settings: what they are and what was expected.
+    assert_usage_error(
+        &["merge", g, other_settings.to_str().unwrap()],
+        &format!(
+            "connect_latency_us.histogram tracks 1..60000000 us at 2 significant figures, \
+             not 1..3600000000 us at 3 as in '{g}'"
+        ),
+    );
+}
+
+#[test]
+fn merge_reads_one_report_from_stdin_and_writes_the_runs_hgrm() {
+    let listener = tcp_listener(1024);
+    let addr = listener.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run_hgrm = d.join("a.hgrm");
+    let (a, a_file) = run_to_file(
+        d,
+        "a.json",
+        &[
+            "-n",
+            "30",
+            "--inet",
+            &addr,
+            "--hold",
+            "0",
+            "--hgrm",
+            run_hgrm.to_str().unwrap(),
+        ],
+    );
+    let (b, b_file) = run_to_file(d, "b.json", &["-n", "20", "--inet", &addr, "--hold", "0"]);
+    let (a_path, b_path) = (a_file.to_str().unwrap(), b_file.to_str().unwrap());
+
+    // One report alone: the merge's --hgrm is the run's, byte for byte.
+    let merged_hgrm = d.join("m.hgrm");
+    let m = merged_hgrm.to_str().unwrap();
+    let done = run(&["merge", a_path, "--hgrm", m]);
+    assert_eq!(done.status.code(), Some(0), "{done:?}");
+    assert_eq!(
+        std::fs::read_to_string(&merged_hgrm).unwrap(),
+        std::fs::read_to_string(&run_hgrm).unwrap()
+    );
+
+    // `-` is b's report on stdin; the .hgrm holds both runs' samples.
+    let stdin = std::fs::read(&b_file).unwrap();
+    let args = ["merge", a_path, "-", "--format", "json", "--hgrm", m];
+    let done = run_with_stdin(&args, &stdin);
+    assert_eq!(done.status.code(), Some(0), "{done:?}");
+    let merged = parse_report(&done);
+    assert_eq!(
+        (merged.runs, merged.connected),
+        (2, a.connected + b.connected)
+    );
+    let hgrm = std::fs::read_to_string(&merged_hgrm).unwrap();
+    let total = format!("Total count    = {:12}]", a.connected + b.connected);
+    assert!(hgrm.contains(&total), "{hgrm}");
+    let max = format!("#[Max     = {:12.3},", merged.connect_latency_us.max as f64);
+    assert!(hgrm.contains(&max), "{hgrm}");
+
+    // Bad stdin is named as such; `-` twice, and a --hgrm that cannot be written or is one
+    // of the reports, are refused before any report is read (stdin left unread).
+    let args = ["merge", a_path, "-"];
+    let done = run_with_stdin(&args, b"target  127.0.0.1:1 (tcp)\n");
+    assert_refused(
+        &args,
+        &done,
+        "merge stdin: not a socket-connect report: line 1 is not a JSON object",
+    );
+    let args = ["merge", "-", b_path, "-"];
+    let done = run_with_stdin(&args, &stdin);
+    assert_refused(
+        &args,
+        &done,
+        "merge '-' (stdin) is given 2 times; stdin holds one report, give the others as files",
+    );
+    let bad_dir = d.join("no-such-dir/m.hgrm");
+    let bad_dir = bad_dir.to_str().unwrap();
+    assert_usage_error(
+        &["merge", a_path, "--hgrm", bad_dir],
+        &format!("merge --hgrm '{bad_dir}': the directory '"),
+    );
+    assert_usage_error(
+        &["merge", a_path, "--hgrm", "/dev/null"],
+        "merge --hgrm '/dev/null': it is a special file, not a regular file",
+    );
+    assert_usage_error(
+        &["merge", a_path, b_path, "--hgrm", b_path],
+        &format!("merge --hgrm '{b_path}' is one of the reports to merge; give another file"),
+    );
+    let before = std::fs::read_to_string(&b_file).unwrap();
+    let dotted = format!("{}/./b.json", d.display());
+    assert_usage_error(
+        &["merge", &dotted, "--hgrm", b_path],
+        &format!("is one of the reports to merge (given as '{dotted}')"),
+    );
+    assert_eq!(
+        std::fs::read_to_string(&b_file).unwrap(),
+        before,
+        "left alone"
+    );
 }

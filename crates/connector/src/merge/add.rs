@@ -2,23 +2,22 @@
 //! and every latency summary recomputed from the sum. What each other field becomes is
 //! in [`merge`]'s docs and in README ("Merging reports").
 
-use std::path::{Path, PathBuf};
-
 use hdrhistogram::Histogram;
 
+use super::load::Input;
 use crate::latency::LatencySummary;
 use crate::report::ConnectReport;
 
 /// How many latency objects a report has (see [`phases`]).
 const PHASES: usize = 7;
 
-/// Why reports cannot be merged, naming the file at fault.
+/// Why reports cannot be merged, naming the file at fault once.
 #[derive(Debug, thiserror::Error)]
-#[error("'{}': {reason}", file.display())]
+#[error("{file}: {reason}")]
 pub struct MergeError {
     /// The file whose report does not fit.
-    pub file: PathBuf,
-    /// What does not fit, and what would.
+    pub file: Input,
+    /// What does not fit, and what would (the file is not named again).
     pub reason: String,
 }
 
@@ -27,6 +26,8 @@ pub struct MergeError {
 pub struct Merged {
     /// One report for all runs.
     pub report: ConnectReport,
+    /// The runs' connect histograms added (`--hgrm`), µs.
+    pub connect: Histogram<u64>,
     /// Differences that do not stop the merge (different targets), one line each.
     pub warnings: Vec<String>,
 }
@@ -66,15 +67,18 @@ fn phases_mut(r: &mut ConnectReport) -> [Option<&mut LatencySummary>; PHASES] {
 
 /// Decodes every measured phase's histogram of the report from `file`.
 fn histograms(
-    file: &Path,
+    file: &Input,
     r: &ConnectReport,
 ) -> Result<[Option<Histogram<u64>>; PHASES], MergeError> {
     let mut out: [Option<Histogram<u64>>; PHASES] = Default::default();
     for (slot, (name, phase)) in out.iter_mut().zip(phases(r)) {
         if let Some(summary) = phase {
             let hist = summary.histogram.decode().map_err(|e| MergeError {
-                file: file.to_path_buf(),
-                reason: format!("not a socket-connect report: {name}.histogram is {e}"),
+                file: file.clone(),
+                reason: format!(
+                    "not a socket-connect report: {name}.histogram is {e}; give the report \
+                     as socket-connect --format json wrote it"
+                ),
             })?;
             *slot = Some(hist);
         }
@@ -93,7 +97,7 @@ fn histograms(
 /// Refused, naming the file: a different transport, a different set of measured phases
 /// (`--read`, `--rate`), histograms recorded with other bounds or significant figures.
 /// A different target is merged, with a warning; the report names the first file's.
-pub fn merge(reports: Vec<(PathBuf, ConnectReport)>) -> Result<Merged, MergeError> {
+pub fn merge(reports: Vec<(Input, ConnectReport)>) -> Result<Merged, MergeError> {
     let mut reports = reports.into_iter();
     let (first_file, mut total) = reports.next().expect("merge has at least one report");
     let mut sums = histograms(&first_file, &total)?;
@@ -105,35 +109,28 @@ pub fn merge(reports: Vec<(PathBuf, ConnectReport)>) -> Result<Merged, MergeErro
         };
         if r.transport != total.transport {
             return Err(refuse(format!(
-                "a {} report cannot be merged with the {} reports before it ('{}'): unix and \
-                 TCP latencies are not one distribution",
+                "is a {} report and {first_file} a {} one: unix and TCP latencies are not \
+                 one distribution; merge each transport's reports on their own",
                 r.transport.name(),
                 total.transport.name(),
-                first_file.display()
             )));
         }
         if r.target != total.target {
             warnings.push(format!(
-                "'{}' dialed {}, '{}' {}; merged anyway, the report names {}",
-                file.display(),
-                r.target,
-                first_file.display(),
-                total.target,
-                total.target
+                "{file} dialed {}, {first_file} {}; merged anyway, the report names {}",
+                r.target, total.target, total.target
             ));
         }
         for ((name, mine), (_, theirs)) in phases(&total).into_iter().zip(phases(&r)) {
-            if mine.is_some() != theirs.is_some() {
-                let (has, lacks) = if theirs.is_some() {
-                    (file.display(), first_file.display())
-                } else {
-                    (first_file.display(), file.display())
-                };
-                return Err(refuse(format!(
-                    "'{has}' measured {name} and '{lacks}' did not: only runs with the same \
-                     --read and --rate (on or off) can be merged"
-                )));
-            }
+            let differs = match (mine.is_some(), theirs.is_some()) {
+                (false, true) => format!("measured {name}, which {first_file} did not"),
+                (true, false) => format!("did not measure {name}, which {first_file} did"),
+                _ => continue,
+            };
+            return Err(refuse(format!(
+                "{differs}; only runs with the same --read and --rate (on or off) can be \
+                 merged"
+            )));
         }
         for ((sum, theirs), (name, _)) in
             sums.iter_mut().zip(histograms(&file, &r)?).zip(phases(&r))
@@ -146,14 +143,17 @@ pub fn merge(reports: Vec<(PathBuf, ConnectReport)>) -> Result<Merged, MergeErro
                 let (l, h, s) = settings(&theirs);
                 let (l0, h0, s0) = settings(sum);
                 return Err(refuse(format!(
-                    "{name}.histogram tracks {l}..{h} us at {s} significant figures, \
-                     '{}' {l0}..{h0} us at {s0}: histograms with different settings cannot \
-                     be added",
-                    first_file.display()
+                    "{name}.histogram tracks {l}..{h} us at {s} significant figures, not \
+                     {l0}..{h0} us at {s0} as in {first_file}: histograms with different \
+                     settings cannot be added"
                 )));
             }
-            sum.add(&theirs)
-                .map_err(|e| refuse(format!("{name}.histogram cannot be added: {e:?}")))?;
+            // With the same bounds the values always fit; said all the same, not a panic.
+            sum.add(&theirs).map_err(|e| {
+                refuse(format!(
+                    "{name}.histogram cannot be added to {first_file}'s: {e}"
+                ))
+            })?;
         }
         add_fields(&mut total, &r);
     }
@@ -162,8 +162,10 @@ pub fn merge(reports: Vec<(PathBuf, ConnectReport)>) -> Result<Merged, MergeErro
             *slot = LatencySummary::from_histogram(sum);
         }
     }
+    let [connect, ..] = sums;
     Ok(Merged {
         report: total,
+        connect: connect.expect("every report has connect_latency_us"),
         warnings,
     })
 }

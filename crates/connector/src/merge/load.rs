@@ -1,12 +1,64 @@
-//! Reading one report file for `socket-connect merge`: the JSON lines `socket-connect
-//! --format json` printed, where every `{"event":...}` line (holding, interval) is
-//! skipped and the one object without `event` is the report.
+//! Reading one report for `socket-connect merge`, from a file or from stdin (`-`): the
+//! JSON lines `socket-connect --format json` printed, where every `{"event":...}` line
+//! (holding, interval) is skipped and the one object without `event` is the report.
 
-use std::path::Path;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::report::ConnectReport;
+
+/// Where one report comes from: a file, or stdin (`-` on the command line; `./-` is a
+/// file named `-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Standard input, read to its end.
+    Stdin,
+    /// A file.
+    File(PathBuf),
+}
+
+impl Input {
+    /// `-` is stdin, anything else a file.
+    pub fn new(arg: PathBuf) -> Self {
+        if arg.as_os_str() == "-" {
+            Self::Stdin
+        } else {
+            Self::File(arg)
+        }
+    }
+
+    /// The file's path (`None` for stdin).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Stdin => None,
+            Self::File(path) => Some(path),
+        }
+    }
+
+    fn read(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Self::Stdin => {
+                let mut bytes = Vec::new();
+                std::io::stdin().lock().read_to_end(&mut bytes)?;
+                Ok(bytes)
+            }
+            Self::File(path) => std::fs::read(path),
+        }
+    }
+}
+
+/// How messages name it: `'runs/a.json'`, or `stdin`.
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stdin => f.write_str("stdin"),
+            Self::File(path) => write!(f, "'{}'", path.display()),
+        }
+    }
+}
 
 /// Why a file is not a report `merge` can use. `Display` gives the reason and, where
 /// there is one, the fix; the caller names the file.
@@ -42,7 +94,7 @@ pub enum LoadError {
     )]
     SeveralReports(usize),
     /// An object without `event` that does not have the report's fields.
-    #[error("not a socket-connect report: {0}")]
+    #[error("not a socket-connect report: {0}; give the output of socket-connect --format json")]
     NotAReport(String),
     /// A report from a socket-connect that did not yet carry histograms.
     #[error(
@@ -52,9 +104,9 @@ pub enum LoadError {
     NoHistograms,
 }
 
-/// Reads `path` and returns the report in it.
-pub fn load(path: &Path) -> Result<ConnectReport, LoadError> {
-    let text = String::from_utf8(std::fs::read(path)?).map_err(|_| LoadError::NotText)?;
+/// Reads `input` and returns the report in it.
+pub fn load(input: &Input) -> Result<ConnectReport, LoadError> {
+    let text = String::from_utf8(input.read()?).map_err(|_| LoadError::NotText)?;
     let mut reports = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -91,7 +143,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
         std::fs::write(&path, text).unwrap();
-        load(&path)
+        load(&Input::File(path))
+    }
+
+    #[test]
+    fn a_dash_is_stdin_and_every_other_path_a_file() {
+        assert_eq!(Input::new("-".into()), Input::Stdin);
+        assert_eq!(Input::Stdin.to_string(), "stdin");
+        let file = Input::new("./-".into());
+        assert_eq!(file.to_string(), "'./-'");
+        assert_eq!(file.path(), Some(Path::new("./-")));
     }
 
     #[test]
@@ -117,8 +178,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gz = dir.path().join("r.json.gz");
         std::fs::write(&gz, [0x1f, 0x8b, 0x08, 0xff]).unwrap();
-        assert!(matches!(load(&gz), Err(LoadError::NotText)));
-        let missing = load(Path::new("/nonexistent/r.json")).unwrap_err();
+        assert!(matches!(load(&Input::File(gz)), Err(LoadError::NotText)));
+        let missing = load(&Input::new("/nonexistent/r.json".into())).unwrap_err();
         assert!(
             missing.to_string().starts_with("cannot be read: "),
             "{missing}"

@@ -105,6 +105,15 @@ impl Connector {
         self.stdin = Some(writer.join().unwrap());
     }
 
+    /// Writes `bytes` to stdin from a helper thread, then closes it (EOF). The thread is
+    /// not waited for: a process that exits without reading ends it with EPIPE.
+    pub fn feed_stdin(&mut self, bytes: Vec<u8>) {
+        let mut stdin = self.stdin.take().expect("stdin still open");
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+
     /// Closes stdin (EOF).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
@@ -145,10 +154,16 @@ pub fn run(args: &[&str]) -> Finished {
     c.finish()
 }
 
-/// Runs `args` and checks they are refused as bad input: exit 2, nothing on stdout, one
-/// stderr line `socket-connect: error: ...` containing `reason`.
-pub fn assert_usage_error(args: &[&str], reason: &str) {
-    let done = run(args);
+/// Runs to completion with `stdin` written to stdin, then EOF.
+pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Finished {
+    let mut c = Connector::spawn(args);
+    c.feed_stdin(stdin.to_vec());
+    c.finish()
+}
+
+/// Checks that `done` (of `args`) was refused as bad input: exit 2, nothing on stdout,
+/// one stderr line `socket-connect: error: ...` containing `reason`; returns that line.
+pub fn assert_refused(args: &[&str], done: &Finished, reason: &str) -> String {
     assert_eq!(done.status.code(), Some(2), "{args:?}: {done:?}");
     assert!(done.stdout.is_empty(), "{args:?}: stdout {:?}", done.stdout);
     assert_eq!(done.stderr.lines().count(), 1, "{args:?}: {}", done.stderr);
@@ -162,6 +177,12 @@ pub fn assert_usage_error(args: &[&str], reason: &str) {
         first.contains(reason),
         "{args:?}: want {reason:?} in {first:?}"
     );
+    first.to_owned()
+}
+
+/// Runs `args` and checks they are refused as bad input (see [`assert_refused`]).
+pub fn assert_usage_error(args: &[&str], reason: &str) -> String {
+    assert_refused(args, &run(args), reason)
 }
 
 /// Runs with `--format json` and stdin closed; returns the report, checking stdout holds
