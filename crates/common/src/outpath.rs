@@ -1,9 +1,9 @@
-//! The one check on a file a run will write (`--plot`, `--hlog`, `--connections-log`),
-//! made before the run so that a path that can never work is a usage error (one line,
-//! exit 2) and not a failure after it. Accepted: a regular file (overwritten) or a new name
-//! in an existing, writable directory. Anything else (a directory, a device such as
-//! `/dev/null`, a FIFO, a socket) is refused and left alone: the tools never write over
-//! what is not a regular file.
+//! The one check on a file a run will write (`--plot`, `--hlog`, `--hgrm`,
+//! `--connections-log`), made before the run so that a path that can never work is a
+//! usage error (one line, exit 2) and not a failure after it. Accepted: a regular file
+//! (overwritten) or a new name in an existing, writable directory. Anything else (a
+//! directory, a device such as `/dev/null`, a FIFO, a socket) is refused and left alone:
+//! the tools never write over what is not a regular file.
 
 use std::io::ErrorKind;
 use std::path::Path;
