@@ -18,7 +18,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use crate::clock::{RunClock, round_ms};
 use crate::exchange::Exchanged;
 use crate::hlog::{Hlog, HlogError, PhaseTag};
-use crate::interval::{IntervalEvent, IntervalLatency, IntervalSummary};
+use crate::interval::{IntervalEvent, IntervalSummary};
 use crate::latency::{self, new_histogram};
 use crate::report::{ConnectErrors, ErrorKind, ExchangeErrors, Kind};
 use crate::rollup::{PhaseHistograms, RolledUp, Rollup};
@@ -143,6 +143,12 @@ impl Intervals {
         hlog: Option<&mut Hlog<'_>>,
     ) -> Result<(), IntervalError> {
         let failed = self.errors.total();
+        let phases = PhaseHistograms {
+            connect: &self.connect,
+            first_byte: self.first_byte.as_ref(),
+            complete: self.complete.as_ref(),
+        };
+        let (connect_latency_us, first_byte_latency_us, complete_latency_us) = phases.latencies();
         let row = IntervalSummary {
             event: IntervalEvent::Interval,
             t_ms: self.clock.since_start_ms(now),
@@ -155,23 +161,15 @@ impl Intervals {
             exchange_failed: self.exchange_errors.total(),
             exchange_errors: nonzero(&self.exchange_errors),
             open,
-            connect_latency_us: IntervalLatency::from_histogram(&self.connect),
-            first_byte_latency_us: self
-                .first_byte
-                .as_ref()
-                .map(IntervalLatency::from_histogram),
-            complete_latency_us: self.complete.as_ref().map(IntervalLatency::from_histogram),
+            connect_latency_us,
+            first_byte_latency_us,
+            complete_latency_us,
         };
         if self.print {
             print_line(&row).map_err(IntervalError::Stdout)?;
         }
         let start = self.from.saturating_duration_since(self.clock.start);
         if let Some(rollup) = self.rollup.as_mut() {
-            let phases = PhaseHistograms {
-                connect: &self.connect,
-                first_byte: self.first_byte.as_ref(),
-                complete: self.complete.as_ref(),
-            };
             rollup.add(start, &row, phases);
         }
         if let Some(log) = hlog {

@@ -39,6 +39,23 @@ pub struct PhaseHistograms<'a> {
     pub complete: Option<&'a Histogram<u64>>,
 }
 
+impl PhaseHistograms<'_> {
+    /// The connect, first-byte and complete latencies of an interval row, from these.
+    pub fn latencies(
+        &self,
+    ) -> (
+        IntervalLatency,
+        Option<IntervalLatency>,
+        Option<IntervalLatency>,
+    ) {
+        (
+            IntervalLatency::from_histogram(self.connect),
+            self.first_byte.map(IntervalLatency::from_histogram),
+            self.complete.map(IntervalLatency::from_histogram),
+        )
+    }
+}
+
 /// The rows so far, kept by the collector's [`crate::intervals::Intervals`].
 #[derive(Debug)]
 pub struct Rollup {
@@ -173,13 +190,12 @@ impl Row {
 
     /// The row as the table shows it, its latencies from its histograms.
     fn into_summary(self) -> IntervalSummary {
+        let (connect_latency_us, first_byte_latency_us, complete_latency_us) =
+            self.phases().latencies();
         IntervalSummary {
-            connect_latency_us: IntervalLatency::from_histogram(&self.connect),
-            first_byte_latency_us: self
-                .first_byte
-                .as_ref()
-                .map(IntervalLatency::from_histogram),
-            complete_latency_us: self.complete.as_ref().map(IntervalLatency::from_histogram),
+            connect_latency_us,
+            first_byte_latency_us,
+            complete_latency_us,
             ..self.sum
         }
     }
