@@ -407,6 +407,18 @@ fn sampling_reports_found_changes_and_a_summary_on_sigint() {
     assert_eq!(s["pid"], std::process::id());
     assert!(s["queue_p50"].as_u64() <= s["queue_p99"].as_u64());
     assert!(summary["samples"].as_u64().unwrap() >= 2, "{summary:#}");
+    // Its own cost: some CPU (start-up alone reads /proc), at most two cores' worth, and
+    // the percentage is that over the elapsed time.
+    let (cpu, elapsed) = (
+        summary["own_cpu_ms"].as_f64().unwrap(),
+        summary["elapsed_ms"].as_f64().unwrap(),
+    );
+    assert!(cpu > 0.0 && cpu <= 2.0 * elapsed + 50.0, "{summary:#}");
+    let percent = summary["own_cpu_percent"].as_f64().unwrap();
+    assert!(
+        (percent - 100.0 * cpu / elapsed).abs() < 1e-6,
+        "{summary:#}"
+    );
     let samples: Vec<&Value> = w.seen.iter().filter(|v| v["event"] == "sample").collect();
     let values =
         |v: &Value| ["queue", "backlog", "workers", "busy"].map(|k| v[k].as_u64().unwrap());

@@ -14,6 +14,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use listenlab_common::Format;
+use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{SigSet, Signal};
 
 use super::WatchError;
@@ -148,11 +149,19 @@ pub fn run(
         (Some(a), Some(b)) => b.since(a).into(),
         _ => Default::default(),
     };
+    let elapsed_ms = end.duration_since(start).as_secs_f64() * 1e3;
+    let own_cpu_ms = own_cpu().as_secs_f64() * 1e3;
     let summary = Summary {
         ts: unix_ms(),
-        elapsed_ms: end.duration_since(start).as_secs_f64() * 1e3,
+        elapsed_ms,
         samples: tracker.samples(),
         interval_ms: config.interval.as_secs_f64() * 1e3,
+        own_cpu_ms,
+        own_cpu_percent: if elapsed_ms > 0.0 {
+            100.0 * own_cpu_ms / elapsed_ms
+        } else {
+            0.0
+        },
         listeners: tracker.listeners(),
         unreadable: sampler.unreadable(),
         netstat,
@@ -165,6 +174,18 @@ pub fn run(
         p.write(path, &summary).map_err(WatchError::Plot)?;
     }
     Ok(summary)
+}
+
+/// This process's CPU time so far, user and system, every thread (getrusage(2)
+/// `RUSAGE_SELF`; zero if it cannot be read).
+fn own_cpu() -> Duration {
+    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return Duration::ZERO;
+    };
+    [usage.user_time(), usage.system_time()]
+        .into_iter()
+        .map(|t| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000))
+        .sum()
 }
 
 /// Waits until `next` or one of `signals` (blocked), whichever comes first, and returns

@@ -210,6 +210,11 @@ pub struct Summary {
     pub samples: u64,
     /// The `--interval`, milliseconds.
     pub interval_ms: f64,
+    /// listen-watch's own CPU time over the run (user + system, every thread; not the
+    /// wrapped command's), milliseconds: what watching cost, start-up included.
+    pub own_cpu_ms: f64,
+    /// `own_cpu_ms` as a share of one core over `elapsed_ms`, percent.
+    pub own_cpu_percent: f64,
     /// Every listener seen during the run.
     pub listeners: Vec<SummaryListener>,
     /// The processes whose open files could not be read, at the last scan.

@@ -126,12 +126,14 @@ pub fn summary(s: &Summary) -> String {
     }
     let n = s.netstat;
     format!(
-        "{}{} samples in {:.0} ms, every {} ms\nsystem-wide: ListenOverflows +{}, ListenDrops +{}, \
+        "{}{} samples in {:.0} ms, every {} ms; listen-watch used {:.0} ms of CPU ({:.1}% of one core)\nsystem-wide: ListenOverflows +{}, ListenDrops +{}, \
          SyncookiesSent +{}, SyncookiesRecv +{}, SyncookiesFailed +{}\n{}{}",
         t.render(0),
         s.samples,
         s.elapsed_ms,
         s.interval_ms,
+        s.own_cpu_ms,
+        s.own_cpu_percent,
         n.listen_overflows,
         n.listen_drops,
         n.syncookies_sent,
