@@ -162,14 +162,57 @@ impl Drop for ChildSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use std::process::{Command, Stdio};
 
-    /// Tests that fork or reap "any child" must not overlap (nix's FORK_MTX).
-    static FORK_MTX: Mutex<()> = Mutex::new(());
+    use listenlab_common::testing::output_within;
+
+    /// Set in the run of this test binary that [`ran_alone`] starts.
+    const ALONE: &str = "LISTENLAB_PROCESS_TEST_ALONE";
+
+    /// Runs the test `name` of this module again, in a run of this test binary of its own
+    /// that runs only that test, and checks that it passed there: true here, where the
+    /// test then returns; false in that run, where it goes on with its body.
+    ///
+    /// The harness runs every other test of this binary on threads of this one process,
+    /// and a fork copies what they hold at that moment into the child: their open files
+    /// (a forked child kept `socket::tests`' closed listener open, so a stale socket file
+    /// looked live) and their locks (a child forked while a failing test printed its panic
+    /// inherited std's backtrace lock held; its own panic blocked on it until the 5 s
+    /// bound killed it: 137 instead of 101). In a run of its own, the only other thread is
+    /// the harness's, waiting for the test.
+    fn ran_alone(name: &str) -> bool {
+        if std::env::var_os(ALONE).is_some() {
+            return false;
+        }
+        let module = module_path!()
+            .split_once("::")
+            .map_or(module_path!(), |(_, m)| m);
+        let test = format!("{module}::{name}");
+        let child = Command::new(std::env::current_exe().expect("the test binary's path"))
+            .args([test.as_str(), "--exact", "--test-threads=1"])
+            .env(ALONE, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the test binary starts");
+        let out = output_within(child, Duration::from_secs(60));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // A name that matches no test would pass with nothing run.
+        assert!(
+            out.status.success() && stdout.contains(&format!("test {test} ... ok")),
+            "{test}, run alone: {}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        true
+    }
 
     #[test]
     fn child_exit_codes_and_signals_are_reported() {
-        let _g = FORK_MTX.lock().unwrap_or_else(|e| e.into_inner());
+        if ran_alone("child_exit_codes_and_signals_are_reported") {
+            return;
+        }
         let mut set = ChildSet::new();
         set.spawn(1, || 7).unwrap();
         set.spawn(2, || {
@@ -193,7 +236,9 @@ mod tests {
 
     #[test]
     fn a_child_dies_with_its_parent_and_leaves_if_the_parent_is_already_gone() {
-        let _g = FORK_MTX.lock().unwrap_or_else(|e| e.into_inner());
+        if ran_alone("a_child_dies_with_its_parent_and_leaves_if_the_parent_is_already_gone") {
+            return;
+        }
         let parent = nix::unistd::getpid();
         let armed = fork_child(|| {
             die_with_parent(parent);
@@ -216,7 +261,9 @@ mod tests {
 
     #[test]
     fn drop_kills_and_reaps_children_that_hang() {
-        let _g = FORK_MTX.lock().unwrap_or_else(|e| e.into_inner());
+        if ran_alone("drop_kills_and_reaps_children_that_hang") {
+            return;
+        }
         let mut set = ChildSet::new();
         let pid = set
             .spawn(1, || {

@@ -7,6 +7,7 @@ mod probe_util;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use probe_util::{
     RUN_WITHIN, alive, children_of, poll_until, probe, processes_mentioning, remaining,
@@ -40,6 +41,20 @@ fn forked_waiters(pid: i32, lines: &std::sync::mpsc::Receiver<String>) -> Vec<i3
     children
 }
 
+/// Stops the probe (SIGSTOP) and waits until it is stopped, then returns its children:
+/// every process it forked and has not reaped, as a stopped probe forks nothing more (a
+/// fork under way completes before the stop). The wait needs no bound of its own:
+/// SIGSTOP can be neither caught nor blocked, so the probe stops or has exited.
+fn stopped_with_children(pid: i32) -> Vec<i32> {
+    let probe = Pid::from_raw(pid);
+    kill(probe, Signal::SIGSTOP).unwrap();
+    // WNOWAIT: the probe stays waitable, for `Child::wait` after the kill.
+    let flags = WaitPidFlag::WSTOPPED | WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+    let status = waitid(Id::Pid(probe), flags).unwrap();
+    assert_eq!(status, WaitStatus::Stopped(probe, Signal::SIGSTOP));
+    children_of(pid)
+}
+
 #[test]
 fn issue_12_kill_9_among_waiters_leaves_no_child_and_frees_the_listener() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,7 +72,12 @@ fn issue_12_kill_9_among_waiters_leaves_no_child_and_frees_the_listener() {
         "json",
     ]);
     let pid = child.id() as i32;
-    let children = forked_waiters(pid, &lines);
+    forked_waiters(pid, &lines);
+    // All its children, not those of a look taken while it forked: a waiter forked after
+    // such a look was only found by its command line, which a killed process loses as it
+    // frees its memory, before it closes its files. The look then missed a dying waiter
+    // that still held the listener, and the connect below was accepted.
+    let children = stopped_with_children(pid);
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(
