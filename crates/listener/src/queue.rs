@@ -118,7 +118,7 @@ mod tests {
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert!(unix_socket_bound_to(meta.dev(), meta.ino()).unwrap());
         drop(bound);
-        // Another test of this binary may fork (process.rs, wrap.rs) while `bound` is open;
+        // Another test of this binary may fork (wrap.rs) while `bound` is open;
         // the child's copy keeps the socket alive until it exits or execs, so poll (bounded).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while unix_socket_bound_to(meta.dev(), meta.ino()).unwrap() {

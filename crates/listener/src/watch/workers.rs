@@ -232,12 +232,30 @@ mod tests {
         let epoll = places.epoll_wait.clone().expect("epoll wait observed");
         assert_ne!(tcp, epoll);
         assert_ne!(unix, epoll);
-        // This test binary's main thread sleeps on a futex waiting for the tests: busy.
-        let me = TaskFiles::open(&format!("/proc/{}", std::process::id())).unwrap();
-        let now = me.now(|w| places.needs_state(w));
+        // A thread of ours asleep on a channel (a futex), not in accept: busy. (Not the
+        // harness's main thread: under load it is sometimes running when read.)
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (release, wait) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tid_tx.send(nix::unistd::gettid().as_raw()).unwrap();
+            let _ = wait.recv();
+        });
+        let tid = tid_rx.recv().unwrap();
+        let files = TaskFiles::open(&format!("/proc/self/task/{tid}")).unwrap();
+        let deadline = Instant::now() + OBSERVE_WITHIN;
+        // A bounded poll for the sleep, which has no readiness signal.
+        let now = loop {
+            let now = files.now(|w| places.needs_state(w));
+            if now.is_some_and(|n| !n.wchan().is_empty()) || Instant::now() >= deadline {
+                break now;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        release.send(()).unwrap();
+        thread.join().unwrap();
         assert_eq!(places.classify(now, false, false), WorkerState::Busy);
         // Asleep on a futex: the wchan alone decides, stat is not read.
-        assert_eq!(now.unwrap().state, None);
+        assert_eq!(now.unwrap().state, None, "{:?}", now.unwrap().wchan());
         assert_eq!(places.classify(None, false, false), WorkerState::Unknown);
     }
 }
