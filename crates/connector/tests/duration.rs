@@ -393,10 +393,10 @@ fn a_long_text_run_rolls_its_interval_table_up_and_says_so() {
                 .unwrap()
         })
         .collect();
-    // The last, the end of the run, may come within the rounding of the one before.
-    let (last, full) = ends.split_last().unwrap();
-    assert!(full.windows(2).all(|w| w[0] < w[1]), "{ends:?}");
-    assert!(full.last() <= Some(last), "{ends:?}");
+    // In order. Two ends may print the same: a row ends with its last interval, and with
+    // both cores busy skipped timer ticks leave some rows a few intervals long, so two ends
+    // can fall within the column's rounding (10 ms here: seen `0.28s, 0.28s`).
+    assert!(ends.windows(2).all(|w| w[0] <= w[1]), "{ends:?}");
 
     // JSON keeps every interval.
     let (report, json) = run_json(&args);

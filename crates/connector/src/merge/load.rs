@@ -87,6 +87,12 @@ pub enum LoadError {
          run did not finish or its last line was cut"
     )]
     NoReport,
+    /// Nothing but blank lines.
+    #[error(
+        "not a socket-connect report: it is empty; give the output of socket-connect \
+         --format json"
+    )]
+    Empty,
     /// More than one object without `event`.
     #[error(
         "holds {0} reports, not one; give each run's output in its own file (a merged report \
@@ -108,6 +114,9 @@ pub enum LoadError {
 pub fn load(input: &Input) -> Result<ConnectReport, LoadError> {
     let text = String::from_utf8(input.read()?).map_err(|_| LoadError::NotText)?;
     let mut reports = Vec::new();
+    if text.trim().is_empty() {
+        return Err(LoadError::Empty);
+    }
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -160,6 +169,8 @@ mod tests {
         let cases = [
             ("target  127.0.0.1:1 (tcp)\n", "line 1 is not a JSON object"),
             ("{\"event\":\"holding\",\"open\":1}\n", "no report line"),
+            ("", "it is empty"),
+            ("\n\n", "it is empty"),
             ("{}\n{}\n", "holds 2 reports"),
             ("{\"a\":1}\n", "no connect_latency_us"),
             (
